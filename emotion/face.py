@@ -1,0 +1,255 @@
+"""Face branch: MediaPipe blendshapes per frame, and the Keras LSTM that reads a 50-frame sequence.
+
+`video_blendshapes` and `photo_blendshapes` are the feature functions shared by training and inference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .config import PipelineConfig, mirror_permutation
+from .errors import EmotionError
+from .media import sample_frames
+
+FACE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
+                  "float16/1/face_landmarker.task")
+FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+FACE_MODEL_ENV = "EMOTION_FACE_MODEL"
+
+
+def cache_dir() -> Path:
+    """Where downloaded files live: $EMOTION_CACHE, else $XDG_CACHE_HOME/emotion, else ~/.cache/emotion."""
+    if os.environ.get("EMOTION_CACHE"):
+        return Path(os.environ["EMOTION_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "emotion"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_face_model(explicit: str | Path | None = None, download: bool = True) -> Path:
+    """Find face_landmarker.task: the argument, then $EMOTION_FACE_MODEL, then the cache (downloading it).
+
+    Raises EmotionError(code="no_face_model") with the reason when none can be had (e.g. offline).
+    """
+    for candidate, origin in ((explicit, "the face_model argument"), (os.environ.get(FACE_MODEL_ENV), FACE_MODEL_ENV)):
+        if candidate:
+            if Path(candidate).is_file():
+                return Path(candidate)
+            raise EmotionError(f"The face model given by {origin} does not exist: {candidate}", code="no_face_model")
+    cached = cache_dir() / "face_landmarker.task"
+    if cached.is_file() and _sha256(cached) == FACE_MODEL_SHA256:
+        return cached
+    if not download:
+        raise EmotionError("The face model (face_landmarker.task) is not in the cache.", code="no_face_model")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(FACE_MODEL_URL, timeout=30) as response, open(partial, "wb") as out:
+            out.write(response.read())
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise EmotionError(
+            f"The face model could not be downloaded ({exc.__class__.__name__}: {exc}). Without internet, set "
+            f"{FACE_MODEL_ENV} to a local face_landmarker.task.", code="no_face_model") from None
+    if _sha256(partial) != FACE_MODEL_SHA256:
+        partial.unlink(missing_ok=True)
+        raise EmotionError("The downloaded face model has the wrong checksum; try again later.", code="no_face_model")
+    partial.replace(cached)
+    return cached
+
+
+class FaceTracker:
+    """A fresh MediaPipe Face Landmarker in VIDEO mode, for one clip (a context manager).
+
+    Returns the blendshapes of the largest face in each frame and how many faces were seen.
+    """
+
+    def __init__(self, model_path: str | Path, cfg: PipelineConfig) -> None:
+        from mediapipe.tasks.python.core import base_options
+        from mediapipe.tasks.python.vision import face_landmarker
+        from mediapipe.tasks.python.vision.core import vision_task_running_mode
+
+        options = face_landmarker.FaceLandmarkerOptions(
+            base_options=base_options.BaseOptions(model_asset_path=str(model_path)),
+            running_mode=vision_task_running_mode.VisionTaskRunningMode.VIDEO,
+            output_face_blendshapes=True, num_faces=cfg.max_faces,
+            min_face_detection_confidence=cfg.face_confidence, min_face_presence_confidence=cfg.face_confidence,
+            min_tracking_confidence=cfg.face_confidence)
+        self._landmarker = face_landmarker.FaceLandmarker.create_from_options(options)
+        self._cfg = cfg
+        self._last_ms = -1
+
+    def __enter__(self) -> "FaceTracker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._landmarker.close()
+
+    def blendshapes(self, bgr: np.ndarray, time_s: float) -> tuple[np.ndarray | None, int]:
+        """(52 scores of the largest face or None, number of faces) for one BGR frame."""
+        import cv2
+        import mediapipe as mp
+
+        h, w = bgr.shape[:2]
+        scale = self._cfg.face_max_side_px / max(h, w)
+        if scale < 1:
+            bgr = cv2.resize(bgr, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        ms = max(self._last_ms + 1, int(time_s * 1000))  # VIDEO mode needs strictly increasing times
+        self._last_ms = ms
+        result = self._landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), ms)
+        faces = result.face_blendshapes or []
+        if not faces:
+            return None, 0
+        areas = []
+        for landmarks in result.face_landmarks:
+            xs = [p.x for p in landmarks]
+            ys = [p.y for p in landmarks]
+            areas.append((max(xs) - min(xs)) * (max(ys) - min(ys)))
+        largest = int(np.argmax(areas))
+        return np.array([c.score for c in faces[largest]], dtype=np.float32), len(faces)
+
+
+@dataclass
+class FaceWindow:
+    """The blendshape sequence of one window: frames × 52 (gaps filled), and what was seen."""
+
+    start_s: float
+    end_s: float
+    sequence: np.ndarray  # (frames_per_window, 52) float32, gaps filled by interpolation
+    detected: np.ndarray  # (frames_per_window,) bool: a face was found in that frame
+    times_s: np.ndarray  # when each sampled frame was meant to be
+    max_faces: int = 0
+
+    @property
+    def coverage(self) -> float:
+        return float(self.detected.mean()) if self.detected.size else 0.0
+
+
+def fill_gaps(sequence: np.ndarray, detected: np.ndarray) -> np.ndarray:
+    """Frames without a face get scores interpolated linearly from the nearest frames with one
+    (held constant before the first and after the last). All-missing stays zero."""
+    out = sequence.copy()
+    idx = np.flatnonzero(detected)
+    if idx.size == 0 or idx.size == detected.size:
+        return out
+    missing = np.flatnonzero(~detected)
+    for j in range(out.shape[1]):
+        out[missing, j] = np.interp(missing, idx, sequence[idx, j])
+    return out
+
+
+def window_frame_times(start_s: float, end_s: float, n: int) -> np.ndarray:
+    """n frame times spread evenly over a window (centres of n equal slices)."""
+    return start_s + (np.arange(n) + 0.5) * (end_s - start_s) / n
+
+
+def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
+                      model_path: str | Path) -> list[FaceWindow]:
+    """Blendshape sequences for each window of a video, in one sequential pass over its frames."""
+    n = cfg.frames_per_window
+    n_shapes = len(cfg.blendshape_names)
+    times = np.concatenate([window_frame_times(a, b, n) for a, b in windows]) if windows else np.zeros(0)
+    scores = np.zeros((times.size, n_shapes), dtype=np.float32)
+    detected = np.zeros(times.size, dtype=bool)
+    faces_seen = np.zeros(times.size, dtype=np.int32)
+    cache: dict[float, tuple[np.ndarray | None, int]] = {}
+
+    with FaceTracker(model_path, cfg) as tracker:
+        def on_frame(i: int, frame: np.ndarray, t: float) -> None:
+            if t not in cache:  # a slow video may serve one frame to several targets
+                cache.clear()
+                cache[t] = tracker.blendshapes(frame, t)
+            shapes, count = cache[t]
+            faces_seen[i] = count
+            if shapes is not None:
+                scores[i], detected[i] = shapes, True
+
+        sample_frames(path, times, on_frame)
+
+    out = []
+    for w, (a, b) in enumerate(windows):
+        sl = slice(w * n, (w + 1) * n)
+        out.append(FaceWindow(a, b, fill_gaps(scores[sl], detected[sl]), detected[sl].copy(), times[sl],
+                              int(faces_seen[sl].max(initial=0))))
+    return out
+
+
+def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Path, repeats: int = 4) -> np.ndarray | None:
+    """Blendshapes of a still photo, read the way clips are read.
+
+    The photo is fed as `repeats` identical frames to a fresh VIDEO-mode landmarker and the tracked
+    frames (all but the first) are averaged: VIDEO mode reads brows lower than IMAGE mode once it
+    tracks, so this keeps photo features in line with clip features.
+    """
+    found = []
+    with FaceTracker(model_path, cfg) as tracker:
+        for k in range(repeats):
+            shapes, _ = tracker.blendshapes(bgr, k / 25)
+            if shapes is not None and k > 0:
+                found.append(shapes)
+    return np.mean(found, axis=0).astype(np.float32) if found else None
+
+
+def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 64,
+                    dropout: float = 0.3):
+    """2 LSTM layers with dropout → temporal max-pool → dense ReLU → softmax.
+
+    The max-pool over the LSTM outputs lets the peak frame drive the decision (the expression's apex),
+    not only the last state.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((n_frames, n_features), name="blendshapes")
+    x = layers.LSTM(units, return_sequences=True)(inputs)
+    x = layers.Dropout(dropout)(x)
+    x = layers.LSTM(units, return_sequences=True)(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="face_lstm")
+
+
+class FaceModel:
+    """The Keras LSTM, made indifferent to mirroring by averaging each sequence with its mirror image."""
+
+    def __init__(self, model, cfg: PipelineConfig) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.mirror = mirror_permutation(tuple(cfg.blendshape_names))
+
+    def probabilities(self, sequences: np.ndarray) -> np.ndarray:
+        """(batch, 6) probabilities for (batch, frames, 52) sequences."""
+        x = np.asarray(sequences, dtype=np.float32)
+        both = np.concatenate([x, x[:, :, self.mirror]], axis=0)
+        p = np.asarray(self.model(both, training=False))
+        return (p[: len(x)] + p[len(x):]) / 2
+
+    def save(self, path: str) -> None:
+        self.model.save(path)
+
+    @classmethod
+    def load(cls, path: str, cfg: PipelineConfig) -> "FaceModel":
+        import keras
+
+        return cls(keras.saving.load_model(path, compile=False, safe_mode=True), cfg)

@@ -1,0 +1,56 @@
+"""Fusion: an MLP stacker over both branches' probabilities plus a presence mask (PyTorch).
+
+A missing modality enters as zeros with its presence flag at 0; training drops modalities at random
+so the stacker knows how to answer from one branch alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def stacker_input(audio_p: np.ndarray | None, face_p: np.ndarray | None, n_classes: int = 6) -> np.ndarray:
+    """[audio probabilities, face probabilities, audio present, face present] for one example."""
+    zeros = np.zeros(n_classes, dtype=np.float32)
+    a = zeros if audio_p is None else np.asarray(audio_p, dtype=np.float32)
+    f = zeros if face_p is None else np.asarray(face_p, dtype=np.float32)
+    return np.concatenate([a, f, [float(audio_p is not None), float(face_p is not None)]]).astype(np.float32)
+
+
+class FusionMLP(nn.Module):
+    """linear → ReLU → dropout → linear → ReLU → dropout → linear (logits)."""
+
+    def __init__(self, n_classes: int = 6, hidden: int = 32, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(2 * n_classes + 2, hidden), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.eval()(torch.from_numpy(np.asarray(inputs, dtype=np.float32))).numpy()
+
+    def save(self, path: str) -> None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, path)
+
+    @classmethod
+    def load(cls, path: str, n_classes: int = 6) -> "FusionMLP":
+        from safetensors.torch import load_file
+
+        net = cls(n_classes)
+        net.load_state_dict(load_file(path))
+        return net.eval()
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)

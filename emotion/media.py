@@ -1,0 +1,187 @@
+"""Probe and decode media files: the audio track as 16 kHz mono, video frames in order.
+
+ffmpeg (the binary bundled with imageio-ffmpeg) probes and decodes audio; OpenCV reads frames
+sequentially (never seeking, never trusting the container's frame count). Every problem a user can
+cause becomes an EmotionError with a plain message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import EmotionError
+
+IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "tiff_pipe", "bmp_pipe", "webp_pipe", "gif",
+                 "pdf", "svg_pipe", "jpegxl_pipe", "pgm_pipe", "ppm_pipe", "qoi_pipe"}
+PROBE_TIMEOUT_S = 30
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary shipped inside the imageio-ffmpeg wheel (no system ffmpeg needed)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass
+class MediaInfo:
+    """What ffmpeg says about a file before anything is decoded."""
+
+    path: str
+    format_name: str
+    duration_s: float | None
+    has_video: bool
+    has_audio: bool
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    rotation: int = 0
+    video_codec: str = ""
+    audio_codec: str = ""
+    size_mb: float = 0.0
+
+
+def _parse_probe(path: str, text: str, size_mb: float) -> MediaInfo:
+    fmt = re.search(r"Input #0, ([^ ]+?), from", text)
+    dur = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
+    duration = None
+    if dur:
+        h, m, s = dur.groups()
+        duration = int(h) * 3600 + int(m) * 60 + float(s)
+    video = re.search(r"Stream #0:\d+.*?: Video: (\w+)[^\n]*", text)
+    audio = re.search(r"Stream #0:\d+.*?: Audio: (\w+)", text)
+    info = MediaInfo(path=path, format_name=fmt.group(1) if fmt else "", duration_s=duration,
+                     has_video=bool(video), has_audio=bool(audio), size_mb=size_mb)
+    if video:
+        info.video_codec = video.group(1)
+        line = video.group(0)
+        wh = re.search(r", (\d{2,5})x(\d{2,5})", line)
+        if wh:
+            info.width, info.height = int(wh.group(1)), int(wh.group(2))
+        fps = re.search(r"([\d.]+) fps", line)
+        if fps:
+            info.fps = float(fps.group(1))
+    if audio:
+        info.audio_codec = audio.group(1)
+    rot = re.search(r"rotation of (-?[\d.]+) degrees", text)
+    if rot:
+        info.rotation = int(round(float(rot.group(1)))) % 360
+    return info
+
+
+def probe(path: str | Path, max_file_mb: float | None = None) -> MediaInfo:
+    """Describe a media file, or raise EmotionError saying plainly why it cannot be used."""
+    p = Path(path)
+    if not p.is_file():
+        raise EmotionError(f"File not found: {p.name}", code="not_found")
+    size_mb = p.stat().st_size / 1e6
+    if size_mb == 0:
+        raise EmotionError(f"{p.name} is empty (0 bytes). Please choose another file.", code="empty_file")
+    if max_file_mb is not None and size_mb > max_file_mb:
+        raise EmotionError(f"{p.name} is {size_mb:.0f} MB; the limit is {max_file_mb:.0f} MB. "
+                           "Please trim or compress the video.", code="too_large")
+    try:
+        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p)],
+                             capture_output=True, timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise EmotionError(f"{p.name} could not be read in time; it may be damaged.", code="corrupt") from None
+    text = run.stderr.decode("utf-8", "replace")
+    if "Input #0" not in text:
+        raise EmotionError(f"{p.name} is not a video or audio file we can read (it may be another kind of "
+                           "file renamed, or damaged).", code="not_media")
+    info = _parse_probe(str(p), text, size_mb)
+    if info.format_name in IMAGE_FORMATS or info.video_codec in {"png", "bmp", "tiff", "webp", "gif"} or (
+            info.has_video and not info.has_audio and info.video_codec == "mjpeg"
+            and (info.duration_s or 0) <= 0.05):
+        raise EmotionError(f"{p.name} is a still image. Please upload a video of a face (with speech) "
+                           "or an audio recording.", code="image")
+    if not info.has_video and not info.has_audio:
+        raise EmotionError(f"{p.name} has neither a video nor an audio track.", code="no_streams")
+    return info
+
+
+@contextlib.contextmanager
+def readable_copy(info: MediaInfo) -> Iterator[MediaInfo]:
+    """Yield `info`, remuxed first (ffmpeg -c copy, in a temporary folder) when its duration is unknown.
+
+    Browser webcam recordings (webm) carry no duration in their header; a remux writes one. The
+    temporary folder is always removed.
+    """
+    if info.duration_s is not None:
+        yield info
+        return
+    tmp = tempfile.mkdtemp(prefix="emotion-remux-")
+    try:
+        out = str(Path(tmp) / "remuxed.mkv")
+        subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", info.path,
+                        "-c", "copy", out], capture_output=True, timeout=300)
+        if not Path(out).is_file() or Path(out).stat().st_size == 0:
+            raise EmotionError(f"{Path(info.path).name} could not be read; it may be damaged.", code="corrupt")
+        remuxed = probe(out)
+        if remuxed.duration_s is None:
+            raise EmotionError(f"{Path(info.path).name} has no readable length; it may be damaged.",
+                               code="corrupt")
+        remuxed.rotation = remuxed.rotation or info.rotation
+        yield remuxed
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000, timeout_s: float = 600) -> np.ndarray | None:
+    """The first audio track as mono float32 at `sample_rate`, or None when the file has none."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0?",
+           "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
+    try:
+        run = subprocess.run(cmd, capture_output=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise EmotionError(f"Reading the sound of {Path(path).name} took too long.", code="timeout") from None
+    wave = np.frombuffer(run.stdout, dtype=np.float32)
+    if wave.size == 0:
+        return None
+    return wave.copy()
+
+
+def sample_frames(path: str | Path, targets_s: Sequence[float],
+                  on_frame: Callable[[int, np.ndarray, float], None]) -> int:
+    """Read frames in order and call `on_frame(target_index, bgr_frame, time_s)` for each target time.
+
+    Each target gets the first frame whose time reaches it (within half a frame), so targets past the
+    last decodable frame get nothing. Frames nobody asked for are only grabbed, not converted, and
+    no frame is kept: memory stays flat however long the video. Returns the number of frames read.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise EmotionError(f"The video in {Path(path).name} could not be opened.", code="corrupt")
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        half_frame = 0.5 / fps if 0 < fps < 500 else 0.02
+        order = np.argsort(targets_s)
+        k = 0
+        n_read = 0
+        while k < len(order):
+            if not cap.grab():
+                break
+            n_read += 1
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if targets_s[order[k]] > t + half_frame:
+                continue
+            ok, frame = cap.retrieve()
+            if not ok:
+                continue
+            while k < len(order) and targets_s[order[k]] <= t + half_frame:
+                on_frame(int(order[k]), frame, t)
+                k += 1
+        return n_read
+    finally:
+        cap.release()

@@ -1,0 +1,222 @@
+"""EmotionPipeline: from a media file to a Prediction, in three steps (preprocess, forward, postprocess)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import AudioModel, mfcc_features, speech_level
+from .config import PipelineConfig
+from .errors import EmotionError
+from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
+from .fusion import FusionMLP, softmax, stacker_input
+from .hub import resolve_weights
+from .media import load_audio, probe, readable_copy
+from .result import Prediction, WindowResult
+
+MODALITY_WORDS = {("audio", "face"): "voice and face", ("audio",): "the voice only", ("face",): "the face only"}
+
+
+def split_windows(duration_s: float, cfg: PipelineConfig) -> list[tuple[float, float]]:
+    """One window for a short clip; equal windows of about `window_s` for a longer one."""
+    if duration_s <= cfg.single_window_max_s:
+        return [(0.0, duration_s)]
+    n = math.ceil(duration_s / cfg.window_s)
+    edges = np.linspace(0.0, duration_s, n + 1)
+    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+@dataclass
+class Features:
+    """What preprocessing extracted from one file, window by window."""
+
+    info_duration_s: float
+    windows: list[tuple[float, float]]
+    mfccs: list[np.ndarray | None]  # None where the window has no speech
+    faces: list[FaceWindow] | None  # None when the video has no frames or no face model
+    wave: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def verdict_text(label: str | None, confidence: float, not_sure: bool, second: str | None,
+                 modalities: tuple[str, ...]) -> str:
+    """The answer in words, saying what it rests on."""
+    if label is None:
+        return "No answer: neither a voice nor a face could be used."
+    source = MODALITY_WORDS.get(modalities, "")
+    if not_sure:
+        maybe = f"maybe {label} or {second}" if second else f"maybe {label}"
+        return f"Not sure — {maybe} (from {source})"
+    return f"{label.capitalize()} ({confidence:.0%}), from {source}"
+
+
+class EmotionPipeline:
+    """Loads the three models and the config once; `predict(path)` answers for one file."""
+
+    def __init__(self, cfg: PipelineConfig, audio: AudioModel, face: FaceModel, fusion: FusionMLP,
+                 face_model_path: Path | None, face_model_problem: str | None = None,
+                 weights_dir: Path | None = None) -> None:
+        self.cfg = cfg
+        self.audio = audio
+        self.face = face
+        self.fusion = fusion
+        self.face_model_path = face_model_path
+        self.face_model_problem = face_model_problem
+        self.weights_dir = weights_dir
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path | None = None, revision: str | None = None,
+                        face_model: str | Path | None = None, cache_dir: str | Path | None = None) -> "EmotionPipeline":
+        """Load from a weights folder or a Hub repo id (default: the weights shipped with the package)."""
+        folder = resolve_weights(name_or_path, revision=revision, cache_dir=cache_dir)
+        cfg = PipelineConfig.from_json(folder / "config.json")
+        try:
+            face_model_path, problem = resolve_face_model(face_model), None
+        except EmotionError as exc:
+            face_model_path, problem = None, str(exc)
+        return cls(cfg, AudioModel.load(str(folder / "audio_cnn.safetensors"), cfg),
+                   FaceModel.load(str(folder / "face_lstm.keras"), cfg),
+                   FusionMLP.load(str(folder / "fusion_mlp.safetensors"), len(cfg.emotions)),
+                   face_model_path, problem, folder)
+
+    # -- step 1 ---------------------------------------------------------------------------------
+    def preprocess(self, path: str | Path, keep_wave: bool = False) -> Features:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        info = probe(path, max_file_mb=cfg.max_file_mb)
+        warnings: list[str] = []
+        with readable_copy(info) as info:
+            duration = info.duration_s or 0.0
+            if duration > cfg.max_duration_s:
+                raise EmotionError(f"The clip lasts {duration / 60:.1f} min; the limit is "
+                                   f"{cfg.max_duration_s / 60:.0f} min. Please trim it.", code="too_long")
+            timings = {"probe": time.perf_counter() - t0}
+            t = time.perf_counter()
+            wave = load_audio(info.path, cfg.sample_rate) if info.has_audio else None
+            if wave is not None and not info.has_video:
+                duration = wave.size / cfg.sample_rate
+            windows = split_windows(duration, cfg) if duration > 0 else []
+            mfccs: list[np.ndarray | None] = [None] * len(windows)
+            if wave is None:
+                warnings.append("No sound track — the result comes from the face only." if info.has_video
+                                else "The file has no sound.")
+            else:
+                for i, (a, b) in enumerate(windows):
+                    piece = wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)]
+                    if speech_level(piece) >= cfg.min_speech_rms:
+                        mfccs[i] = mfcc_features(piece, cfg)
+                if windows and all(m is None for m in mfccs):
+                    warnings.append("The sound track is silent — the result comes from the face only.")
+            timings["audio_features"] = time.perf_counter() - t
+
+            faces = None
+            t = time.perf_counter()
+            if info.has_video and windows:
+                if self.face_model_path is None:
+                    warnings.append(f"Face analysis is off: {self.face_model_problem} Result from the voice only.")
+                else:
+                    faces = video_blendshapes(info.path, windows, cfg, self.face_model_path)
+                    if max(f.max_faces for f in faces) > 1:
+                        warnings.append("Several faces are visible — the largest one was followed.")
+            timings["face_features"] = time.perf_counter() - t
+        if not windows:
+            raise EmotionError(f"{Path(path).name} contains nothing that could be decoded; it may be truncated "
+                               "or damaged.", code="corrupt")
+        return Features(duration, windows, mfccs, faces, wave if keep_wave else None, warnings, timings)
+
+    # -- step 2 ---------------------------------------------------------------------------------
+    def forward(self, feats: Features) -> tuple[list, list, list]:
+        cfg = self.cfg
+        n = len(feats.windows)
+        audio_p: list[np.ndarray | None] = [None] * n
+        face_p: list[np.ndarray | None] = [None] * n
+        with_speech = [i for i, m in enumerate(feats.mfccs) if m is not None]
+        t = time.perf_counter()
+        if with_speech:
+            logits = self.audio.logits(np.stack([feats.mfccs[i] for i in with_speech]))
+            for i, p in zip(with_speech, softmax(logits, cfg.temperature_audio)):
+                audio_p[i] = p
+        feats.timings_s["audio_model"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if feats.faces:
+            usable = [i for i, f in enumerate(feats.faces) if f.coverage >= cfg.min_face_coverage]
+            if usable:
+                probs = self.face.probabilities(np.stack([feats.faces[i].sequence for i in usable]))
+                logits = np.log(np.clip(probs, 1e-7, 1.0))
+                for i, p in zip(usable, softmax(logits, cfg.temperature_face)):
+                    face_p[i] = p
+        feats.timings_s["face_model"] = time.perf_counter() - t
+        t = time.perf_counter()
+        fused_p: list[np.ndarray | None] = [None] * n
+        rows = [i for i in range(n) if audio_p[i] is not None or face_p[i] is not None]
+        if rows:
+            x = np.stack([stacker_input(audio_p[i], face_p[i], len(cfg.emotions)) for i in rows])
+            for i, p in zip(rows, softmax(self.fusion.logits(x), cfg.temperature_fused)):
+                fused_p[i] = p
+        feats.timings_s["fusion"] = time.perf_counter() - t
+        return audio_p, face_p, fused_p
+
+    # -- step 3 ---------------------------------------------------------------------------------
+    def postprocess(self, path: str | Path, feats: Features, audio_p: list, face_p: list, fused_p: list) -> Prediction:
+        cfg = self.cfg
+        names = cfg.emotions
+
+        def as_dict(p: np.ndarray | None) -> dict[str, float] | None:
+            return None if p is None else {e: round(float(v), 4) for e, v in zip(names, p)}
+
+        def mean_of(ps: list) -> np.ndarray | None:
+            present = [p for p in ps if p is not None]
+            return np.mean(present, axis=0) if present else None
+
+        coverages = [f.coverage for f in feats.faces] if feats.faces else [0.0]
+        face_coverage = float(np.mean(coverages))
+        warnings = list(feats.warnings)
+        if feats.faces is not None and all(p is None for p in face_p):
+            if face_coverage == 0:
+                warnings.append("No face found — the result comes from the voice only.")
+            else:
+                warnings.append(f"A face was visible in only {face_coverage:.0%} of the frames — too little "
+                                "to judge; the result comes from the voice only.")
+        fused, audio, face = mean_of(fused_p), mean_of(audio_p), mean_of(face_p)
+        modalities = tuple(m for m, p in (("audio", audio), ("face", face)) if p is not None)
+        timeline = []
+        for i, (a, b) in enumerate(feats.windows):
+            p = fused_p[i]
+            timeline.append(WindowResult(round(a, 3), round(b, 3), None if p is None else names[int(np.argmax(p))],
+                                         0.0 if p is None else round(float(np.max(p)), 4), as_dict(p),
+                                         as_dict(audio_p[i]), as_dict(face_p[i]),
+                                         feats.faces[i].coverage if feats.faces else 0.0, feats.mfccs[i] is not None))
+        if fused is None:
+            label, confidence, second, not_sure = None, 0.0, None, True
+            warnings.append("Neither a voice nor a face could be used, so there is no answer.")
+        else:
+            order = np.argsort(fused)[::-1]
+            label, second = names[int(order[0])], names[int(order[1])]
+            confidence = float(fused[order[0]])
+            not_sure = confidence < cfg.not_sure_top_p
+        return Prediction(
+            file=Path(path).name, label=label, confidence=round(confidence, 4),
+            verdict=verdict_text(label, confidence, not_sure, second, modalities), not_sure=not_sure,
+            fused=as_dict(fused), audio=as_dict(audio), face=as_dict(face), modalities=list(modalities),
+            face_coverage=round(face_coverage, 4), speech_present=audio is not None,
+            duration_s=round(feats.info_duration_s, 3), warnings=warnings,
+            timings_s={k: round(v, 4) for k, v in feats.timings_s.items()},
+            timeline=timeline if len(timeline) > 1 else [])
+
+    def predict(self, path: str | Path, explain: bool = False) -> Prediction:
+        """Analyse one video or audio file. Raises EmotionError (with a plain message) for unusable input."""
+        start = time.perf_counter()
+        feats = self.preprocess(path, keep_wave=explain)
+        audio_p, face_p, fused_p = self.forward(feats)
+        pred = self.postprocess(path, feats, audio_p, face_p, fused_p)
+        pred.timings_s["total"] = round(time.perf_counter() - start, 4)
+        if explain:
+            from .explain import explain_prediction
+
+            pred.explanation = explain_prediction(self, feats, face_p)
+        return pred
