@@ -1,0 +1,1 @@
+"""Training: dataset adapters, feature cache, splits, fitting, reports and the Hub push."""

@@ -1,0 +1,163 @@
+"""Dataset adapters: one small function per dataset, each yielding Items (path, emotion, speaker, dataset).
+
+Clip datasets keep only the six emotions (neutral, calm and contempt are dropped). Photo datasets also
+yield their neutral photos (emotion "neutral"): they are the starting frames of built sequences.
+A file whose name does not follow the dataset's scheme is reported in `malformed`, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from emotion.labels import (CREMAD_CODES, CREMAD_DROPPED, JAFFE_CODES, JAFFE_NEUTRAL, MEAD_CODES, MEAD_DROPPED,
+                            RAVDESS_CODES, RAVDESS_DROPPED, RML_CODES, TAIWANESE_CODES, TAIWANESE_NEUTRAL)
+
+VIDEO_EXT = {".mp4", ".avi", ".flv", ".mov", ".mkv", ".webm"}
+AUDIO_EXT = {".wav", ".flac", ".mp3"}
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str
+    emotion: str
+    speaker: str  # dataset-prefixed, so speakers of two datasets never collide
+    dataset: str
+    kind: str  # "video" (audio + face), "video_only" (face), "audio" or "photo"
+
+
+def _files(root: Path, exts: set[str]) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
+
+
+RAVDESS_RE = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
+
+
+def ravdess(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """RAVDESS speech: audio-video (modality 01, .mp4) and audio-only (modality 03, .wav/.flac).
+
+    Code MM-VC-EE-II-SS-RR-AA: modality, vocal channel (01 speech), emotion, intensity, statement,
+    repetition, actor. Video-only files (modality 02) are used for the face alone.
+    """
+    for p in _files(Path(root), VIDEO_EXT | AUDIO_EXT):
+        m = RAVDESS_RE.match(p.stem)
+        if not m or m.group(3) not in RAVDESS_CODES.keys() | RAVDESS_DROPPED:
+            malformed.append(str(p))
+            continue
+        modality, channel, code, actor = m.group(1), m.group(2), m.group(3), m.group(7)
+        if channel != "01" or code in RAVDESS_DROPPED:
+            continue  # song, neutral or calm
+        kind = {"01": "video", "02": "video_only", "03": "audio"}.get(modality)
+        if kind is None:
+            malformed.append(str(p))
+            continue
+        yield Item(str(p), RAVDESS_CODES[code], f"ravdess-{actor}", "ravdess", kind)
+
+
+RML_RE = re.compile(r"^(an|di|fe|ha|sa|su)\d", re.IGNORECASE)
+
+
+def rml(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """RML (Ryerson Multimedia Lab): emotion letters at the start of the file name, speaker = folder."""
+    for p in _files(Path(root), VIDEO_EXT):
+        m = RML_RE.match(p.stem)
+        if not m:
+            malformed.append(str(p))
+            continue
+        yield Item(str(p), RML_CODES[m.group(1).lower()], f"rml-{p.parent.name}", "rml", "video")
+
+
+CREMAD_RE = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
+
+
+def cremad(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """CREMA-D: 1001_DFA_ANG_XX (actor, sentence, emotion, level). NEU dropped; no surprise exists."""
+    for p in _files(Path(root), VIDEO_EXT | AUDIO_EXT):
+        m = CREMAD_RE.match(p.stem)
+        if not m or m.group(3) not in CREMAD_CODES.keys() | CREMAD_DROPPED:
+            malformed.append(str(p))
+            continue
+        if m.group(3) in CREMAD_DROPPED:
+            continue
+        kind = "video" if p.suffix.lower() in VIDEO_EXT else "audio"
+        yield Item(str(p), CREMAD_CODES[m.group(3)], f"cremad-{m.group(1)}", "cremad", kind)
+
+
+def mead(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """MEAD clips listed in manifest.csv (file, emotion, subject, has_audio, ...)."""
+    root = Path(root)
+    with open(root / "manifest.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            emotion = row.get("emotion", "")
+            path = root / row.get("file", "")
+            if emotion in MEAD_DROPPED:
+                continue
+            if emotion not in MEAD_CODES or not path.is_file():
+                malformed.append(str(path))
+                continue
+            kind = "video" if row.get("has_audio") == "1" else "video_only"
+            yield Item(str(path), MEAD_CODES[emotion], f"mead-{row['subject']}", "mead", kind)
+
+
+TAIWANESE_RE = re.compile(r"^(\d\d)(\d)(\d)([a-g])(\d\d)$")
+
+
+def taiwanese(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """Taiwanese facial-expression photos PPTVLnn: performer, type, view (1 front), expression letter."""
+    for p in _files(Path(root), {".jpg", ".jpeg", ".png"}):
+        m = TAIWANESE_RE.match(p.stem)
+        if not m:
+            malformed.append(str(p))
+            continue
+        performer, view, letter = m.group(1), m.group(3), m.group(4)
+        if view != "1":
+            continue  # only front views are used
+        emotion = "neutral" if letter == TAIWANESE_NEUTRAL else TAIWANESE_CODES[letter]
+        yield Item(str(p), emotion, f"taiwanese-{performer}", "taiwanese", "photo")
+
+
+JAFFE_RE = re.compile(r"^([A-Z]{2})\.([A-Z]{2})\d+\.\d+$")
+
+
+def jaffe(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """JAFFE photos KA.AN1.39: subject, two-letter expression (NE neutral)."""
+    for p in _files(Path(root), {".tiff", ".tif"}):
+        m = JAFFE_RE.match(p.stem)
+        if not m or m.group(2) not in JAFFE_CODES.keys() | {JAFFE_NEUTRAL}:
+            malformed.append(str(p))
+            continue
+        emotion = "neutral" if m.group(2) == JAFFE_NEUTRAL else JAFFE_CODES[m.group(2)]
+        yield Item(str(p), emotion, f"jaffe-{m.group(1)}", "jaffe", "photo")
+
+
+ADAPTERS = {"ravdess": ravdess, "rml": rml, "cremad": cremad, "mead": mead, "taiwanese": taiwanese, "jaffe": jaffe}
+
+
+def shared_sources(shared: str | Path) -> dict[str, Path]:
+    """The stand-in datasets in ../shared, by adapter name."""
+    d = Path(shared) / "data"
+    return {"ravdess": d / "ravdess-speech-16k", "mead": d / "mead-clips", "taiwanese": d / "faces-taiwanese",
+            "jaffe": d / "faces-jaffe"}
+
+
+def detect_sources(data_dir: str | Path) -> dict[str, Path]:
+    """Sub-folders of a user's --data folder, matched to adapters by name (e.g. RAVDESS/, RML/, CREMA-D/)."""
+    found = {}
+    for sub in sorted(Path(data_dir).iterdir()):
+        key = re.sub(r"[^a-z]", "", sub.name.lower())
+        for name in ADAPTERS:
+            if sub.is_dir() and key.startswith(name):
+                found[name] = sub
+    return found
+
+
+def index(sources: dict[str, Path]) -> tuple[list[Item], list[str]]:
+    """All items of the given datasets, and the names that did not parse."""
+    items: list[Item] = []
+    malformed: list[str] = []
+    for name, root in sources.items():
+        items.extend(ADAPTERS[name](root, malformed))
+    return items, malformed

@@ -1,0 +1,45 @@
+"""Metrics: accuracy, macro-F1, per-class scores and confusion matrix, as JSON-ready dicts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emotion.labels import EMOTIONS
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    labels = list(range(len(EMOTIONS)))
+    if len(y_true) == 0:
+        return {"n": 0}
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": round(float(np.mean(y_true == y_pred)), 4),
+        "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 4),
+        "per_class": {e: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
+                          "f1": round(float(f[i]), 4), "support": int(s[i])} for i, e in enumerate(EMOTIONS)},
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def audio_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """MFCC mean and std over time + logistic regression: what the CNN has to beat."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    stats = lambda x: np.concatenate([x.mean(2), x.std(2)], axis=1)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.5))
+    clf.fit(stats(x_train), y_train)
+    return clf.predict(stats(x_test))
+
+
+def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_tests: list[np.ndarray]) -> list[np.ndarray]:
+    """Logistic regression on the last frame's blendshapes: what the LSTM has to beat."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=3000, C=1.0)
+    clf.fit(x_train[:, -1, :], y_train)
+    return [clf.predict(x[:, -1, :]) if len(x) else np.zeros(0, int) for x in x_tests]

@@ -1,0 +1,141 @@
+"""Feature cache: MFCCs as .npy, blendshape sequences as .pkl, keyed by file content + feature config.
+
+The features come from the very functions the pipeline calls at inference (emotion.audio,
+emotion.face), so training and serving can never drift apart. Extraction runs on all cores, shows a
+progress bar, and resumes after an interruption (finished files are kept, written atomically).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from emotion.config import PipelineConfig
+from emotion.pipeline import split_windows
+
+from .datasets import Item
+
+AUDIO_KEYS = ("sample_rate", "n_mfcc", "n_mels", "n_fft", "hop_length", "audio_window_s", "trim_top_db")
+FACE_KEYS = ("frames_per_window", "blendshape_names", "face_confidence", "max_faces", "face_max_side_px",
+             "window_s", "single_window_max_s")
+EXTRA_FACE_WINDOWS = 4  # extra random sub-windows per clip, for augmentation
+PHOTO_REPEATS = 4
+
+
+def file_hash(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:20]
+
+
+def config_hash(cfg: PipelineConfig, keys: tuple[str, ...], extra: str = "") -> str:
+    d = asdict(cfg)
+    return hashlib.sha256((json.dumps({k: d[k] for k in keys}, sort_keys=True) + extra).encode()).hexdigest()[:12]
+
+
+def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: str) -> Path:
+    """Where an item's features live; any change to the file or the branch's parameters changes it."""
+    if branch == "audio":
+        key, ext = config_hash(cfg, AUDIO_KEYS), ".npy"
+    else:
+        key, ext = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}"), ".pkl"
+    return Path(cache_dir) / branch / f"{file_hash(item.path)}-{key}{ext}"
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+    tmp.replace(path)
+
+
+def audio_features(item: Item, cfg: PipelineConfig) -> np.ndarray | None:
+    from emotion.audio import mfcc_features
+    from emotion.media import load_audio
+
+    wave = load_audio(item.path, cfg.sample_rate)
+    return None if wave is None else mfcc_features(wave, cfg)
+
+
+def face_features(item: Item, cfg: PipelineConfig, face_model: str) -> dict:
+    """Photos: one 52-score vector. Clips: the inference windows plus a few random sub-windows."""
+    import cv2
+
+    from emotion.face import photo_blendshapes, video_blendshapes
+    from emotion.media import probe
+
+    if item.kind == "photo":
+        bgr = cv2.imread(item.path, cv2.IMREAD_COLOR)
+        shapes = None if bgr is None else photo_blendshapes(bgr, cfg, face_model, PHOTO_REPEATS)
+        return {"kind": "photo", "blendshapes": shapes}
+    duration = probe(item.path).duration_s or 0.0
+    windows = split_windows(duration, cfg)
+    rng = np.random.default_rng(int(file_hash(item.path)[:8], 16))
+    extra = []
+    for _ in range(EXTRA_FACE_WINDOWS):
+        length = min(duration, cfg.window_s) * rng.uniform(0.6, 1.0)
+        start = rng.uniform(0, max(0.0, duration - length))
+        extra.append((float(start), float(start + length)))
+    faces = video_blendshapes(item.path, windows + extra, cfg, face_model)
+    pack = lambda fs: [{"sequence": f.sequence, "detected": f.detected, "start_s": f.start_s, "end_s": f.end_s}
+                       for f in fs]
+    return {"kind": "clip", "windows": pack(faces[: len(windows)]), "augmented": pack(faces[len(windows):])}
+
+
+def _extract(args: tuple) -> tuple[str, str | None]:
+    item, cfg, branch, out, face_model = args
+    try:
+        if branch == "audio":
+            mfcc = audio_features(item, cfg)
+            _atomic_write(out, lambda f: np.save(f, mfcc if mfcc is not None else np.zeros((0, 0), np.float32)))
+        else:
+            data = face_features(item, cfg, face_model)
+            _atomic_write(out, lambda f: pickle.dump(data, f))
+        return item.path, None
+    except Exception as exc:  # reported, and the file is retried on the next run
+        return item.path, f"{exc.__class__.__name__}: {exc}"
+
+
+def extract_all(items: list[Item], cfg: PipelineConfig, cache_dir: str | Path, branch: str,
+                face_model: str | None = None, workers: int | None = None) -> tuple[dict[str, Path], list[str]]:
+    """Compute the missing features of `items` for one branch; returns {path: cache file} and failures."""
+    from tqdm import tqdm
+
+    targets = {it.path: cache_path(cache_dir, it, cfg, branch) for it in items}
+    todo = [(it, cfg, branch, targets[it.path], face_model) for it in items if not targets[it.path].exists()]
+    failures = []
+    if todo:
+        workers = workers or min(len(todo), os.cpu_count() or 1)
+        desc = f"{branch} features ({len(items) - len(todo)} cached)"
+        if workers == 1:
+            results = map(_extract, todo)
+            for path, err in tqdm(results, total=len(todo), desc=desc):
+                if err:
+                    failures.append(f"{path}: {err}")
+        else:
+            with ProcessPoolExecutor(workers) as pool:
+                for path, err in tqdm(pool.map(_extract, todo, chunksize=4), total=len(todo), desc=desc):
+                    if err:
+                        failures.append(f"{path}: {err}")
+    ok = {p: t for p, t in targets.items() if t.exists()}
+    return ok, failures
+
+
+def load_audio_cache(path: Path) -> np.ndarray | None:
+    a = np.load(path)
+    return None if a.size == 0 else a
+
+
+def load_face_cache(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f)  # our own cache files only, never downloaded ones

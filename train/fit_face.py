@@ -1,0 +1,30 @@
+"""Fit the face LSTM (Keras) on blendshape sequences, keeping the best epoch on validation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emotion.face import FaceModel, build_face_lstm
+from emotion.config import PipelineConfig
+
+from .fit_audio import History
+
+
+def fit_face(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, cfg: PipelineConfig,
+             epochs: int = 30, seed: int = 0, batch_size: int = 64) -> tuple[FaceModel, History]:
+    """Train the LSTM; restore the weights of the epoch with the best validation accuracy."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build_face_lstm(cfg.frames_per_window, len(cfg.blendshape_names), len(cfg.emotions))
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    best = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=epochs, restore_best_weights=True,
+                                         mode="max")
+    fit = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                    callbacks=[best], verbose=0, shuffle=True)
+    h = fit.history
+    hist = History(train_loss=[float(v) for v in h["loss"]], train_acc=[float(v) for v in h["accuracy"]],
+                   val_loss=[float(v) for v in h["val_loss"]], val_acc=[float(v) for v in h["val_accuracy"]],
+                   best_epoch=int(np.argmax(h["val_accuracy"])))
+    return FaceModel(model, cfg), hist
