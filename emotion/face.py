@@ -242,7 +242,7 @@ class FaceModel:
         """(batch, 6) probabilities for (batch, frames, 52) sequences."""
         x = np.asarray(sequences, dtype=np.float32)
         both = np.concatenate([x, x[:, :, self.mirror]], axis=0)
-        p = np.asarray(self.model(both, training=False))
+        p = np.asarray(self.model.predict_on_batch(both))
         return (p[: len(x)] + p[len(x):]) / 2
 
     def save(self, path: str) -> None:

@@ -38,7 +38,7 @@ class MediaInfo:
 
     path: str
     format_name: str
-    duration_s: float | None
+    duration_s: float | None  # what can really be decoded (a truncated file is shorter than its header says)
     has_video: bool
     has_audio: bool
     width: int = 0
@@ -48,6 +48,7 @@ class MediaInfo:
     video_codec: str = ""
     audio_codec: str = ""
     size_mb: float = 0.0
+    header_duration_s: float | None = None  # what the container claims; None for browser webm recordings
 
 
 def _parse_probe(path: str, text: str, size_mb: float) -> MediaInfo:
@@ -106,7 +107,28 @@ def probe(path: str | Path, max_file_mb: float | None = None) -> MediaInfo:
                            "or an audio recording.", code="image")
     if not info.has_video and not info.has_audio:
         raise EmotionError(f"{p.name} has neither a video nor an audio track.", code="no_streams")
+    info.header_duration_s = info.duration_s
+    if info.has_video:
+        measured = video_packet_duration(str(p))
+        if measured is not None and (info.duration_s is None or measured < info.duration_s):
+            info.duration_s = measured
     return info
+
+
+def video_packet_duration(path: str) -> float | None:
+    """How long the video stream really lasts, from its packets (copied, not decoded: fast)."""
+    try:
+        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", path, "-map", "0:v:0", "-c", "copy",
+                              "-f", "null", "-"], capture_output=True, timeout=PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return None
+    text = run.stderr.decode("utf-8", "replace")
+    times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", text)
+    frames = re.findall(r"frame=\s*(\d+)", text)
+    if not times or (frames and int(frames[-1]) == 0):
+        return None
+    h, m, sec = times[-1]
+    return int(h) * 3600 + int(m) * 60 + float(sec)
 
 
 @contextlib.contextmanager
@@ -116,7 +138,7 @@ def readable_copy(info: MediaInfo) -> Iterator[MediaInfo]:
     Browser webcam recordings (webm) carry no duration in their header; a remux writes one. The
     temporary folder is always removed.
     """
-    if info.duration_s is not None:
+    if info.header_duration_s is not None or not info.has_video:
         yield info
         return
     tmp = tempfile.mkdtemp(prefix="emotion-remux-")

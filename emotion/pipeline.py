@@ -71,18 +71,33 @@ class EmotionPipeline:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path | None = None, revision: str | None = None,
-                        face_model: str | Path | None = None, cache_dir: str | Path | None = None) -> "EmotionPipeline":
-        """Load from a weights folder or a Hub repo id (default: the weights shipped with the package)."""
+                        face_model: str | Path | None = None, cache_dir: str | Path | None = None,
+                        warmup: bool = True) -> "EmotionPipeline":
+        """Load from a weights folder or a Hub repo id (default: the weights shipped with the package).
+
+        `warmup` runs each model once on dummy input, so the first real request is as fast as the rest.
+        """
         folder = resolve_weights(name_or_path, revision=revision, cache_dir=cache_dir)
         cfg = PipelineConfig.from_json(folder / "config.json")
         try:
             face_model_path, problem = resolve_face_model(face_model), None
         except EmotionError as exc:
             face_model_path, problem = None, str(exc)
-        return cls(cfg, AudioModel.load(str(folder / "audio_cnn.safetensors"), cfg),
+        pipe = cls(cfg, AudioModel.load(str(folder / "audio_cnn.safetensors"), cfg),
                    FaceModel.load(str(folder / "face_lstm.keras"), cfg),
                    FusionMLP.load(str(folder / "fusion_mlp.safetensors"), len(cfg.emotions)),
                    face_model_path, problem, folder)
+        if warmup:
+            pipe.warmup()
+        return pipe
+
+    def warmup(self) -> None:
+        """Compile what compiles lazily (librosa's numba code, Keras' predict function)."""
+        cfg = self.cfg
+        mfcc = mfcc_features(np.zeros(cfg.sample_rate, np.float32), cfg)
+        self.audio.logits(mfcc[None])
+        for batch in (1, 2, 3):
+            self.face.probabilities(np.zeros((batch, cfg.frames_per_window, len(cfg.blendshape_names)), np.float32))
 
     # -- step 1 ---------------------------------------------------------------------------------
     def preprocess(self, path: str | Path, keep_wave: bool = False) -> Features:
