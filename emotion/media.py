@@ -96,6 +96,11 @@ def probe(path: str | Path, max_file_mb: float | None = None) -> MediaInfo:
     except subprocess.TimeoutExpired:
         raise EmotionError(f"{p.name} could not be read in time; it may be damaged.", code="corrupt") from None
     text = run.stderr.decode("utf-8", "replace")
+    with open(p, "rb") as f:
+        head = f.read(12)
+    if "moov atom not found" in text and head[4:8] == b"ftyp":  # an MP4/MOV that starts right but ends early
+        raise EmotionError(f"{p.name} is incomplete: the recording or download was cut off before the end, so "
+                           "the video cannot be read.", code="truncated")
     if "Input #0" not in text:
         raise EmotionError(f"{p.name} is not a video or audio file we can read (it may be another kind of "
                            "file renamed, or damaged).", code="not_media")

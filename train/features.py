@@ -27,6 +27,7 @@ FACE_KEYS = ("frames_per_window", "blendshape_names", "face_confidence", "max_fa
              "window_s", "single_window_max_s")
 EXTRA_FACE_WINDOWS = 4  # extra random sub-windows per clip, for augmentation
 PHOTO_REPEATS = 4
+FEATURE_VERSION = 2  # bump when the extraction code changes, so old cache files are not reused
 
 
 def file_hash(path: str | Path) -> str:
@@ -45,9 +46,9 @@ def config_hash(cfg: PipelineConfig, keys: tuple[str, ...], extra: str = "") -> 
 def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: str) -> Path:
     """Where an item's features live; any change to the file or the branch's parameters changes it."""
     if branch == "audio":
-        key, ext = config_hash(cfg, AUDIO_KEYS), ".npy"
+        key, ext = config_hash(cfg, AUDIO_KEYS, str(FEATURE_VERSION)), ".npy"
     else:
-        key, ext = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}"), ".pkl"
+        key, ext = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}"), ".pkl"
     return Path(cache_dir) / branch / f"{file_hash(item.path)}-{key}{ext}"
 
 
@@ -86,10 +87,11 @@ def face_features(item: Item, cfg: PipelineConfig, face_model: str) -> dict:
         length = min(duration, cfg.window_s) * rng.uniform(0.6, 1.0)
         start = rng.uniform(0, max(0.0, duration - length))
         extra.append((float(start), float(start + length)))
-    faces = video_blendshapes(item.path, windows + extra, cfg, face_model)
     pack = lambda fs: [{"sequence": f.sequence, "detected": f.detected, "start_s": f.start_s, "end_s": f.end_s}
                        for f in fs]
-    return {"kind": "clip", "windows": pack(faces[: len(windows)]), "augmented": pack(faces[len(windows):])}
+    # Two passes: the first sees exactly the frames inference sees (same tracking), the second adds crops.
+    return {"kind": "clip", "windows": pack(video_blendshapes(item.path, windows, cfg, face_model)),
+            "augmented": pack(video_blendshapes(item.path, extra, cfg, face_model))}
 
 
 def _extract(args: tuple) -> tuple[str, str | None]:
