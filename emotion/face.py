@@ -242,7 +242,10 @@ class FaceModel:
         """(batch, 6) probabilities for (batch, frames, 52) sequences."""
         x = np.asarray(sequences, dtype=np.float32)
         both = np.concatenate([x, x[:, :, self.mirror]], axis=0)
-        p = np.asarray(self.model.predict_on_batch(both))
+        # Pad the batch to a power of two: Keras compiles once per batch shape, so few shapes stay fast.
+        size = max(4, 1 << (len(both) - 1).bit_length())
+        padded = np.concatenate([both, np.zeros((size - len(both), *both.shape[1:]), np.float32)])
+        p = np.asarray(self.model.predict_on_batch(padded))[: len(both)]
         return (p[: len(x)] + p[len(x):]) / 2
 
     def save(self, path: str) -> None:

@@ -96,7 +96,7 @@ class EmotionPipeline:
         cfg = self.cfg
         mfcc = mfcc_features(np.zeros(cfg.sample_rate, np.float32), cfg)
         self.audio.logits(mfcc[None])
-        for batch in (1, 2, 3):
+        for batch in (1, 2):
             self.face.probabilities(np.zeros((batch, cfg.frames_per_window, len(cfg.blendshape_names)), np.float32))
 
     # -- step 1 ---------------------------------------------------------------------------------

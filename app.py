@@ -1,0 +1,161 @@
+"""Gradio demo: upload or record a short video, see the emotion from the voice, the face and both.
+
+Presentation only: every decision is made by emotion.EmotionPipeline.
+    python app.py                      # http://127.0.0.1:7860
+    EMOTION_EXAMPLES_DIR=clips/ python app.py
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from emotion.errors import EmotionError
+from emotion.labels import EMOTION_EMOJI
+from emotion.plots import probability_figure, timeline_figure
+
+VIDEO_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv"}
+MAX_UPLOAD = os.environ.get("EMOTION_MAX_UPLOAD", "200mb")
+MAX_DURATION_S = float(os.environ.get("EMOTION_MAX_DURATION_S", "300"))
+CONCURRENCY = int(os.environ.get("EMOTION_CONCURRENCY", "2"))
+
+INTRO = """# 🎭 What emotion does this clip show?
+Upload a short video of someone speaking (or record one with your webcam), then press **Analyze**.
+The voice and the face are judged separately, then together. Six emotions: happy, sad, angry, fearful,
+disgust, surprised. Works best on a few seconds of one clearly visible face."""
+
+
+def example_clips(folder: str | Path | None) -> list[str]:
+    if not folder or not Path(folder).is_dir():
+        return []
+    return sorted(str(p) for p in Path(folder).iterdir() if p.suffix.lower() in VIDEO_EXT)[:12]
+
+
+def details_markdown(pred) -> str:
+    used = {"audio": "🎙️ voice", "face": "🙂 face"}
+    lines = [f"**Used:** {' + '.join(used[m] for m in pred.modalities) or 'nothing'}  ·  "
+             f"**Face visible in** {pred.face_coverage:.0%} of the frames  ·  **Length:** {pred.duration_s:.1f} s"]
+    lines += [f"- ⚠️ {w}" for w in pred.warnings]
+    return "\n".join(lines)
+
+
+def verdict_markdown(pred) -> str:
+    emoji = "🤔" if pred.not_sure or not pred.label else EMOTION_EMOJI.get(pred.label, "")
+    return f"## {emoji} {pred.verdict}"
+
+
+def write_downloads(pred) -> list[str]:
+    """The result as JSON and as CSV (one row per window), in a fresh temporary folder."""
+    folder = Path(tempfile.mkdtemp(prefix="emotion-result-"))
+    stem = Path(pred.file).stem or "result"
+    data = pred.to_dict()
+    json_path = folder / f"{stem}.emotion.json"
+    json_path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    csv_path = folder / f"{stem}.emotion.csv"
+    windows = pred.timeline or [None]
+    with csv_path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "start_s", "end_s", "label", "confidence", *[f"p_{e}" for e in data["fused"] or {}]])
+        for win in windows:
+            if win is None:
+                w.writerow([pred.file, 0, pred.duration_s, pred.label, pred.confidence, *(data["fused"] or {}).values()])
+            else:
+                w.writerow([pred.file, win.start_s, win.end_s, win.label, win.confidence, *(win.fused or {}).values()])
+    return [str(json_path), str(csv_path)]
+
+
+def build_app(pipe, examples_dir: str | Path | None = None) -> gr.Blocks:
+    """The interface around a loaded EmotionPipeline."""
+
+    def run(video: str | None, progress=gr.Progress()):
+        if not video:
+            return ("## Please upload or record a video first.", None, gr.update(visible=False), "", None,
+                    None, None, None)
+        try:
+            progress(0.05, desc="Reading the file")
+            t0 = time.perf_counter()
+            from emotion.media import probe
+
+            info = probe(video, max_file_mb=pipe.cfg.max_file_mb)
+            if info.duration_s and info.duration_s > MAX_DURATION_S:
+                raise EmotionError(f"The clip lasts {info.duration_s:.0f} s; this demo takes up to "
+                                   f"{MAX_DURATION_S:.0f} s. Please trim it, or use the command line for long videos.",
+                                   code="too_long")
+            progress(0.15, desc="Listening to the voice and following the face")
+            feats = pipe.preprocess(video, keep_wave=True)
+            progress(0.85, desc="Deciding")
+            audio_p, face_p, fused_p = pipe.forward(feats)
+            pred = pipe.postprocess(video, feats, audio_p, face_p, fused_p)
+            pred.timings_s["total"] = round(time.perf_counter() - t0, 3)
+            from emotion.explain import explain_prediction, face_figure, voice_figure
+
+            expl = explain_prediction(pipe, feats, face_p)
+        except EmotionError as exc:
+            return (f"## ⚠️ {exc}", None, gr.update(visible=False), "", None, None, None, None)
+        timeline = gr.update(value=timeline_figure(pred), visible=True) if pred.timeline else gr.update(visible=False)
+        return (verdict_markdown(pred), probability_figure(pred), timeline, details_markdown(pred),
+                write_downloads(pred), face_figure(expl), voice_figure(expl), pred.to_dict())
+
+    def api_predict(video: str | None) -> dict:
+        """The result as JSON (for gradio_client): same fields as Prediction.to_dict(), or {"error": ...}."""
+        if not video:
+            return {"error": "No video given."}
+        try:
+            return pipe.predict(video).to_dict()
+        except EmotionError as exc:
+            return {"error": str(exc), "code": exc.code}
+
+    with gr.Blocks(title="Emotion recognizer") as demo:
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(scale=1):
+                video = gr.Video(label="Your clip", sources=["upload", "webcam"], include_audio=True,
+                                 webcam_options=gr.WebcamOptions(mirror=True), elem_id="clip")
+                analyze = gr.Button("Analyze", variant="primary", elem_id="analyze")
+                clips = example_clips(examples_dir)
+                if clips:
+                    gr.Examples(examples=[[c] for c in clips], inputs=[video], label="Try an example")
+            with gr.Column(scale=2):
+                verdict = gr.Markdown("## Upload or record a clip, then press Analyze.", elem_id="verdict")
+                details = gr.Markdown(elem_id="details")
+                probs = gr.Plot(label="Probabilities: voice, face, both", elem_id="prob-plot")
+                timeline = gr.Plot(label="Emotion over time", visible=False, elem_id="timeline-plot")
+                with gr.Accordion("Why? What the models looked at", open=True):
+                    face_why = gr.Plot(label="Face: the most telling expressions over time", elem_id="face-why")
+                    voice_why = gr.Plot(label="Voice: loudness and pitch over time", elem_id="voice-why")
+                downloads = gr.File(label="Download the result (JSON, CSV)", file_count="multiple", elem_id="downloads")
+                with gr.Accordion("All numbers (JSON)", open=False):
+                    raw = gr.JSON(elem_id="raw")
+        gr.Markdown("Confidence is calibrated on speakers the models never saw; when the top emotion is not "
+                    "clearly ahead the app says *Not sure*. Trained on acted emotions: treat it as a demo, not a "
+                    "diagnosis.")
+        analyze.click(run, inputs=[video], outputs=[verdict, probs, timeline, details, downloads, face_why,
+                                                    voice_why, raw], api_name="analyze")
+        api_button = gr.Button(visible=False)
+        api_out = gr.JSON(visible=False)
+        api_button.click(api_predict, inputs=[video], outputs=[api_out], api_name="predict")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    return demo
+
+
+def main() -> None:
+    from emotion import EmotionPipeline
+
+    started = time.perf_counter()
+    pipe = EmotionPipeline.from_pretrained(os.environ.get("EMOTION_WEIGHTS") or None)
+    print(f"Models loaded in {time.perf_counter() - started:.1f} s")
+    if pipe.face_model_problem:
+        print(f"Face analysis is off: {pipe.face_model_problem}")
+    demo = build_app(pipe, os.environ.get("EMOTION_EXAMPLES_DIR"))
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size=MAX_UPLOAD)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""The Gradio app, launched for real: the API through gradio_client, and a real Chromium via Playwright."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from conftest import MEAD, ROOT
+
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream",
+                 "--use-fake-ui-for-media-stream"]
+VERDICT_DONE = "() => { const h = document.querySelector('#verdict h2'); return h && /from |No answer|⚠/.test(h.innerText) }"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(pipe):
+    import app
+
+    demo = app.build_app(pipe, examples_dir=MEAD)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    ctx = browser.new_context(permissions=["camera", "microphone"], viewport={"width": 1280, "height": 1000})
+    pg = ctx.new_page()
+    pg.goto(app_url, wait_until="networkidle")
+    yield pg
+    ctx.close()
+
+
+def test_api_with_gradio_client(app_url):
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    result = client.predict(video={"video": handle_file(str(MEAD / "M030_sad_eamm1.mp4"))}, api_name="/predict")
+    assert result["modalities"] == ["audio", "face"]
+    assert result["label"] in result["fused"]
+    assert sum(result["fused"].values()) == pytest.approx(1, abs=1e-3)
+    bad = client.predict(video={"video": handle_file(str(ROOT / "README.md"))}, api_name="/predict")
+    assert "error" in bad
+
+
+def test_upload_and_analyze_in_chromium(page):
+    page.set_input_files("#clip input[type=file]", str(MEAD / "M030_sad_eamm1.mp4"))
+    page.wait_for_selector("#clip video", timeout=30000)
+    page.click("#analyze")
+    page.wait_for_function(VERDICT_DONE, timeout=120000)
+    verdict = page.inner_text("#verdict h2")
+    assert "from voice and face" in verdict
+    page.wait_for_selector("#prob-plot .js-plotly-plot", timeout=30000)
+    assert page.locator("#prob-plot .js-plotly-plot .bars path").count() >= 12  # voice, face and both bars
+    assert page.locator("#face-why .js-plotly-plot").count() == 1
+    assert page.locator("#voice-why .js-plotly-plot").count() == 1
+    assert "face" in page.inner_text("#details")
+    assert page.locator("#downloads").inner_text().count(".emotion.") == 2
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(ARTIFACTS / "app_upload.png"), full_page=True)
+
+
+def test_webcam_recording_gives_a_result_or_a_plain_warning(page):
+    page.click("#clip button[aria-label='Capture from camera']")
+    page.click("#clip button:has-text('Click to Access Webcam')")
+    page.click("#clip button[aria-label='start recording']")
+    page.wait_for_timeout(3000)
+    page.click("#clip button:has-text('Stop')")
+    page.wait_for_selector("#clip video[src]", timeout=30000)
+    page.click("#analyze")
+    page.wait_for_function(VERDICT_DONE, timeout=120000)
+    text = page.inner_text("#verdict h2") + page.inner_text("#details")
+    # Chromium's fake camera shows no face, its fake microphone beeps: a voice-only answer, said plainly
+    assert "No face found" in text or "face" in text
+    assert page.locator(".toast-body").count() == 0  # never an error box
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app_webcam.png"), full_page=True)
+
+
+def test_bad_upload_shows_a_plain_message(page, tmp_path):
+    fake = tmp_path / "holiday.mp4"
+    fake.write_bytes(b"this is not a video at all" * 100)
+    page.set_input_files("#clip input[type=file]", str(fake))
+    page.wait_for_timeout(2000)
+    page.click("#analyze")
+    page.wait_for_function(VERDICT_DONE, timeout=60000)
+    assert "not a video or audio file" in page.inner_text("#verdict h2")
+    assert page.locator(".toast-body").count() == 0

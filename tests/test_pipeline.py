@@ -1,0 +1,115 @@
+"""The whole pipeline on real clips: which modalities are used, probabilities, warnings, timeline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import FACE_MODEL, MEAD, RAVDESS, ROOT, ffmpeg
+from emotion import EMOTIONS, EmotionError
+
+SPEECH_VIDEO = MEAD / "M030_sad_eamm1.mp4"  # the one shared clip with a face and real speech
+FLAC = RAVDESS / "Actor_18" / "03-01-05-02-01-01-18.flac"
+
+
+def assert_distribution(probs):
+    assert probs is not None and list(probs) == list(EMOTIONS)
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)
+    assert all(0 <= v <= 1 for v in probs.values())
+
+
+def test_speech_video_uses_both_modalities(pipe):
+    pred = pipe.predict(SPEECH_VIDEO)
+    assert pred.modalities == ["audio", "face"]
+    for probs in (pred.audio, pred.face, pred.fused):
+        assert_distribution(probs)
+    assert pred.face_coverage > 0.9
+    assert pred.speech_present
+    assert pred.label == max(pred.fused, key=pred.fused.get)
+    assert pred.timings_s["total"] > 0
+    json.dumps(pred.to_dict())  # JSON-ready
+
+
+def test_silent_sound_track_gives_face_only(pipe):
+    # The X_*_eamm clips carry an AAC track of pure digital silence (-91 dB): no voice to judge.
+    pred = pipe.predict(MEAD / "X_sad_eamm.mp4")
+    assert pred.modalities == ["face"]
+    assert pred.audio is None and not pred.speech_present
+    assert pred.face_coverage > 0.9
+    assert any("silent" in w for w in pred.warnings)
+
+
+def test_video_without_audio_gives_face_only_with_warning(pipe):
+    pred = pipe.predict(MEAD / "W011_front_happy_level3_001.mp4")
+    assert pred.modalities == ["face"] and pred.audio is None
+    assert_distribution(pred.face)
+    assert any("No sound track" in w for w in pred.warnings)
+    assert "face only" in pred.verdict
+
+
+def test_flac_gives_audio_only(pipe):
+    pred = pipe.predict(FLAC)
+    assert pred.modalities == ["audio"] and pred.face is None
+    assert_distribution(pred.audio)
+    assert pred.face_coverage == 0
+    assert "voice only" in pred.verdict
+
+
+def test_long_clip_has_a_timeline(pipe, tmp_path):
+    long_clip = tmp_path / "long.mp4"
+    ffmpeg("-stream_loop", "3", "-i", str(SPEECH_VIDEO), "-t", "14", "-vf", "scale=640:-2", "-c:v", "libx264",
+           "-preset", "ultrafast", "-c:a", "aac", str(long_clip))
+    pred = pipe.predict(long_clip)
+    assert len(pred.timeline) >= 3
+    assert pred.timeline[0].start_s == 0 and pred.timeline[-1].end_s == pytest.approx(pred.duration_s, abs=0.01)
+    for w in pred.timeline:
+        assert_distribution(w.fused)
+    # the clip-level answer is the mean of the windows
+    mean = np.mean([[w.fused[e] for e in EMOTIONS] for w in pred.timeline], axis=0)
+    assert [pred.fused[e] for e in EMOTIONS] == pytest.approx(list(mean), abs=2e-3)
+
+
+def test_mirrored_video_gives_the_same_face_answer(pipe, tmp_path):
+    # Browsers mirror webcams; the face branch must not care (Left/Right blendshapes swap).
+    mirrored = tmp_path / "mirrored.mp4"
+    ffmpeg("-i", str(MEAD / "W009_front_angry_level3_001.mp4"), "-vf", "hflip", "-c:v", "libx264", "-crf", "12",
+           str(mirrored))
+    a = pipe.predict(MEAD / "W009_front_angry_level3_001.mp4").face
+    b = pipe.predict(mirrored).face
+    assert max(abs(a[e] - b[e]) for e in EMOTIONS) < 0.1
+
+
+def test_bad_files_raise_one_clear_error(pipe, tmp_path):
+    text = tmp_path / "clip.mp4"
+    text.write_text("not a video")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(text)
+    assert err.value.code == "not_media"
+
+
+def test_without_face_model_a_video_is_judged_by_voice(monkeypatch):
+    from emotion import EmotionPipeline
+
+    monkeypatch.setenv("EMOTION_FACE_MODEL", str(ROOT / "no-such-face-model.task"))
+    pipe = EmotionPipeline.from_pretrained(ROOT / "weights", warmup=False)
+    assert pipe.face_model_path is None and "does not exist" in pipe.face_model_problem
+    pred = pipe.predict(SPEECH_VIDEO)
+    assert pred.modalities == ["audio"]
+    assert any("Face analysis is off" in w for w in pred.warnings)
+
+
+def test_face_model_resolution_order(monkeypatch, tmp_path):
+    from emotion.face import resolve_face_model
+
+    monkeypatch.setenv("EMOTION_FACE_MODEL", str(FACE_MODEL))
+    assert resolve_face_model() == FACE_MODEL
+    assert resolve_face_model(FACE_MODEL) == FACE_MODEL
+    # no argument, no variable, empty cache, no internet: a clear message, not a traceback
+    monkeypatch.delenv("EMOTION_FACE_MODEL")
+    monkeypatch.setenv("EMOTION_CACHE", str(tmp_path))
+    with pytest.raises(EmotionError) as err:
+        resolve_face_model()
+    assert err.value.code == "no_face_model" and "EMOTION_FACE_MODEL" in str(err.value)
+    assert not list(tmp_path.iterdir()) or not (tmp_path / "face_landmarker.task").exists()
