@@ -208,23 +208,24 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
     return np.mean(found, axis=0).astype(np.float32) if found else None
 
 
-def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 64,
-                    dropout: float = 0.3):
-    """2 LSTM layers with dropout → temporal max-pool → dense ReLU → softmax.
+def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 32,
+                    dropout: float = 0.5, noise: float = 0.03):
+    """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool → dense ReLU → softmax.
 
     The max-pool over the LSTM outputs lets the peak frame drive the decision (the expression's apex),
-    not only the last state.
+    not only the last state. Small and heavily regularised: there are only a few dozen training faces.
     """
     import keras
     from keras import layers
 
     inputs = keras.Input((n_frames, n_features), name="blendshapes")
-    x = layers.LSTM(units, return_sequences=True)(inputs)
+    x = layers.GaussianNoise(noise)(inputs)
+    x = layers.LSTM(units, return_sequences=True)(x)
     x = layers.Dropout(dropout)(x)
     x = layers.LSTM(units, return_sequences=True)(x)
     x = layers.Dropout(dropout)(x)
     x = layers.GlobalMaxPooling1D()(x)
-    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dense(32, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
     return keras.Model(inputs, outputs, name="face_lstm")

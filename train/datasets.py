@@ -133,6 +133,32 @@ def jaffe(root: str | Path, malformed: list[str]) -> Iterator[Item]:
         yield Item(str(p), emotion, f"jaffe-{m.group(1)}", "jaffe", "photo")
 
 
+def taiwanese_ratings(root: str | Path) -> dict[str, str]:
+    """{photo stem: emotion most observers saw} from the database's Image_info.xls (maxIntCategory)."""
+    import pandas as pd
+
+    table = pd.read_excel(Path(root) / "Image_info.xls", engine="xlrd").iloc[1:]  # row 0 repeats the header
+    names = {1: "happy", 2: "sad", 3: "angry", 4: "disgust", 5: "fearful", 6: "surprised"}
+    out = {}
+    for name, category in zip(table["file_name"], table["maxIntCategory"]):
+        if isinstance(name, str) and category == category and int(category) in names:
+            out[Path(name).stem] = names[int(category)]
+    return out
+
+
+def observers_agree(items: list[Item], sources: dict[str, Path]) -> list[Item]:
+    """Drop Taiwanese expressive photos whose observer-rated emotion differs from the posed one.
+
+    Posed and perceived labels disagree often in that database (most for fear); training and testing
+    on photos people actually read as the posed emotion removes that label noise.
+    """
+    if "taiwanese" not in sources or not (Path(sources["taiwanese"]) / "Image_info.xls").is_file():
+        return items
+    rated = taiwanese_ratings(sources["taiwanese"])
+    return [i for i in items if i.dataset != "taiwanese" or i.emotion == "neutral"
+            or rated.get(Path(i.path).stem) == i.emotion]
+
+
 ADAPTERS = {"ravdess": ravdess, "rml": rml, "cremad": cremad, "mead": mead, "taiwanese": taiwanese, "jaffe": jaffe}
 
 

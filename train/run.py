@@ -45,8 +45,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--audio-epochs", type=int, default=40)
     p.add_argument("--audio-seeds", type=int, default=3, help="CNNs in the audio ensemble")
-    p.add_argument("--face-epochs", type=int, default=40)
-    p.add_argument("--per-photo", type=int, default=6, help="sequences built per expressive photo")
+    p.add_argument("--face-epochs", type=int, default=15)
+    p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
+    p.add_argument("--posed-labels", action="store_true",
+                   help="keep Taiwanese photos whose observers saw another emotion than the posed one")
     p.add_argument("--limit", type=int, default=0, help="keep at most N items per dataset and emotion (quick runs)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--no-plots", action="store_true", help="skip the HTML/PNG figures")
@@ -79,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PipelineConfig()
     sources = datasets.detect_sources(args.data) if args.data else datasets.shared_sources(args.shared)
     items, malformed = datasets.index(sources)
+    if not args.posed_labels:
+        before = len(items)
+        items = datasets.observers_agree(items, sources)
+        print(f"{before - len(items)} Taiwanese photos dropped: observers saw another emotion than the posed one")
     items = limit_items(items, args.limit)
     print(f"{len(items)} items from {', '.join(sources)}; {len(malformed)} file names did not parse")
     for m in malformed[:20]:
@@ -235,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             "held_out_speakers": sorted({i.speaker for i in items if sides[i.path] == "test"}),
             "subtest_speakers": sorted({i.speaker for i in items if sides[i.path] == "subtest"}),
             "datasets": sorted(sources), "true_audio_video_pairs": true_pairs,
+            "photo_labels": "posed" if args.posed_labels else "posed, kept where observers agree (Taiwanese)",
             "note": ("Base models train on subtrain speakers; best epoch and temperatures are chosen on subtest "
                      "speakers; the stacker trains on subtest predictions; test speakers are used only here."),
         },
