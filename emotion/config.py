@@ -65,6 +65,9 @@ class PipelineConfig:
     # face
     frames_per_window: int = 50
     blendshape_names: list[str] = field(default_factory=lambda: list(BLENDSHAPE_NAMES))
+    # Gaze is not an emotion cue, and MediaPipe reads it asymmetrically (a mirrored face does not give
+    # mirrored gaze scores): the face model sees these as zeros.
+    face_ignored: list[str] = field(default_factory=lambda: [n for n in BLENDSHAPE_NAMES if n.startswith("eyeLook")])
     face_confidence: float = 0.3
     max_faces: int = 3
     face_max_side_px: int = 640  # frames are downscaled to this before the landmarker

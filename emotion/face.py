@@ -231,6 +231,14 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     return keras.Model(inputs, outputs, name="face_lstm")
 
 
+def model_input(sequences: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
+    """What the LSTM is fed (in training and inference alike): the sequences with ignored blendshapes zeroed."""
+    x = np.array(sequences, dtype=np.float32, copy=True)
+    ignored = [cfg.blendshape_names.index(n) for n in cfg.face_ignored]
+    x[..., ignored] = 0.0
+    return x
+
+
 class FaceModel:
     """The Keras LSTM, made indifferent to mirroring by averaging each sequence with its mirror image."""
 
@@ -241,7 +249,7 @@ class FaceModel:
 
     def probabilities(self, sequences: np.ndarray) -> np.ndarray:
         """(batch, 6) probabilities for (batch, frames, 52) sequences."""
-        x = np.asarray(sequences, dtype=np.float32)
+        x = model_input(sequences, self.cfg)
         both = np.concatenate([x, x[:, :, self.mirror]], axis=0)
         # Pad the batch to a power of two: Keras compiles once per batch shape, so few shapes stay fast.
         size = max(4, 1 << (len(both) - 1).bit_length())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emotion.face import FaceModel, build_face_lstm
+from emotion.face import FaceModel, build_face_lstm, model_input
 from emotion.config import PipelineConfig
 
 from .fit_audio import History
@@ -21,7 +21,7 @@ def fit_face(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val:
                   metrics=["accuracy"])
     best = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=epochs, restore_best_weights=True,
                                          mode="max")
-    fit = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+    fit = model.fit(model_input(x_train, cfg), y_train, validation_data=(model_input(x_val, cfg), y_val), epochs=epochs, batch_size=batch_size,
                     callbacks=[best], verbose=0, shuffle=True)
     h = fit.history
     hist = History(train_loss=[float(v) for v in h["loss"]], train_acc=[float(v) for v in h["accuracy"]],

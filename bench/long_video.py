@@ -1,0 +1,68 @@
+"""Throughput and peak memory on long videos (made here by looping a shared 1080p talking clip).
+
+    python bench/long_video.py [--minutes 1 10] [--height 1080]
+
+Each length runs in a fresh process, so its peak RSS (models included) is its own. Prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
+FACE_MODEL = SHARED / "models" / "face_landmarker.task"
+
+CHILD = """
+import json, resource, sys, time
+from emotion.pipeline import EmotionPipeline
+pipe = EmotionPipeline.from_pretrained(sys.argv[2], face_model=sys.argv[3])
+rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t = time.perf_counter()
+pred = pipe.predict(sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - t, "windows": len(pred.timeline), "timings": pred.timings_s,
+                  "rss_after_load_mb": rss_loaded, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def make_video(minutes: float, height: int, out: Path) -> None:
+    from emotion.media import ffmpeg_exe
+
+    src = SHARED / "data" / "mead-clips" / "M030_sad_eamm1.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(src), "-t", str(minutes * 60),
+                    "-vf", f"scale=-2:{height}", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28",
+                    "-c:a", "aac", str(out)], check=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--minutes", type=float, nargs="+", default=[1, 10])
+    p.add_argument("--height", type=int, default=1080)
+    p.add_argument("--weights", default=str(ROOT / "weights"))
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    for minutes in args.minutes:
+        video = tmp / f"long_{minutes:g}min_{args.height}p.mp4"
+        make_video(minutes, args.height, video)
+        run = subprocess.run([sys.executable, "-c", CHILD, str(video), args.weights, str(FACE_MODEL)], cwd=ROOT,
+                             capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        if run.returncode:
+            print(run.stderr[-2000:])
+            continue
+        r = json.loads(run.stdout.strip().splitlines()[-1])
+        print(f"{minutes:g} min {args.height}p ({video.stat().st_size / 1e6:.0f} MB): {r['seconds']:.1f} s "
+              f"({minutes * 60 / r['seconds']:.1f}x real time), {r['windows']} windows, peak RSS {r['peak_rss_mb']:.0f} MB "
+              f"(after loading {r['rss_after_load_mb']:.0f} MB); stages: " +
+              ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items() if k != "total"))
+        video.unlink()
+
+
+if __name__ == "__main__":
+    main()
