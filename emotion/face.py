@@ -208,8 +208,8 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
     return np.mean(found, axis=0).astype(np.float32) if found else None
 
 
-def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 32,
-                    dropout: float = 0.5, noise: float = 0.03):
+def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 16,
+                    dropout: float = 0.3, noise: float = 0.03):
     """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool → dense ReLU → softmax.
 
     The max-pool over the LSTM outputs lets the peak frame drive the decision (the expression's apex),
@@ -229,6 +229,19 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
     return keras.Model(inputs, outputs, name="face_lstm")
+
+
+def ensemble(members: list):
+    """One Keras model that averages the members' probabilities (saved and loaded as a single .keras file)."""
+    import keras
+    from keras import layers
+
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input(members[0].inputs[0].shape[1:], name="blendshapes")
+    for i, m in enumerate(members):
+        m.name = f"face_lstm_{i}"
+    return keras.Model(inputs, layers.Average()([m(inputs) for m in members]), name="face_lstm_ensemble")
 
 
 def model_input(sequences: np.ndarray, cfg: PipelineConfig) -> np.ndarray:

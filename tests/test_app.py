@@ -115,3 +115,20 @@ def test_bad_upload_shows_a_plain_message(page, tmp_path):
     # The browser's own player may say "Video not playable"; the server side never shows an error box.
     toasts = page.locator(".toast-body").all_inner_texts()
     assert all("Video not playable" in t for t in toasts), toasts
+
+
+def test_eight_simultaneous_requests_all_succeed(app_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client, handle_file
+
+    clips = [MEAD / n for n in ("W009_front_happy_level3_001.mp4", "W011_front_sad_level3_001.mp4",
+                                "M030_front_angry_level3_001.mp4", "W009_front_surprised_level3_001.mp4")] * 2
+
+    def call(clip):
+        return Client(app_url, verbose=False).predict(video=handle_file(str(clip)), api_name="/predict")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, clips))
+    assert all("error" not in r and r["modalities"] == ["face"] for r in results)
+    assert [r["file"] for r in results] == [c.name for c in clips]

@@ -14,7 +14,8 @@ def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
     figs = {}
     for i, h in enumerate(metrics["history"]["audio"]):
         figs[f"audio_history_seed{i}"] = history_figure(h, f"Voice CNN (seed {i}): loss and accuracy per epoch")
-    figs["face_history"] = history_figure(metrics["history"]["face"], "Face LSTM: loss and accuracy per epoch")
+    for i, h in enumerate(metrics["history"]["face"]):
+        figs[f"face_history_seed{i}"] = history_figure(h, f"Face LSTM (seed {i}): loss and accuracy per epoch")
     cms = {"audio_cnn": metrics["audio"]["cnn"], "audio_baseline": metrics["audio"]["baseline_mfcc_stats_logreg"],
            "face_photo_sequences": metrics["face"]["lstm_photo_sequences"],
            "face_real_clips": metrics["face"]["lstm_real_clips"],

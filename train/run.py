@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--audio-epochs", type=int, default=40)
     p.add_argument("--audio-seeds", type=int, default=3, help="CNNs in the audio ensemble")
     p.add_argument("--face-epochs", type=int, default=15)
+    p.add_argument("--face-seeds", type=int, default=3, help="LSTMs in the face ensemble")
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
@@ -164,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     xfv, yfv = joined(f_val)
     print(f"face: subtrain {len(yf)} sequences, subtest {len(yfv)}, test photos {len(f_test['photos'][1])}, "
           f"test clips {len(f_test['clips'][1])}")
-    face_model, face_hist = fit_face(xf, yf, xfv, yfv, cfg, epochs=args.face_epochs, seed=args.seed)
+    face_model, face_hist = fit_face(xf, yf, xfv, yfv, cfg, epochs=args.face_epochs,
+                                     seeds=tuple(range(args.seed, args.seed + args.face_seeds)))
     face_logp = lambda x: np.log(np.clip(face_model.probabilities(x), 1e-7, 1)) if len(x) else np.zeros((0, 6))
     face_logits = {"subtest": face_logp(xfv), "test_photos": face_logp(f_test["photos"][0]),
                    "test_clips": face_logp(f_test["clips"][0])}
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                  "lstm_real_clips": classification_metrics(f_test["clips"][1], face_logits["test_clips"].argmax(1)),
                  "baseline_last_frame_photo_sequences": classification_metrics(f_test["photos"][1], face_base[0]),
                  "baseline_last_frame_real_clips": classification_metrics(f_test["clips"][1], face_base[1]),
-                 "best_epoch": face_hist.best_epoch},
+                 "best_epochs": [h.best_epoch for h in face_hist]},
         "fused": fused_metrics(test_examples),
         "calibration": {"audio": calib("audio", audio_logits["test"], yt, cfg.temperature_audio),
                         "face": calib("face", face_test_x, face_test_y, cfg.temperature_face),
@@ -266,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                    "face_test_photos": int(len(f_test["photos"][1])), "face_test_clips": int(len(f_test["clips"][1])),
                    "malformed_names": len(malformed)},
         "timing": timing,
-        "history": {"audio": [h.__dict__ for h in audio_hist], "face": face_hist.__dict__,
+        "history": {"audio": [h.__dict__ for h in audio_hist], "face": [h.__dict__ for h in face_hist],
                     "stacker_loss": stacker_loss},
     }
     del raw_fused
