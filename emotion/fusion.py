@@ -1,7 +1,9 @@
 """Fusion: an MLP stacker over both branches' probabilities plus a presence mask (PyTorch).
 
-A missing modality enters as zeros with its presence flag at 0; training drops modalities at random
-so the stacker knows how to answer from one branch alone.
+A missing modality enters as zeros with its presence flag at 0, and training drops modalities at random.
+Still, with one branch alone the stacker has nothing to combine, and its answer drifted far from that
+branch's calibrated probabilities (e.g. a 40% face read became 90%): so `fuse` passes a lone branch's
+calibrated probabilities through unchanged, and uses the stacker when both are present.
 """
 
 from __future__ import annotations
@@ -54,3 +56,18 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float = 1.0, n_classes: int = 6) -> list:
+    """Final probabilities per example: the stacker (scaled by `temperature`) when both branches are
+    present, the lone branch's probabilities when only one is, None when neither is."""
+    out: list = [None] * len(audio_p)
+    both = [i for i, (a, f) in enumerate(zip(audio_p, face_p)) if a is not None and f is not None]
+    if both:
+        x = np.stack([stacker_input(audio_p[i], face_p[i], n_classes) for i in both])
+        for i, p in zip(both, softmax(stacker.logits(x), temperature)):
+            out[i] = p
+    for i, (a, f) in enumerate(zip(audio_p, face_p)):
+        if out[i] is None and (a is not None or f is not None):
+            out[i] = np.asarray(a if a is not None else f, dtype=np.float32)
+    return out

@@ -13,7 +13,7 @@ from .audio import AudioModel, mfcc_features, speech_level
 from .config import PipelineConfig
 from .errors import EmotionError
 from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
-from .fusion import FusionMLP, softmax, stacker_input
+from .fusion import FusionMLP, fuse, softmax
 from .hub import resolve_weights
 from .media import load_audio, probe, readable_copy
 from .result import Prediction, WindowResult
@@ -167,12 +167,7 @@ class EmotionPipeline:
                     face_p[i] = p
         feats.timings_s["face_model"] = time.perf_counter() - t
         t = time.perf_counter()
-        fused_p: list[np.ndarray | None] = [None] * n
-        rows = [i for i in range(n) if audio_p[i] is not None or face_p[i] is not None]
-        if rows:
-            x = np.stack([stacker_input(audio_p[i], face_p[i], len(cfg.emotions)) for i in rows])
-            for i, p in zip(rows, softmax(self.fusion.logits(x), cfg.temperature_fused)):
-                fused_p[i] = p
+        fused_p = fuse(self.fusion, audio_p, face_p, cfg.temperature_fused, len(cfg.emotions))
         feats.timings_s["fusion"] = time.perf_counter() - t
         return audio_p, face_p, fused_p
 

@@ -66,10 +66,12 @@ def clip_sequence(sequence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def build_photo_set(photos: list[tuple[np.ndarray, str, str]], per_photo: int, n_frames: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, list[str], list[str]]:
+                    rng: np.random.Generator, with_neutral: bool = False) -> tuple[np.ndarray, list[str], list[str]]:
     """Sequences for every expressive photo whose subject has a neutral photo.
 
     photos: (blendshapes, emotion or "neutral", subject). Returns (X, emotions, subjects).
+    with_neutral: also neutral-to-neutral sequences (emotion "neutral"), which teach the face model to
+    stay undecided when no expression is shown (neutral is not one of the six).
     """
     neutrals: dict[str, list[np.ndarray]] = {}
     for shapes, emotion, subject in photos:
@@ -77,7 +79,7 @@ def build_photo_set(photos: list[tuple[np.ndarray, str, str]], per_photo: int, n
             neutrals.setdefault(subject, []).append(shapes)
     xs, ys, ss = [], [], []
     for shapes, emotion, subject in photos:
-        if emotion == "neutral" or subject not in neutrals:
+        if subject not in neutrals or (emotion == "neutral" and not with_neutral):
             continue
         for _ in range(per_photo):
             neutral = neutrals[subject][rng.integers(len(neutrals[subject]))]

@@ -24,16 +24,26 @@ def fit_face(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val:
     return FaceModel(ensemble(members), cfg), hists
 
 
+def targets(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """One-hot rows; a label of -1 (a neutral face) becomes the uniform distribution: "no evidence"."""
+    out = np.zeros((len(y), n_classes), np.float32)
+    known = y >= 0
+    out[np.flatnonzero(known), y[known]] = 1.0
+    out[~known] = 1.0 / n_classes
+    return out
+
+
 def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, seed: int, batch_size: int):
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = build_face_lstm(cfg.frames_per_window, len(cfg.blendshape_names), len(cfg.emotions))
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    n = len(cfg.emotions)
+    model = build_face_lstm(cfg.frames_per_window, len(cfg.blendshape_names), n)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy",
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     best = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=epochs, restore_best_weights=True,
                                          mode="max")
-    fit = model.fit(model_input(x_train, cfg), y_train, validation_data=(model_input(x_val, cfg), y_val), epochs=epochs, batch_size=batch_size,
+    fit = model.fit(model_input(x_train, cfg), targets(y_train, n), validation_data=(model_input(x_val, cfg), targets(y_val, n)), epochs=epochs, batch_size=batch_size,
                     callbacks=[best], verbose=0, shuffle=True)
     h = fit.history
     hist = History(train_loss=[float(v) for v in h["loss"]], train_acc=[float(v) for v in h["accuracy"]],

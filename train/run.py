@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion.config import PipelineConfig
-from emotion.fusion import softmax
+from emotion.fusion import fuse, softmax
 from emotion.labels import EMOTIONS
 
 from . import datasets, features, splits
@@ -29,6 +29,7 @@ from .fit_fusion import (Example, expected_calibration_error, fit_stacker, fit_t
                          pair_by_emotion, reliability, to_arrays, with_dropout)
 
 Y = {e: i for i, e in enumerate(EMOTIONS)}
+NEUTRAL = -1  # face training only: neutral sequences, trained towards the uniform distribution
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -139,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         """Sequences of one side: photo-built, and real clip windows (augmented windows when training)."""
         photos = [(face_data[i.path]["blendshapes"], i.emotion, i.speaker) for i in face_items
                   if sides[i.path] == side and i.kind == "photo" and face_data.get(i.path, {}).get("blendshapes") is not None]
-        xp, yp, _ = build_photo_set(photos, args.per_photo if train else 1, cfg.frames_per_window, rng)
+        xp, yp, _ = build_photo_set(photos, args.per_photo if train else 1, cfg.frames_per_window, rng,
+                                    with_neutral=train)
         xs, ys = [], []
         for i in face_items:
             if sides[i.path] != side or i.kind == "photo" or i.path not in face_data:
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                         xs.append(clip_sequence(w["sequence"], rng) if train else w["sequence"])
                         ys.append(Y[i.emotion])
         empty = np.zeros((0, cfg.frames_per_window, len(cfg.blendshape_names)), np.float32)
-        return {"photos": (xp if len(xp) else empty, np.array([Y[e] for e in yp], dtype=np.int64)),
+        return {"photos": (xp if len(xp) else empty, np.array([Y.get(e, NEUTRAL) for e in yp], dtype=np.int64)),
                 "clips": (np.stack(xs) if xs else empty, np.array(ys, dtype=np.int64))}
 
     def joined(sets: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     face_logp = lambda x: np.log(np.clip(face_model.probabilities(x), 1e-7, 1)) if len(x) else np.zeros((0, 6))
     face_logits = {"subtest": face_logp(xfv), "test_photos": face_logp(f_test["photos"][0]),
                    "test_clips": face_logp(f_test["clips"][0])}
-    face_base = face_baseline(xf, yf, [f_test["photos"][0], f_test["clips"][0]])
+    expressive = yf != NEUTRAL
+    face_base = face_baseline(xf[expressive], yf[expressive], [f_test["photos"][0], f_test["clips"][0]])
     timing["face_s"] = round(time.time() - t, 1)
 
     # ---- calibration and stacker ---------------------------------------------------------------
@@ -196,11 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     pair_rng.shuffle(examples)
     cut = int(0.7 * len(examples))
     xs_fit, ys_fit = to_arrays(examples[:cut])
-    xs_cal, ys_cal = to_arrays(examples[cut:])
     stacker, stacker_loss = fit_stacker(xs_fit, ys_fit, seed=args.seed)
-    cal_logits = stacker.logits(xs_cal)
-    cfg.temperature_fused = fit_temperature(cal_logits, ys_cal)
-    cfg.not_sure_top_p = not_sure_threshold(softmax(cal_logits, cfg.temperature_fused), ys_cal)
+    cal_examples = examples[cut:]
+    cal_both = [e for e in cal_examples if e.audio is not None and e.face is not None]
+    if cal_both:
+        xb, yb = to_arrays(cal_both)
+        cfg.temperature_fused = fit_temperature(stacker.logits(xb), yb)
+    cal_probs = np.stack(fuse(stacker, [e.audio for e in cal_examples], [e.face for e in cal_examples],
+                              cfg.temperature_fused))
+    cfg.not_sure_top_p = not_sure_threshold(cal_probs, np.array([e.label for e in cal_examples]))
     test_examples = (pair_by_emotion(a_test, f_test_preds, per_class=200, rng=np.random.default_rng(args.seed + 2))
                      if not true_pairs else paired_examples(audio_items, sides, "test", audio_model, face_model,
                                                             audio_cache, face_data, cfg))
@@ -217,14 +224,15 @@ def main(argv: list[str] | None = None) -> int:
                 sub = [Example(e.audio if name == "audio_only" else None, e.face if name == "face_only" else None,
                                e.label) for e in exs]
             if sub:
-                x, y = to_arrays(sub)
-                out[name] = classification_metrics(y, stacker.logits(x).argmax(1))
+                probs = np.stack(fuse(stacker, [e.audio for e in sub], [e.face for e in sub], cfg.temperature_fused))
+                out[name] = classification_metrics(np.array([e.label for e in sub]), probs.argmax(1))
         return out
 
     test_both = [e for e in test_examples if e.audio is not None and e.face is not None] or test_examples
     xt_f, yt_f = to_arrays(test_both)
-    raw_fused = softmax(stacker.logits(xt_f), 1.0)
-    cal_fused = softmax(stacker.logits(xt_f), cfg.temperature_fused)
+    y_all = np.array([e.label for e in test_examples])
+    cal_fused = np.stack(fuse(stacker, [e.audio for e in test_examples], [e.face for e in test_examples],
+                              cfg.temperature_fused))
     conf_ok = cal_fused.max(1) >= cfg.not_sure_top_p
 
     def calib(name: str, logits: np.ndarray, y: np.ndarray, temp: float) -> dict:
@@ -261,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                         "fused": calib("fused", stacker.logits(xt_f), yt_f, cfg.temperature_fused),
                         "not_sure_top_p": cfg.not_sure_top_p,
                         "answered_share": round(float(conf_ok.mean()), 4),
-                        "accuracy_when_answered": round(float((cal_fused.argmax(1) == yt_f)[conf_ok].mean()), 4)
+                        "accuracy_when_answered": round(float((cal_fused.argmax(1) == y_all)[conf_ok].mean()), 4)
                         if conf_ok.any() else None},
         "counts": {"audio": {s: int(len(audio_by_side[s][1])) for s in splits.SIDES},
                    "face_train_sequences": int(len(yf)), "face_subtest": int(len(yfv)),
@@ -271,7 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         "history": {"audio": [h.__dict__ for h in audio_hist], "face": [h.__dict__ for h in face_hist],
                     "stacker_loss": stacker_loss},
     }
-    del raw_fused
 
     # ---- write weights ------------------------------------------------------------------------
     out = Path(args.out)
