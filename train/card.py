@@ -75,7 +75,8 @@ trained on a different real corpus:
   one, with random timing, noise, speech-like mouth movement and mirroring; plus real MEAD talking-face
   clips (research use only).
 - **Stacker** — trained on the branches' predictions for held-out speakers, paired *by emotion* across
-  the two corpora (not true pairs), with modality dropout so it can answer from one branch alone.
+  the two corpora (not true pairs), with modality dropout. With one branch alone, the pipeline answers with that
+  branch's calibrated probabilities.
 
 Because of the datasets' licences these weights are for **non-commercial research** only.
 

@@ -194,13 +194,22 @@ def main(argv: list[str] | None = None) -> int:
     # stand-in corpora (a handful of MEAD clips have both) it learns from predictions paired by emotion.
     sub_pairs = paired_examples(audio_items, sides, "subtest", audio_model, face_model, audio_cache, face_data, cfg)
     true_pairs = len(sub_pairs) >= 60
-    examples = (with_dropout(sub_pairs, pair_rng) if true_pairs
-                else pair_by_emotion(a_sub, f_sub, per_class=400, rng=pair_rng))
-    pair_rng.shuffle(examples)
-    cut = int(0.7 * len(examples))
-    xs_fit, ys_fit = to_arrays(examples[:cut])
+    # The stacker and its temperature / "not sure" threshold are fitted on disjoint halves of the subtest
+    # predictions (70/30), so the calibration never sees what the stacker learned from.
+    def halves(seq: list) -> tuple[list, list]:
+        order = pair_rng.permutation(len(seq))
+        cut = int(0.7 * len(seq))
+        return [seq[i] for i in order[:cut]], [seq[i] for i in order[cut:]]
+
+    if true_pairs:
+        fit_part, cal_part = halves(sub_pairs)
+        fit_examples, cal_examples = with_dropout(fit_part, pair_rng), with_dropout(cal_part, pair_rng)
+    else:
+        (a_fit, a_cal), (f_fit, f_cal) = halves(a_sub), halves(f_sub)
+        fit_examples = pair_by_emotion(a_fit, f_fit, per_class=400, rng=pair_rng)
+        cal_examples = pair_by_emotion(a_cal, f_cal, per_class=150, rng=pair_rng)
+    xs_fit, ys_fit = to_arrays(fit_examples)
     stacker, stacker_loss = fit_stacker(xs_fit, ys_fit, seed=args.seed)
-    cal_examples = examples[cut:]
     cal_both = [e for e in cal_examples if e.audio is not None and e.face is not None]
     if cal_both:
         xb, yb = to_arrays(cal_both)
