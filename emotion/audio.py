@@ -86,11 +86,17 @@ class AudioModel:
         self.nets = [n.eval() for n in nets]
         self.cfg = cfg
 
-    def logits(self, mfccs: np.ndarray) -> np.ndarray:
-        """Mean logits of the ensemble for a batch (batch, n_mfcc, frames) of raw MFCCs."""
-        x = torch.from_numpy(normalise(np.asarray(mfccs, dtype=np.float32), self.cfg))
-        with torch.inference_mode():
-            return torch.stack([n(x) for n in self.nets]).mean(0).numpy()
+    def logits(self, mfccs: np.ndarray, chunk: int = 16) -> np.ndarray:
+        """Mean logits of the ensemble for a batch (batch, n_mfcc, frames) of raw MFCCs.
+
+        Runs `chunk` windows at a time, so a long video's memory does not grow with its length.
+        """
+        out = []
+        for s in range(0, len(mfccs), chunk):
+            x = torch.from_numpy(normalise(np.asarray(mfccs[s:s + chunk], dtype=np.float32), self.cfg))
+            with torch.inference_mode():
+                out.append(torch.stack([n(x) for n in self.nets]).mean(0).numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.cfg.emotions)), np.float32)
 
     def save(self, path: str) -> None:
         from safetensors.torch import save_file

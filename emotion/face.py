@@ -260,8 +260,11 @@ class FaceModel:
         self.cfg = cfg
         self.mirror = mirror_permutation(tuple(cfg.blendshape_names))
 
-    def probabilities(self, sequences: np.ndarray) -> np.ndarray:
-        """(batch, 6) probabilities for (batch, frames, 52) sequences."""
+    def probabilities(self, sequences: np.ndarray, chunk: int = 32) -> np.ndarray:
+        """(batch, 6) probabilities for (batch, frames, 52) sequences, `chunk` sequences at a time."""
+        if len(sequences) > chunk:
+            return np.concatenate([self.probabilities(sequences[s:s + chunk], chunk)
+                                   for s in range(0, len(sequences), chunk)])
         x = model_input(sequences, self.cfg)
         both = np.concatenate([x, x[:, :, self.mirror]], axis=0)
         # Pad the batch to a power of two: Keras compiles once per batch shape, so few shapes stay fast.
