@@ -17,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from emotion.errors import EmotionError
+from emotion.explain import face_figure, voice_figure
 from emotion.labels import EMOTION_EMOJI
 from emotion.plots import probability_figure, timeline_figure
 
@@ -78,29 +79,13 @@ def build_app(pipe, examples_dir: str | Path | None = None) -> gr.Blocks:
             return ("## Please upload or record a video first.", None, gr.update(visible=False), "", None,
                     None, None, None)
         try:
-            progress(0.05, desc="Reading the file")
-            t0 = time.perf_counter()
-            from emotion.media import probe
-
-            info = probe(video, max_file_mb=pipe.cfg.max_file_mb)
-            if info.duration_s and info.duration_s > MAX_DURATION_S:
-                raise EmotionError(f"The clip lasts {info.duration_s:.0f} s; this demo takes up to "
-                                   f"{MAX_DURATION_S:.0f} s. Please trim it, or use the command line for long videos.",
-                                   code="too_long")
-            progress(0.15, desc="Listening to the voice and following the face")
-            feats = pipe.preprocess(video, keep_wave=True)
-            progress(0.85, desc="Deciding")
-            audio_p, face_p, fused_p = pipe.forward(feats)
-            pred = pipe.postprocess(video, feats, audio_p, face_p, fused_p)
-            pred.timings_s["total"] = round(time.perf_counter() - t0, 3)
-            from emotion.explain import explain_prediction, face_figure, voice_figure
-
-            expl = explain_prediction(pipe, feats, face_p)
+            pred = pipe.predict(video, explain=True, max_duration_s=MAX_DURATION_S,
+                                progress=lambda fraction, words: progress(fraction, desc=words))
         except EmotionError as exc:
             return (f"## ⚠️ {exc}", None, gr.update(visible=False), "", None, None, None, None)
         timeline = gr.update(value=timeline_figure(pred), visible=True) if pred.timeline else gr.update(visible=False)
         return (verdict_markdown(pred), probability_figure(pred), timeline, details_markdown(pred),
-                write_downloads(pred), face_figure(expl), voice_figure(expl), pred.to_dict())
+                write_downloads(pred), face_figure(pred.explanation), voice_figure(pred.explanation), pred.to_dict())
 
     def api_predict(video: str | None) -> dict:
         """The result as JSON (for gradio_client): same fields as Prediction.to_dict(), or {"error": ...}."""

@@ -34,7 +34,6 @@ def load_time(weights: str) -> tuple[float, float]:
 
 def landmarker_only(clip: Path, n: int = 50) -> float:
     """Baseline: decode the clip in order and run the Face Landmarker on n evenly spaced frames."""
-    import numpy as np
 
     from emotion.config import PipelineConfig
     from emotion.face import FaceTracker, window_frame_times

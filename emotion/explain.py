@@ -53,7 +53,6 @@ class Explanation:
     voice_times_s: np.ndarray | None = None
     loudness_db: np.ndarray | None = None
     pitch_hz: np.ndarray | None = None  # NaN where unvoiced
-    voice_windows: list[tuple[float, float, dict | None]] = field(default_factory=list)
 
 
 def _face_part(pipe, feats, face_p, expl: Explanation) -> None:
@@ -118,12 +117,17 @@ def explain_prediction(pipe, feats, face_p) -> Explanation:
     return expl
 
 
+def _not_used(branch: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=f"{branch}: not used for this clip", height=200)
+    return fig
+
+
 def face_figure(expl: Explanation) -> go.Figure:
     """Heatmap of the most telling face movements over time, with the strongest moments marked."""
-    fig = go.Figure()
     if expl.face_values is None:
-        fig.update_layout(title="Face: not used for this clip", height=200)
-        return fig
+        return _not_used("Face")
+    fig = go.Figure()
     order = np.argsort(expl.face_times_s)
     t = expl.face_times_s[order]
     fig.add_heatmap(x=t, y=expl.face_movements, z=expl.face_values[:, order], colorscale="Viridis", zmin=0, zmax=1,
@@ -137,10 +141,9 @@ def face_figure(expl: Explanation) -> go.Figure:
 
 def voice_figure(expl: Explanation) -> go.Figure:
     """Loudness and pitch over time (two y axes)."""
-    fig = go.Figure()
     if expl.loudness_db is None:
-        fig.update_layout(title="Voice: not used for this clip", height=200)
-        return fig
+        return _not_used("Voice")
+    fig = go.Figure()
     fig.add_scatter(x=expl.voice_times_s, y=expl.loudness_db, name="loudness (dB)", line=dict(color="#1f77b4"))
     fig.add_scatter(x=expl.voice_times_s, y=expl.pitch_hz, name="pitch (Hz)", yaxis="y2", mode="lines",
                     line=dict(color="#d62728"), connectgaps=False)

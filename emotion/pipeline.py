@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -100,16 +101,17 @@ class EmotionPipeline:
             self.face.probabilities(np.zeros((batch, cfg.frames_per_window, len(cfg.blendshape_names)), np.float32))
 
     # -- step 1 ---------------------------------------------------------------------------------
-    def preprocess(self, path: str | Path, keep_wave: bool = False) -> Features:
+    def preprocess(self, path: str | Path, keep_wave: bool = False, max_duration_s: float | None = None) -> Features:
         cfg = self.cfg
+        limit = cfg.max_duration_s if max_duration_s is None else min(max_duration_s, cfg.max_duration_s)
         t0 = time.perf_counter()
         info = probe(path, max_file_mb=cfg.max_file_mb)
         warnings: list[str] = []
         with readable_copy(info) as info:
             duration = info.duration_s or 0.0
-            if duration > cfg.max_duration_s:
-                raise EmotionError(f"The clip lasts {duration / 60:.1f} min; the limit is "
-                                   f"{cfg.max_duration_s / 60:.0f} min. Please trim it.", code="too_long")
+            if duration > limit:
+                raise EmotionError(f"The clip lasts {duration:.0f} s; the limit is {limit:.0f} s. Please trim it.",
+                                   code="too_long")
             timings = {"probe": time.perf_counter() - t0}
             t = time.perf_counter()
             wave = load_audio(info.path, cfg.sample_rate) if info.has_audio else None
@@ -218,10 +220,18 @@ class EmotionPipeline:
             timings_s={k: round(v, 4) for k, v in feats.timings_s.items()},
             timeline=timeline if len(timeline) > 1 else [])
 
-    def predict(self, path: str | Path, explain: bool = False) -> Prediction:
-        """Analyse one video or audio file. Raises EmotionError (with a plain message) for unusable input."""
+    def predict(self, path: str | Path, explain: bool = False, max_duration_s: float | None = None,
+                progress: Callable[[float, str], None] | None = None) -> Prediction:
+        """Analyse one video or audio file. Raises EmotionError (with a plain message) for unusable input.
+
+        `max_duration_s` tightens the config's length limit (the web demo takes shorter clips);
+        `progress(fraction, words)` is told about each stage.
+        """
+        report = progress or (lambda fraction, words: None)
         start = time.perf_counter()
-        feats = self.preprocess(path, keep_wave=explain)
+        report(0.05, "Listening to the voice and following the face")
+        feats = self.preprocess(path, keep_wave=explain, max_duration_s=max_duration_s)
+        report(0.85, "Deciding")
         audio_p, face_p, fused_p = self.forward(feats)
         pred = self.postprocess(path, feats, audio_p, face_p, fused_p)
         pred.timings_s["total"] = round(time.perf_counter() - start, 4)

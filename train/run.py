@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                               cfg.temperature_fused))
     conf_ok = cal_fused.max(1) >= cfg.not_sure_top_p
 
-    def calib(name: str, logits: np.ndarray, y: np.ndarray, temp: float) -> dict:
+    def calib(logits: np.ndarray, y: np.ndarray, temp: float) -> dict:
         if len(y) == 0:
             return {}
         before, after = softmax(logits, 1.0), softmax(logits, temp)
@@ -273,9 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                  "baseline_last_frame_real_clips": classification_metrics(f_test["clips"][1], face_base[1]),
                  "best_epochs": [h.best_epoch for h in face_hist]},
         "fused": fused_metrics(test_examples),
-        "calibration": {"audio": calib("audio", audio_logits["test"], yt, cfg.temperature_audio),
-                        "face": calib("face", face_test_x, face_test_y, cfg.temperature_face),
-                        "fused": calib("fused", stacker.logits(xt_f), yt_f, cfg.temperature_fused),
+        "calibration": {"audio": calib(audio_logits["test"], yt, cfg.temperature_audio),
+                        "face": calib(face_test_x, face_test_y, cfg.temperature_face),
+                        "fused": calib(stacker.logits(xt_f), yt_f, cfg.temperature_fused),
                         "not_sure_top_p": cfg.not_sure_top_p,
                         "answered_share": round(float(conf_ok.mean()), 4),
                         "accuracy_when_answered": round(float((cal_fused.argmax(1) == y_all)[conf_ok].mean()), 4)
