@@ -36,14 +36,15 @@ def landmarker_only(clip: Path, n: int = 50) -> float:
     """Baseline: decode the clip in order and run the Face Landmarker on n evenly spaced frames."""
 
     from emotion.config import PipelineConfig
-    from emotion.face import FaceTracker, window_frame_times
-    from emotion.media import probe, sample_frames
+    from emotion.face import FaceTracker
+    from emotion.media import probe, read_frames
 
     cfg = PipelineConfig()
     t = time.perf_counter()
-    info = probe(clip)
+    step = probe(clip).duration_s / n
     with FaceTracker(FACE_MODEL, cfg) as tracker:
-        sample_frames(clip, window_frame_times(0, info.duration_s, n), lambda i, f, ts: tracker.blendshapes(f, ts))
+        for i, rgb in read_frames(clip, step / 2, step, n, cfg.face_max_side_px):
+            tracker.blendshapes(rgb, step / 2 + i * step)
     return time.perf_counter() - t
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .config import PipelineConfig, mirror_permutation
 from .errors import EmotionError
-from .media import sample_frames
+from .media import read_frames
 
 FACE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
                   "float16/1/face_landmarker.task")
@@ -102,16 +102,11 @@ class FaceTracker:
     def close(self) -> None:
         self._landmarker.close()
 
-    def blendshapes(self, bgr: np.ndarray, time_s: float) -> tuple[np.ndarray | None, int]:
-        """(52 scores of the largest face or None, number of faces) for one BGR frame."""
-        import cv2
+    def blendshapes(self, rgb: np.ndarray, time_s: float) -> tuple[np.ndarray | None, int]:
+        """(52 scores of the largest face or None, number of faces) for one RGB frame."""
         import mediapipe as mp
 
-        h, w = bgr.shape[:2]
-        scale = self._cfg.face_max_side_px / max(h, w)
-        if scale < 1:
-            bgr = cv2.resize(bgr, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
-        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        rgb = np.ascontiguousarray(rgb)
         ms = max(self._last_ms + 1, int(time_s * 1000))  # VIDEO mode needs strictly increasing times
         self._last_ms = ms
         result = self._landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), ms)
@@ -135,12 +130,15 @@ class FaceWindow:
     end_s: float
     sequence: np.ndarray  # (frames_per_window, 52) float32, gaps filled by interpolation
     detected: np.ndarray  # (frames_per_window,) bool: a face was found in that frame
-    times_s: np.ndarray  # when each sampled frame was meant to be
+    times_s: np.ndarray  # when each frame was meant to be
     max_faces: int = 0
+    sampled: np.ndarray | None = None  # frames actually read (None: all); the others are interpolated
 
     @property
     def coverage(self) -> float:
-        return float(self.detected.mean()) if self.detected.size else 0.0
+        """Share of the frames read that showed a face."""
+        read = self.detected if self.sampled is None else self.detected[self.sampled]
+        return float(read.mean()) if read.size else 0.0
 
 
 def fill_gaps(sequence: np.ndarray, detected: np.ndarray) -> np.ndarray:
@@ -161,34 +159,63 @@ def window_frame_times(start_s: float, end_s: float, n: int) -> np.ndarray:
     return start_s + (np.arange(n) + 0.5) * (end_s - start_s) / n
 
 
+def fit_photo(bgr: np.ndarray, max_side: int) -> np.ndarray:
+    """An OpenCV (BGR) image as the RGB frame the landmarker is fed: at most `max_side` pixels, like video frames."""
+    import cv2
+
+    h, w = bgr.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1:
+        bgr = cv2.resize(bgr, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _grid_runs(windows: Sequence[tuple[float, float]], n: int) -> list[list[int]]:
+    """Group windows that continue one another with the same length: their frame times form one even grid."""
+    runs: list[list[int]] = []
+    for i, (a, b) in enumerate(windows):
+        if runs:
+            pa, pb = windows[runs[-1][-1]]
+            if abs(a - pb) < 1e-6 and abs((b - a) - (pb - pa)) < 1e-6:
+                runs[-1].append(i)
+                continue
+        runs.append([i])
+    return runs
+
+
 def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
-                      model_path: str | Path) -> list[FaceWindow]:
-    """Blendshape sequences for each window of a video, in one sequential pass over its frames."""
+                      model_path: str | Path, stride: int = 1) -> list[FaceWindow]:
+    """Blendshape sequences for each window of a video, from sequential passes over its frames.
+
+    Each window gets `frames_per_window` evenly spaced frame times; with `stride` k only every k-th is
+    read and the others are interpolated (long videos: the landmarker is most of the cost). One
+    landmarker follows the face through each run of back-to-back windows.
+    """
     n = cfg.frames_per_window
     n_shapes = len(cfg.blendshape_names)
     times = np.concatenate([window_frame_times(a, b, n) for a, b in windows]) if windows else np.zeros(0)
     scores = np.zeros((times.size, n_shapes), dtype=np.float32)
     detected = np.zeros(times.size, dtype=bool)
+    sampled = np.zeros(times.size, dtype=bool)
     faces_seen = np.zeros(times.size, dtype=np.int32)
-    cache: dict[float, tuple[np.ndarray | None, int]] = {}
 
-    with FaceTracker(model_path, cfg) as tracker:
-        def on_frame(i: int, frame: np.ndarray, t: float) -> None:
-            if t not in cache:  # a slow video may serve one frame to several targets
-                cache.clear()
-                cache[t] = tracker.blendshapes(frame, t)
-            shapes, count = cache[t]
-            faces_seen[i] = count
-            if shapes is not None:
-                scores[i], detected[i] = shapes, True
-
-        sample_frames(path, times, on_frame)
+    for run in _grid_runs(windows, n):
+        first = run[0] * n
+        count = len(run) * n
+        step = (windows[run[0]][1] - windows[run[0]][0]) / n
+        with FaceTracker(model_path, cfg) as tracker:
+            for j, rgb in read_frames(path, times[first], step * stride, -(-count // stride), cfg.face_max_side_px):
+                i = first + j * stride
+                shapes, faces_seen[i] = tracker.blendshapes(rgb, times[i])
+                sampled[i] = True
+                if shapes is not None:
+                    scores[i], detected[i] = shapes, True
 
     out = []
     for w, (a, b) in enumerate(windows):
         sl = slice(w * n, (w + 1) * n)
         out.append(FaceWindow(a, b, fill_gaps(scores[sl], detected[sl]), detected[sl].copy(), times[sl],
-                              int(faces_seen[sl].max(initial=0))))
+                              int(faces_seen[sl].max(initial=0)), None if stride == 1 else sampled[sl].copy()))
     return out
 
 
@@ -200,9 +227,10 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
     tracks, so this keeps photo features in line with clip features.
     """
     found = []
+    rgb = fit_photo(bgr, cfg.face_max_side_px)
     with FaceTracker(model_path, cfg) as tracker:
         for k in range(repeats):
-            shapes, _ = tracker.blendshapes(bgr, k / 25)
+            shapes, _ = tracker.blendshapes(rgb, k / 25)
             if shapes is not None and k > 0:
                 found.append(shapes)
     return np.mean(found, axis=0).astype(np.float32) if found else None

@@ -1,20 +1,23 @@
 """Probe and decode media files: the audio track as 16 kHz mono, video frames in order.
 
-ffmpeg (the binary bundled with imageio-ffmpeg) probes and decodes audio; OpenCV reads frames
-sequentially (never seeking, never trusting the container's frame count). Every problem a user can
+ffmpeg (the binary bundled with imageio-ffmpeg) probes and decodes; frames are read sequentially
+from a pipe (never seeking, never trusting the container's frame count). Every problem a user can
 cause becomes an EmotionError with a plain message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import queue
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 
@@ -177,38 +180,82 @@ def load_audio(path: str | Path, sample_rate: int = 16000, timeout_s: float = 60
     return wave.copy()
 
 
-def sample_frames(path: str | Path, targets_s: Sequence[float],
-                  on_frame: Callable[[int, np.ndarray, float], None]) -> int:
-    """Read frames in order and call `on_frame(target_index, bgr_frame, time_s)` for each target time.
+def decoder_threads() -> int:
+    """Threads for the video decoder: all cores but one, which is left to the face landmarker."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
-    Each target gets the first frame whose time reaches it (within half a frame), so targets past the
-    last decodable frame get nothing. Frames nobody asked for are only grabbed, not converted, and
-    no frame is kept: memory stays flat however long the video. Returns the number of frames read.
+
+def read_frames(path: str | Path, start_s: float, step_s: float, count: int,
+                max_side: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (i, rgb_frame) for the frames at times start_s + i * step_s, i < count, in order.
+
+    An ffmpeg process decodes the video (upright: rotation metadata is applied), keeps only the
+    frames on that time grid (the `fps` filter: the frame on screen at each grid time), shrinks them
+    to at most `max_side` pixels and pipes them as YUV4MPEG; a thread reads ahead a few frames, so
+    decoding runs on one core while the caller works on another. Grid times past the last decodable
+    frame get nothing. No more than a few frames are ever held: memory stays flat however long the
+    video. The process is always ended, also when the caller stops early.
     """
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise EmotionError(f"The video in {Path(path).name} could not be opened.", code="corrupt")
+    side = f"min({max_side},max(iw,ih))"  # never upscale; even sizes for 4:2:0
+    # Shifted so that grid time i lands on output slot i; round=up makes slot i the last frame at or before it.
+    vf = (f"setpts=PTS-{float(start_s):.6f}/TB,fps=fps=1/{float(step_s):.9f}:start_time=0:round=up,"
+          f"scale=w='2*trunc({side}*iw/max(iw,ih)/2)':h='2*trunc({side}*ih/max(iw,ih)/2)':flags=area")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", str(decoder_threads()),
+           "-i", str(path), "-map", "0:v:0", "-an", "-sn", "-vf", vf, "-frames:v", str(count),
+           "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    frames: queue.Queue = queue.Queue(maxsize=8)
+    stop = threading.Event()
+    started = threading.Event()
+
+    def read_ahead() -> None:
+        try:
+            header = proc.stdout.readline()
+            if not header.startswith(b"YUV4MPEG2"):
+                return
+            started.set()
+            fields = dict((f[:1], f[1:]) for f in header.split()[1:])
+            w, h = int(fields[b"W"]), int(fields[b"H"])
+            size = w * h * 3 // 2
+            while not stop.is_set():
+                if not proc.stdout.readline().startswith(b"FRAME"):
+                    return
+                data = _read_exactly(proc.stdout, size)
+                if data is None:
+                    return
+                frames.put(np.frombuffer(data, np.uint8).reshape(h * 3 // 2, w))
+        finally:
+            frames.put(None)
+
+    reader = threading.Thread(target=read_ahead, daemon=True)
+    reader.start()
     try:
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        half_frame = 0.5 / fps if 0 < fps < 500 else 0.02
-        order = np.argsort(targets_s)
-        k = 0
-        n_read = 0
-        while k < len(order):
-            if not cap.grab():
-                break
-            n_read += 1
-            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            if targets_s[order[k]] > t + half_frame:
-                continue
-            ok, frame = cap.retrieve()
-            if not ok:
-                continue
-            while k < len(order) and targets_s[order[k]] <= t + half_frame:
-                on_frame(int(order[k]), frame, t)
-                k += 1
-        return n_read
+        for i in range(count):
+            yuv = frames.get()
+            if yuv is None:
+                if not started.is_set() and proc.wait() != 0:
+                    raise EmotionError(f"The video in {Path(path).name} could not be decoded; it may be damaged.",
+                                       code="corrupt")
+                return
+            yield i, cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
     finally:
-        cap.release()
+        stop.set()
+        proc.kill()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                frames.get(timeout=0.05)
+        proc.wait()
+        proc.stdout.close()
+
+
+def _read_exactly(stream, size: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from conftest import MEAD, RAVDESS, ffmpeg
 from emotion.errors import EmotionError
-from emotion.media import load_audio, probe, readable_copy, sample_frames
+from emotion.media import ffmpeg_exe, load_audio, probe, read_frames, readable_copy
 
 HAPPY = MEAD / "W009_front_happy_level3_001.mp4"
 SPEECH_VIDEO = MEAD / "M030_sad_eamm1.mp4"
@@ -37,13 +41,57 @@ def test_load_audio_is_16k_mono():
     assert load_audio(HAPPY) is None  # no audio track
 
 
-def test_frames_are_read_in_order_at_requested_times():
-    seen = []
-    targets = np.array([0.5, 0.1, 2.0, 3.0])
-    sample_frames(HAPPY, targets, lambda i, frame, t: seen.append((i, t, frame.shape)))
-    assert [i for i, _, _ in seen] == [1, 0, 2, 3]
-    for i, t, shape in seen:
-        assert abs(t - targets[i]) <= 0.03 and shape == (256, 256, 3)
+def _index_video(path, n=120, fps=30):
+    """A lossless video whose frame k shows k in two grey blocks (k % 16 left, k // 16 right)."""
+    frames = np.zeros((n, 64, 96, 3), np.uint8)
+    for k in range(n):
+        frames[k, :, :48], frames[k, :, 48:] = (k % 16) * 16 + 8, (k // 16) * 16 + 8
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "96x64",
+                    "-r", str(fps), "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(path)],
+                   input=frames.tobytes(), check=True)
+
+
+def _frame_index(rgb):
+    return int(rgb[:, :48, 0].mean() // 16) + 16 * int(rgb[:, 48:, 0].mean() // 16)
+
+
+@pytest.mark.parametrize("start,step,count", [(0.04, 0.08, 50), (0.5, 0.5, 3), (1.01, 1 / 30, 10), (3.9, 0.05, 10)])
+def test_frames_on_a_time_grid_are_the_ones_on_screen(tmp_path, start, step, count):
+    video = tmp_path / "index.mp4"
+    _index_video(video)  # 120 frames at 30 fps: 4 s
+    got = [(i, _frame_index(rgb)) for i, rgb in read_frames(video, start, step, count, 640)]
+    expected = [(i, int(np.floor((start + i * step) * 30 + 1e-6))) for i in range(count)
+                if start + i * step < 4.0]
+    assert got == expected  # the frame showing at each grid time; none past the end
+
+
+def test_frames_are_upright_and_shrunk(tmp_path):
+    _, rgb = next(read_frames(SPEECH_VIDEO, 1.0, 0.1, 1, 640))
+    assert rgb.shape == (360, 640, 3) and rgb.dtype == np.uint8
+    _, small = next(read_frames(HAPPY, 1.0, 0.1, 1, 640))
+    assert small.shape == (256, 256, 3)  # never enlarged
+
+
+def _children() -> set[str]:
+    pid = os.getpid()
+    return set(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
+
+def test_stopping_early_ends_the_decoder():
+    before = _children()
+    frames = read_frames(SPEECH_VIDEO, 0.0, 0.04, 90, 640)
+    next(frames)
+    assert _children() - before  # ffmpeg is running
+    frames.close()
+    assert _children() == before
+
+
+def test_undecodable_video_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(EmotionError) as err:
+        list(read_frames(bad, 0.0, 0.1, 5, 640))
+    assert err.value.code == "corrupt" and "bad.mp4" in str(err.value)
 
 
 @pytest.mark.parametrize("name,content,code", [

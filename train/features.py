@@ -28,6 +28,7 @@ FACE_KEYS = ("frames_per_window", "blendshape_names", "face_confidence", "max_fa
 EXTRA_FACE_WINDOWS = 4  # extra random sub-windows per clip, for augmentation
 PHOTO_REPEATS = 4
 FEATURE_VERSION = 2  # bump when the extraction code changes, so old cache files are not reused
+VIDEO_READER_VERSION = 2  # bump when clip frames are read differently (2: ffmpeg pipe on a time grid)
 
 
 def file_hash(path: str | Path) -> str:
@@ -48,7 +49,9 @@ def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: s
     if branch == "audio":
         key, ext = config_hash(cfg, AUDIO_KEYS, str(FEATURE_VERSION)), ".npy"
     else:
-        key, ext = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}"), ".pkl"
+        reader = f"-{VIDEO_READER_VERSION}" if item.kind == "clip" else ""
+        key = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}{reader}")
+        ext = ".pkl"
     return Path(cache_dir) / branch / f"{file_hash(item.path)}-{key}{ext}"
 
 
