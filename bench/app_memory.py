@@ -31,12 +31,14 @@ def rss_mb() -> float:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=50)
+    p.add_argument("--every", type=int, default=10, help="print RSS every this many requests")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import app
     from emotion import EmotionPipeline
     from gradio_client import Client, handle_file
 
+    app.limit_malloc_arenas()  # as app.main() does, before the models start their threads
     pipe = EmotionPipeline.from_pretrained(ROOT / "weights", face_model=SHARED / "models" / "face_landmarker.task")
     demo = app.build_app(pipe)
     with socket.socket() as s:
@@ -49,7 +51,7 @@ def main() -> None:
     t = time.perf_counter()
     for i in range(1, args.requests + 1):
         client.predict(video=handle_file(str(clips[i % len(clips)])), api_name="/predict")
-        if i % 10 == 0:
+        if i % args.every == 0:
             print(f"after {i} requests: RSS {rss_mb():.0f} MB ({(time.perf_counter() - t) / i:.2f} s per request)")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     demo.close()

@@ -132,3 +132,21 @@ def test_eight_simultaneous_requests_all_succeed(app_url):
         results = list(pool.map(call, clips))
     assert all("error" not in r and r["modalities"] == ["face"] for r in results)
     assert [r["file"] for r in results] == [c.name for c in clips]
+
+
+def test_result_files_are_removed_when_old(pipe, monkeypatch, tmp_path):
+    import os
+    import time
+
+    import app
+
+    monkeypatch.setattr(app, "RESULTS_DIR", tmp_path / "results")
+    pred = pipe.predict(MEAD / "W009_front_happy_level3_001.mp4")
+    first = app.write_downloads(pred)
+    assert [Path(p).suffix for p in first] == [".json", ".csv"] and all(Path(p).is_file() for p in first)
+    old = time.time() - app.FILE_MAX_AGE_S - 60
+    os.utime(Path(first[0]).parent, (old, old))
+    second = app.write_downloads(pred)
+    assert not Path(first[0]).parent.exists()  # past its age: gone
+    assert all(Path(p).is_file() for p in second)
+    assert app.build_app(pipe).delete_cache == (600, app.FILE_MAX_AGE_S)  # Gradio's own upload cache too
