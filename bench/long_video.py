@@ -1,6 +1,9 @@
 """Throughput and peak memory on long videos (made here by looping a shared 1080p talking clip).
 
-    python bench/long_video.py [--minutes 1 10] [--height 1080]
+    python bench/long_video.py [--minutes 1 10] [--height 1080] [--preset ultrafast --crf 28]
+
+The default encode (x264 ultrafast: no B-frames, CAVLC) is the cheapest to decode; `--preset medium --crf 20`
+is closer to a phone recording (B-frames, CABAC, deblocking) and costs more to decode.
 
 Each length runs in a fresh process, so its peak RSS (models included) is its own. Prints figures.
 """
@@ -32,12 +35,12 @@ print(json.dumps({"seconds": time.perf_counter() - t, "windows": len(pred.timeli
 """
 
 
-def make_video(minutes: float, height: int, out: Path) -> None:
+def make_video(minutes: float, height: int, out: Path, preset: str = "ultrafast", crf: int = 28) -> None:
     from emotion.media import ffmpeg_exe
 
     src = SHARED / "data" / "mead-clips" / "M030_sad_eamm1.mp4"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(src), "-t", str(minutes * 60),
-                    "-vf", f"scale=-2:{height}", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28",
+                    "-vf", f"scale=-2:{height}", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
                     "-c:a", "aac", str(out)], check=True)
 
 
@@ -45,19 +48,21 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--minutes", type=float, nargs="+", default=[1, 10])
     p.add_argument("--height", type=int, default=1080)
+    p.add_argument("--preset", default="ultrafast", help="x264 preset of the generated video")
+    p.add_argument("--crf", type=int, default=28, help="x264 quality of the generated video")
     p.add_argument("--weights", default=str(ROOT / "weights"))
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp())
     for minutes in args.minutes:
         video = tmp / f"long_{minutes:g}min_{args.height}p.mp4"
-        make_video(minutes, args.height, video)
+        make_video(minutes, args.height, video, args.preset, args.crf)
         run = subprocess.run([sys.executable, "-c", CHILD, str(video), args.weights, str(FACE_MODEL)], cwd=ROOT,
                              capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if run.returncode:
             print(run.stderr[-2000:])
             continue
         r = json.loads(run.stdout.strip().splitlines()[-1])
-        print(f"{minutes:g} min {args.height}p ({video.stat().st_size / 1e6:.0f} MB): {r['seconds']:.1f} s "
+        print(f"{minutes:g} min {args.height}p, x264 {args.preset} crf {args.crf} ({video.stat().st_size / 1e6:.0f} MB): {r['seconds']:.1f} s "
               f"({minutes * 60 / r['seconds']:.1f}x real time), {r['windows']} windows, peak RSS {r['peak_rss_mb']:.0f} MB "
               f"(after loading {r['rss_after_load_mb']:.0f} MB); stages: " +
               ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items() if k != "total"))

@@ -180,11 +180,6 @@ def load_audio(path: str | Path, sample_rate: int = 16000, timeout_s: float = 60
     return wave.copy()
 
 
-def decoder_threads() -> int:
-    """Threads for the video decoder: all cores but one, which is left to the face landmarker."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def read_frames(path: str | Path, start_s: float, step_s: float, count: int,
                 max_side: int) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (i, rgb_frame) for the frames at times start_s + i * step_s, i < count, in order.
@@ -192,7 +187,7 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int,
     An ffmpeg process decodes the video (upright: rotation metadata is applied), keeps only the
     frames on that time grid (the `fps` filter: the frame on screen at each grid time), shrinks them
     to at most `max_side` pixels and pipes them as YUV4MPEG; a thread reads ahead a few frames, so
-    decoding runs on one core while the caller works on another. Grid times past the last decodable
+    decoding goes on while the caller works. Grid times past the last decodable
     frame get nothing. No more than a few frames are ever held: memory stays flat however long the
     video. The process is always ended, also when the caller stops early.
     """
@@ -202,7 +197,7 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int,
     # Shifted so that grid time i lands on output slot i; round=up makes slot i the last frame at or before it.
     vf = (f"setpts=PTS-{float(start_s):.6f}/TB,fps=fps=1/{float(step_s):.9f}:start_time=0:round=up,"
           f"scale=w='2*trunc({side}*iw/max(iw,ih)/2)':h='2*trunc({side}*ih/max(iw,ih)/2)':flags=area")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", str(decoder_threads()),
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", str(os.cpu_count() or 2),
            "-i", str(path), "-map", "0:v:0", "-an", "-sn", "-vf", vf, "-frames:v", str(count),
            "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
