@@ -184,13 +184,15 @@ def _grid_runs(windows: Sequence[tuple[float, float]], n: int) -> list[list[int]
 
 
 def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
-                      model_path: str | Path, stride: int = 1) -> list[FaceWindow]:
+                      model_path: str | Path, fast: bool = False) -> list[FaceWindow]:
     """Blendshape sequences for each window of a video, from sequential passes over its frames.
 
-    Each window gets `frames_per_window` evenly spaced frame times; with `stride` k only every k-th is
-    read and the others are interpolated (long videos: the landmarker is most of the cost). One
-    landmarker follows the face through each run of back-to-back windows.
+    Each window gets `frames_per_window` evenly spaced frame times. `fast` (for long videos, where the
+    landmarker and the decoder are all the cost) reads only 1 frame in `cfg.long_video_face_stride`,
+    interpolating the others, and leaves unreferenced frames undecoded. One landmarker follows the
+    face through each run of back-to-back windows.
     """
+    stride = cfg.long_video_face_stride if fast else 1
     n = cfg.frames_per_window
     n_shapes = len(cfg.blendshape_names)
     times = np.concatenate([window_frame_times(a, b, n) for a, b in windows]) if windows else np.zeros(0)
@@ -204,7 +206,8 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
         count = len(run) * n
         step = (windows[run[0]][1] - windows[run[0]][0]) / n
         with FaceTracker(model_path, cfg) as tracker:
-            for j, rgb in read_frames(path, times[first], step * stride, -(-count // stride), cfg.face_max_side_px):
+            frames = read_frames(path, times[first], step * stride, -(-count // stride), cfg.face_max_side_px, fast)
+            for j, rgb in frames:
                 i = first + j * stride
                 shapes, faces_seen[i] = tracker.blendshapes(rgb, times[i])
                 sampled[i] = True
@@ -215,7 +218,7 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     for w, (a, b) in enumerate(windows):
         sl = slice(w * n, (w + 1) * n)
         out.append(FaceWindow(a, b, fill_gaps(scores[sl], detected[sl]), detected[sl].copy(), times[sl],
-                              int(faces_seen[sl].max(initial=0)), None if stride == 1 else sampled[sl].copy()))
+                              int(faces_seen[sl].max(initial=0)), sampled[sl].copy() if fast else None))
     return out
 
 

@@ -180,8 +180,8 @@ def load_audio(path: str | Path, sample_rate: int = 16000, timeout_s: float = 60
     return wave.copy()
 
 
-def read_frames(path: str | Path, start_s: float, step_s: float, count: int,
-                max_side: int) -> Iterator[tuple[int, np.ndarray]]:
+def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max_side: int,
+                skip_unreferenced: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (i, rgb_frame) for the frames at times start_s + i * step_s, i < count, in order.
 
     An ffmpeg process decodes the video (upright: rotation metadata is applied), keeps only the
@@ -197,7 +197,10 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int,
     # Shifted so that grid time i lands on output slot i; round=up makes slot i the last frame at or before it.
     vf = (f"setpts=PTS-{float(start_s):.6f}/TB,fps=fps=1/{float(step_s):.9f}:start_time=0:round=up,"
           f"scale=w='2*trunc({side}*iw/max(iw,ih)/2)':h='2*trunc({side}*ih/max(iw,ih)/2)':flags=area")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", str(os.cpu_count() or 2),
+    # Frames no other frame refers to (most B-frames) need not be decoded at all: a grid time then gets
+    # the last decoded frame before it. Decoding is the cost of long, B-frame-heavy videos.
+    skip = ["-skip_frame", "noref"] if skip_unreferenced else []
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", str(os.cpu_count() or 2), *skip,
            "-i", str(path), "-map", "0:v:0", "-an", "-sn", "-vf", vf, "-frames:v", str(count),
            "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)

@@ -137,8 +137,8 @@ class EmotionPipeline:
                 if self.face_model_path is None:
                     warnings.append(f"Face analysis is off: {self.face_model_problem} Result from the voice only.")
                 else:
-                    stride = cfg.long_video_face_stride if duration > cfg.long_video_s else 1
-                    faces = video_blendshapes(info.path, windows, cfg, self.face_model_path, stride)
+                    faces = video_blendshapes(info.path, windows, cfg, self.face_model_path,
+                                              fast=duration > cfg.long_video_s)
                     if max(f.max_faces for f in faces) > 1:
                         warnings.append("Several faces are visible — the largest one was followed.")
             timings["face_features"] = time.perf_counter() - t

@@ -71,6 +71,21 @@ def test_long_clip_has_a_timeline(pipe, tmp_path):
     assert [pred.fused[e] for e in EMOTIONS] == pytest.approx(list(mean), abs=2e-3)
 
 
+def test_long_video_reads_one_face_frame_in_two(pipe, tmp_path, monkeypatch):
+    clip = tmp_path / "long_face.mp4"
+    ffmpeg("-stream_loop", "3", "-i", str(MEAD / "W009_front_happy_level3_001.mp4"), "-t", "14", "-c:v", "libx264",
+           "-preset", "ultrafast", str(clip))
+    full = pipe.predict(clip)
+    monkeypatch.setattr(pipe.cfg, "long_video_s", 10.0)  # so that this 14 s clip counts as long
+    feats = pipe.preprocess(clip)
+    n = pipe.cfg.frames_per_window
+    assert all(f.sampled.sum() == n // 2 and f.coverage == 1.0 for f in feats.faces)
+    fast = pipe.predict(clip)
+    assert fast.label == full.label == "happy"
+    for a, b in zip(full.timeline, fast.timeline):
+        assert max(abs(a.face[e] - b.face[e]) for e in EMOTIONS) < 0.1
+
+
 def test_mirrored_video_gives_the_same_face_answer(pipe, tmp_path):
     # Browsers mirror webcams; the face branch must not care (Left/Right blendshapes swap).
     mirrored = tmp_path / "mirrored.mp4"
