@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import urllib.request
@@ -170,7 +171,7 @@ def fit_photo(bgr: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _grid_runs(windows: Sequence[tuple[float, float]], n: int) -> list[list[int]]:
+def _grid_runs(windows: Sequence[tuple[float, float]]) -> list[list[int]]:
     """Group windows that continue one another with the same length: their frame times form one even grid."""
     runs: list[list[int]] = []
     for i, (a, b) in enumerate(windows):
@@ -201,12 +202,12 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     sampled = np.zeros(times.size, dtype=bool)
     faces_seen = np.zeros(times.size, dtype=np.int32)
 
-    for run in _grid_runs(windows, n):
+    for run in _grid_runs(windows):
         first = run[0] * n
         count = len(run) * n
         step = (windows[run[0]][1] - windows[run[0]][0]) / n
-        with FaceTracker(model_path, cfg) as tracker:
-            frames = read_frames(path, times[first], step * stride, -(-count // stride), cfg.face_max_side_px, fast)
+        frames = read_frames(path, times[first], step * stride, -(-count // stride), cfg.face_max_side_px, fast)
+        with FaceTracker(model_path, cfg) as tracker, contextlib.closing(frames):  # ffmpeg ends even on errors
             for j, rgb in frames:
                 i = first + j * stride
                 shapes, faces_seen[i] = tracker.blendshapes(rgb, times[i])

@@ -138,3 +138,18 @@ def test_webm_without_duration_is_remuxed_and_cleaned_up(tmp_path):
         remux_dir = __import__("pathlib").Path(usable.path).parent
         assert remux_dir.exists()
     assert not remux_dir.exists()
+
+
+def test_decoder_ends_when_the_face_step_fails(monkeypatch):
+    from conftest import FACE_MODEL
+    from emotion.config import PipelineConfig
+    from emotion.face import FaceTracker, video_blendshapes
+
+    def broken(self, rgb, time_s):
+        raise RuntimeError("landmarker failed")
+
+    monkeypatch.setattr(FaceTracker, "blendshapes", broken)
+    before = _children()
+    with pytest.raises(RuntimeError):
+        video_blendshapes(SPEECH_VIDEO, [(0.0, 3.0)], PipelineConfig(), FACE_MODEL)
+    assert _children() == before
