@@ -104,6 +104,17 @@ def test_cache_key_changes_with_parameters(shared_index, tmp_path):
         features.cache_path(tmp_path, item, cfg, "face")
 
 
+def test_cache_key_changes_with_the_video_reader(shared_index, tmp_path, monkeypatch):
+    items, _ = shared_index
+    clip = next(i for i in items if i.kind in ("video", "video_only"))
+    photo = next(i for i in items if i.kind == "photo")
+    cfg = PipelineConfig()
+    before = {i.path: features.cache_path(tmp_path, i, cfg, "face") for i in (clip, photo)}
+    monkeypatch.setattr(features, "VIDEO_READER_VERSION", features.VIDEO_READER_VERSION + 1)
+    assert features.cache_path(tmp_path, clip, cfg, "face") != before[clip.path]  # clips are read again
+    assert features.cache_path(tmp_path, photo, cfg, "face") == before[photo.path]  # photos are not
+
+
 def test_training_features_are_the_inference_features(shared_index, tmp_path, pipe):
     """No train/serve skew: the cached features equal what the pipeline computes for the same file."""
     items, _ = shared_index

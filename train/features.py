@@ -49,7 +49,7 @@ def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: s
     if branch == "audio":
         key, ext = config_hash(cfg, AUDIO_KEYS, str(FEATURE_VERSION)), ".npy"
     else:
-        reader = f"-{VIDEO_READER_VERSION}" if item.kind == "clip" else ""
+        reader = "" if item.kind == "photo" else f"-{VIDEO_READER_VERSION}"
         key = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}{reader}")
         ext = ".pkl"
     return Path(cache_dir) / branch / f"{file_hash(item.path)}-{key}{ext}"
