@@ -187,9 +187,9 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     An ffmpeg process decodes the video (upright: rotation metadata is applied), keeps only the
     frames on that time grid (the `fps` filter: the frame on screen at each grid time), shrinks them
     to at most `max_side` pixels and pipes them as YUV4MPEG; a thread reads ahead a few frames, so
-    decoding goes on while the caller works. Grid times past the last decodable
-    frame get nothing. No more than a few frames are ever held: memory stays flat however long the
-    video. The process is always ended, also when the caller stops early.
+    decoding goes on while the caller works. Grid times past the last decodable frame get nothing.
+    No more than a few frames are ever held: memory stays flat however long the video. The process
+    is always ended, also when the caller stops early.
     """
     import cv2
 
