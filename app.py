@@ -94,7 +94,6 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 def build_app(pipe, examples_dir: str | Path | None = None) -> gr.Blocks:
     """The interface around a loaded EmotionPipeline."""
-    limit_malloc_arenas()
 
     def run(video: str | None, progress=gr.Progress()):
         if not video:

@@ -133,7 +133,7 @@ class FaceWindow:
     detected: np.ndarray  # (frames_per_window,) bool: a face was found in that frame
     times_s: np.ndarray  # when each frame was meant to be
     max_faces: int = 0
-    sampled: np.ndarray | None = None  # frames actually read (None: all); the others are interpolated
+    sampled: np.ndarray | None = None  # (frames_per_window,) bool: frames read; the others are interpolated
 
     @property
     def coverage(self) -> float:
@@ -219,7 +219,7 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     for w, (a, b) in enumerate(windows):
         sl = slice(w * n, (w + 1) * n)
         out.append(FaceWindow(a, b, fill_gaps(scores[sl], detected[sl]), detected[sl].copy(), times[sl],
-                              int(faces_seen[sl].max(initial=0)), sampled[sl].copy() if fast else None))
+                              int(faces_seen[sl].max(initial=0)), sampled[sl].copy()))
     return out
 
 

@@ -205,7 +205,6 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
            "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     frames: queue.Queue = queue.Queue(maxsize=8)
-    stop = threading.Event()
     started = threading.Event()
 
     def read_ahead() -> None:
@@ -217,9 +216,7 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
             fields = dict((f[:1], f[1:]) for f in header.split()[1:])
             w, h = int(fields[b"W"]), int(fields[b"H"])
             size = w * h * 3 // 2
-            while not stop.is_set():
-                if not proc.stdout.readline().startswith(b"FRAME"):
-                    return
+            while proc.stdout.readline().startswith(b"FRAME"):  # killing ffmpeg ends this loop
                 data = _read_exactly(proc.stdout, size)
                 if data is None:
                     return
@@ -239,7 +236,6 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
                 return
             yield i, cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
     finally:
-        stop.set()
         proc.kill()
         while reader.is_alive():  # unblock a reader waiting on a full queue
             with contextlib.suppress(queue.Empty):
