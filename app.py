@@ -11,6 +11,7 @@ import contextlib
 import csv
 import ctypes
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -83,6 +84,16 @@ def write_downloads(pred) -> list[str]:
     return [str(json_path), str(csv_path)]
 
 
+def as_user_error(exc: Exception) -> EmotionError:
+    """The error as words for the visitor: an EmotionError as it is; anything else logged in full for the
+    operator and shown as a plain sentence."""
+    if isinstance(exc, EmotionError):
+        return exc
+    logging.getLogger("emotion.app").exception("unexpected error while analysing an upload")
+    return EmotionError(f"This file could not be analysed because of an unexpected problem "
+                        f"({exc.__class__.__name__}); it may be damaged. Please try another file.", code="internal")
+
+
 def limit_malloc_arenas(arenas: int = 2) -> None:
     """Cap glibc's malloc arenas. glibc gives each thread its own arena and keeps what it frees: across
     Gradio's worker threads the app's RSS crept up ~370 MB over 150 requests before levelling off
@@ -102,8 +113,8 @@ def build_app(pipe, examples_dir: str | Path | None = None) -> gr.Blocks:
         try:
             pred = pipe.predict(video, explain=True, max_duration_s=MAX_DURATION_S,
                                 progress=lambda fraction, words: progress(fraction, desc=words))
-        except EmotionError as exc:
-            return (f"## ⚠️ {exc}", None, gr.update(visible=False), "", None, None, None, None)
+        except Exception as exc:  # a public demo answers every upload in words, never with a traceback
+            return (f"## ⚠️ {as_user_error(exc)}", None, gr.update(visible=False), "", None, None, None, None)
         timeline = gr.update(value=timeline_figure(pred), visible=True) if pred.timeline else gr.update(visible=False)
         return (verdict_markdown(pred), probability_figure(pred), timeline, details_markdown(pred),
                 write_downloads(pred), face_figure(pred.explanation), voice_figure(pred.explanation), pred.to_dict())
@@ -113,9 +124,10 @@ def build_app(pipe, examples_dir: str | Path | None = None) -> gr.Blocks:
         if not video:
             return {"error": "No video given."}
         try:
-            return pipe.predict(video).to_dict()
-        except EmotionError as exc:
-            return {"error": str(exc), "code": exc.code}
+            return pipe.predict(video, max_duration_s=MAX_DURATION_S).to_dict()
+        except Exception as exc:
+            err = as_user_error(exc)
+            return {"error": str(err), "code": err.code}
 
     with gr.Blocks(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO)

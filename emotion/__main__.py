@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import sys
+import traceback
 from typing import TextIO
 
 from .labels import EMOTIONS
@@ -67,11 +68,17 @@ def csv_row(d: dict) -> dict:
     return row
 
 
+def printable(path: str) -> str:
+    """A path as it may be printed to a terminal: control characters (escape sequences) as '?'."""
+    return "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in path)
+
+
 def predict(args: argparse.Namespace, err: TextIO) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from tqdm import tqdm
 
     from .errors import EmotionError
+    from .media import display_name
     from .pipeline import EmotionPipeline
 
     try:
@@ -90,19 +97,28 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
     try:
         bar = tqdm(args.files, file=err, disable=len(args.files) < 2 or not err.isatty(), unit="file")
         for path in bar:
+            shown = printable(path)
             try:
                 pred = pipe.predict(path)
-            except EmotionError as exc:
+            except Exception as exc:  # one bad file never stops the others
                 failures += 1
-                print(f"error: {path}: {exc}", file=err)
+                if not isinstance(exc, EmotionError):
+                    if args.verbose:
+                        traceback.print_exc(file=err)
+                    exc = EmotionError(f"{display_name(path)} could not be analysed because of an unexpected "
+                                       f"problem ({exc.__class__.__name__}); it may be damaged.", code="internal")
+                print(f"error: {shown}: {exc}", file=err)
+                if args.json:
+                    print(json.dumps({"file": display_name(path), "error": str(exc), "code": exc.code},
+                                     ensure_ascii=False), flush=True)
                 if writer:
-                    writer.writerow({"file": os.path.basename(path), "error": str(exc)})
+                    writer.writerow({"file": display_name(path), "error": str(exc)})
                 continue
             d = pred.to_dict()
             if args.json:
                 print(json.dumps(d, ensure_ascii=False), flush=True)
             else:
-                print(f"{path}: {pred.verdict}" + "".join(f"\n  note: {w}" for w in pred.warnings), flush=True)
+                print(f"{shown}: {pred.verdict}" + "".join(f"\n  note: {w}" for w in pred.warnings), flush=True)
             if writer:
                 writer.writerow(csv_row(d))
     finally:

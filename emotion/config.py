@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import EmotionError
 from .labels import EMOTIONS
 
+if TYPE_CHECKING:
+    from .media import Limits
+
 FORMAT_VERSION = 1
+# What a config must state itself (the rest has safe defaults): how the models were fed and calibrated.
+REQUIRED_FIELDS = {"format_version", "emotions", "sample_rate", "n_mfcc", "n_mels", "n_fft", "hop_length",
+                   "audio_window_s", "mfcc_mean", "mfcc_std", "frames_per_window", "blendshape_names",
+                   "temperature_audio", "temperature_face", "temperature_fused", "not_sure_top_p"}
 
 # MediaPipe Face Landmarker blendshape names, in the model's output order (`_neutral` first).
 # Kept in step with mediapipe's `Blendshapes` enum (a test checks it).
@@ -43,6 +52,10 @@ def mirror_permutation(names: tuple[str, ...] = BLENDSHAPE_NAMES) -> list[int]:
         else:
             perm.append(position[n])
     return perm
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -80,8 +93,10 @@ class PipelineConfig:
     window_s: float = 4.0
     single_window_max_s: float = 6.0  # a clip up to this long is analysed as one window
     # input limits (the app and CLI refuse beyond them)
-    max_duration_s: float = 900.0
+    max_duration_s: float = 900.0  # the longest stream, video or sound, as really decoded
     max_file_mb: float = 500.0
+    max_frame_pixels: int = 4096 * 2304  # about 4K; larger frames (decompression bombs) are refused
+    max_pixel_rate: float = 3840 * 2160 * 60.0  # pixels per second: 4K at 60 fps
     # trust
     temperature_audio: float = 1.0
     temperature_face: float = 1.0
@@ -94,7 +109,12 @@ class PipelineConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "PipelineConfig":
-        data = json.loads(Path(path).read_text())
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EmotionError(f"The weights' {Path(path).name} cannot be read: {exc}", code="bad_weights") from None
+        if not isinstance(data, dict):
+            raise EmotionError(f"The weights' {Path(path).name} is not a JSON object.", code="bad_weights")
         version = data.get("format_version")
         if version != FORMAT_VERSION:
             raise EmotionError(
@@ -103,7 +123,57 @@ class PipelineConfig:
                 code="config_version",
             )
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        cfg = cls(**{k: v for k, v in data.items() if k in known})
+        cfg.validate(path, present=set(data))
+        return cfg
+
+    def validate(self, path: str | Path = "config.json", present: set[str] | None = None) -> None:
+        """Refuse a config that would make the models misread or answer nonsense (NaN, zero temperature,
+        wrong emotion list, missing normalisation), naming the file and the field."""
+        where = Path(path).name
+
+        def bad(field_name: str, why: str) -> EmotionError:
+            return EmotionError(f"The weights' {where} is invalid: `{field_name}` {why}.", code="bad_weights")
+
+        missing = sorted(REQUIRED_FIELDS - present) if present is not None else []
+        if missing:
+            raise bad(missing[0], "is missing")
+        if list(self.emotions) != list(EMOTIONS):
+            raise bad("emotions", f"must be {list(EMOTIONS)}")
+        if list(self.blendshape_names) != list(BLENDSHAPE_NAMES):
+            raise bad("blendshape_names", "must be MediaPipe's 52 blendshape names in order")
+        if not set(self.face_ignored) <= set(BLENDSHAPE_NAMES):
+            raise bad("face_ignored", "names unknown blendshapes")
+        for name in ("sample_rate", "n_mfcc", "n_mels", "n_fft", "hop_length", "frames_per_window", "max_faces",
+                     "face_max_side_px", "long_video_face_stride", "max_frame_pixels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise bad(name, "must be a positive whole number")
+        for name in ("audio_window_s", "window_s", "single_window_max_s", "max_duration_s", "max_file_mb",
+                     "max_pixel_rate", "long_video_s", "temperature_audio", "temperature_face", "temperature_fused"):
+            value = getattr(self, name)
+            if not _is_number(value) or not value > 0:
+                raise bad(name, "must be a positive finite number")
+        for name in ("trim_top_db", "min_speech_rms", "face_confidence", "min_face_coverage", "not_sure_top_p"):
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0:
+                raise bad(name, "must be a finite number ≥ 0")
+        for name in ("face_confidence", "min_face_coverage", "not_sure_top_p"):
+            if getattr(self, name) > 1:
+                raise bad(name, "must be between 0 and 1")
+        for name in ("mfcc_mean", "mfcc_std"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or len(values) != self.n_mfcc or not all(_is_number(v) for v in values):
+                raise bad(name, f"must be {self.n_mfcc} finite numbers (one per MFCC)")
+        if not all(v > 0 for v in self.mfcc_std):
+            raise bad("mfcc_std", "must be positive")
+
+    def limits(self, max_duration_s: float | None = None) -> "Limits":
+        """The input limits, with the length limit tightened to `max_duration_s` if given."""
+        from .media import Limits
+
+        duration = self.max_duration_s if max_duration_s is None else min(max_duration_s, self.max_duration_s)
+        return Limits(duration, self.max_file_mb, self.max_frame_pixels, self.max_pixel_rate)
 
     @property
     def audio_window_samples(self) -> int:

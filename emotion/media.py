@@ -3,6 +3,12 @@
 ffmpeg (the binary bundled with imageio-ffmpeg) probes and decodes; frames are read sequentially
 from a pipe (never seeking, never trusting the container's frame count). Every problem a user can
 cause becomes an EmotionError with a plain message.
+
+A public demo feeds this module files made by strangers, so ffmpeg is fenced in: it opens only the
+named file (`file:` + absolute path, the `file` protocol alone, media demuxers only: no playlist,
+concat script or network stream can make it read something else), every limit is checked on what is
+actually decoded (never on what a header claims), decoding stops at a hard cap, and every ffmpeg
+process runs against a deadline.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import os
 import queue
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -25,7 +33,18 @@ from .errors import EmotionError
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "tiff_pipe", "bmp_pipe", "webp_pipe", "gif",
                  "pdf", "svg_pipe", "jpegxl_pipe", "pgm_pipe", "ppm_pipe", "qoi_pipe"}
+# The demuxers ffmpeg may use: audio and video containers, plus image formats (only so that an image can be
+# named as one). Playlists (hls, dash), concat scripts, image sequences by pattern, sdp/rtp and the like
+# open other files or the network, so they are not on the list.
+MEDIA_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "flv", "live_flv", "mpegts",
+                  "mpeg", "ogg", "wav", "w64", "flac", "mp3", "aac", "asf", "aiff", "caf", "amr", "wv", "ivf", "mxf",
+                  "dv", "nut", "rm", "opus")
+IMAGE_DEMUXERS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "tiff_pipe", "webp_pipe", "gif", "jpegxl_pipe",
+                  "qoi_pipe", "pgm_pipe", "ppm_pipe")
+PLAYLIST_SIGNS = (b"#EXTM3U", b"#EXT-X", b"ffconcat", b"[playlist]", b"<MPD", b"<?xml", b"<smil", b"#EXTINF",
+                  b"file '", b"file /", b"v=0\r\n", b"v=0\n")
 PROBE_TIMEOUT_S = 30
+MIN_SIDE_PX = 16  # nothing smaller can show a face
 
 
 def ffmpeg_exe() -> str:
@@ -33,6 +52,40 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def display_name(path: str | Path) -> str:
+    """A file's name as it may be shown to a person or a terminal: control characters (escape
+    sequences included) replaced by '?', and cut to a sane length."""
+    name = Path(path).name or str(path)
+    clean = "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in name)
+    return clean if len(clean) <= 120 else clean[:80] + "…" + clean[-30:]
+
+
+def ffmpeg_input(path: str | Path) -> list[str]:
+    """The input arguments that make ffmpeg open exactly this file and nothing else.
+
+    `file:` + the absolute path stops a name like `http:x` or `concat:a|b` from being read as a URL;
+    the protocol and demuxer allow-lists stop a playlist or script inside the file from opening others.
+    """
+    return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(MEDIA_DEMUXERS + IMAGE_DEMUXERS),
+            "-i", "file:" + str(Path(path).absolute())]
+
+
+def run_ffmpeg(args: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess:
+    """Run ffmpeg (stdout and stderr captured) and end it at the deadline with EmotionError(code="timeout")."""
+    try:
+        return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
+                              timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise EmotionError(f"{what} took too long (over {timeout_s:.0f} s); the file may be damaged or built to "
+                           "be slow to decode.", code="timeout") from None
+
+
+def decode_budget_s(media_s: float) -> float:
+    """How long decoding `media_s` seconds of a file may take before it is stopped: generous for real
+    files (10 minutes of phone-like 1080p decode in ~2 minutes here), and a bound for crafted ones."""
+    return 30.0 + 1.0 * media_s
 
 
 @dataclass
@@ -52,6 +105,9 @@ class MediaInfo:
     audio_codec: str = ""
     size_mb: float = 0.0
     header_duration_s: float | None = None  # what the container claims; None for browser webm recordings
+    measured_s: float | None = None  # the video's length from its packets, up to the limit it was measured to
+    cover_art: bool = False  # an audio file with an attached picture (album art), not a video
+    video_frames: int = 0  # frames counted in the packet scan (1 for an image)
 
 
 def _parse_probe(path: str, text: str, size_mb: float) -> MediaInfo:
@@ -61,19 +117,21 @@ def _parse_probe(path: str, text: str, size_mb: float) -> MediaInfo:
     if dur:
         h, m, s = dur.groups()
         duration = int(h) * 3600 + int(m) * 60 + float(s)
-    video = re.search(r"Stream #0:\d+.*?: Video: (\w+)[^\n]*", text)
+    videos = re.findall(r"Stream #0:\d+.*?: Video: (\w+)([^\n]*)", text)
+    real_videos = [v for v in videos if "(attached pic)" not in v[1]]
     audio = re.search(r"Stream #0:\d+.*?: Audio: (\w+)", text)
     info = MediaInfo(path=path, format_name=fmt.group(1) if fmt else "", duration_s=duration,
-                     has_video=bool(video), has_audio=bool(audio), size_mb=size_mb)
-    if video:
-        info.video_codec = video.group(1)
-        line = video.group(0)
-        wh = re.search(r", (\d{2,5})x(\d{2,5})", line)
+                     has_video=bool(real_videos), has_audio=bool(audio), size_mb=size_mb,
+                     cover_art=bool(videos) and not real_videos)
+    if real_videos:
+        codec, line = real_videos[0]
+        info.video_codec = codec
+        wh = re.search(r", (\d+)x(\d+)", line)
         if wh:
             info.width, info.height = int(wh.group(1)), int(wh.group(2))
-        fps = re.search(r"([\d.]+) fps", line)
+        fps = re.search(r"([\d.]+)(k?) fps", line) or re.search(r"([\d.]+)(k?) tbr", line)
         if fps:
-            info.fps = float(fps.group(1))
+            info.fps = float(fps.group(1)) * (1000 if fps.group(2) else 1)
     if audio:
         info.audio_codec = audio.group(1)
     rot = re.search(r"rotation of (-?[\d.]+) degrees", text)
@@ -82,54 +140,137 @@ def _parse_probe(path: str, text: str, size_mb: float) -> MediaInfo:
     return info
 
 
-def probe(path: str | Path, max_file_mb: float | None = None) -> MediaInfo:
-    """Describe a media file, or raise EmotionError saying plainly why it cannot be used."""
+def _check_is_file(p: Path) -> None:
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise EmotionError(f"File not found: {display_name(p)}", code="not_found") from None
+    except OSError as exc:
+        raise EmotionError(f"{display_name(p)} cannot be opened ({exc.strerror}).", code="not_found") from None
+    if stat.S_ISDIR(mode):
+        raise EmotionError(f"{display_name(p)} is a folder, not a file. Please choose a video or audio file.",
+                           code="not_a_file")
+    if not stat.S_ISREG(mode):
+        raise EmotionError(f"{display_name(p)} is not a regular file (a pipe, socket or device). Please choose "
+                           "a video or audio file saved on disk.", code="not_a_file")
+
+
+def _sniff_text(p: Path) -> None:
+    """Refuse playlists and scripts by their first bytes, whatever the file is called: they name other files."""
+    with open(p, "rb") as f:
+        head = f.read(512)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if any(text.startswith(sign) for sign in PLAYLIST_SIGNS) or (
+            b"#EXTM3U" in head or b"ffconcat version" in head):
+        raise EmotionError(f"{display_name(p)} is a playlist or script that points to other files, not a recording. "
+                           "Please upload the video or audio file itself.", code="playlist")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a file may be. Checked on what the file really holds: packets counted, samples decoded."""
+
+    max_duration_s: float = 900.0  # the longest stream, video or audio
+    max_file_mb: float = 500.0
+    max_frame_pixels: int = 4096 * 2304  # 4K with room; an 8K or 16000×16000 "bomb" is refused
+    max_pixel_rate: float = 3840 * 2160 * 60.0  # pixels per second: 4K at 60 fps
+
+
+def _is_animated_webp(head: bytes) -> bool:
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP" and (
+        (head[12:16] == b"VP8X" and bool(head[20] & 0x02)) or b"ANIM" in head)
+
+
+def probe(path: str | Path, max_file_mb: float | None = None, limits: Limits | None = None) -> MediaInfo:
+    """Describe a media file, or raise EmotionError saying plainly why it cannot be used.
+
+    With `limits`, a file beyond them is refused here, before anything is decoded: its size, its
+    frame size and pixel rate, and the length of its video as counted from its packets (counted up
+    to the limit only, so a crafted 10-hour file costs no more than an allowed one). The sound's
+    length is checked while it is decoded (`load_audio`).
+    """
     p = Path(path)
-    if not p.is_file():
-        raise EmotionError(f"File not found: {p.name}", code="not_found")
+    name = display_name(p)
+    _check_is_file(p)
+    if limits is not None and max_file_mb is None:
+        max_file_mb = limits.max_file_mb
     size_mb = p.stat().st_size / 1e6
     if size_mb == 0:
-        raise EmotionError(f"{p.name} is empty (0 bytes). Please choose another file.", code="empty_file")
+        raise EmotionError(f"{name} is empty (0 bytes). Please choose another file.", code="empty_file")
     if max_file_mb is not None and size_mb > max_file_mb:
-        raise EmotionError(f"{p.name} is {size_mb:.0f} MB; the limit is {max_file_mb:.0f} MB. "
+        raise EmotionError(f"{name} is {size_mb:.0f} MB; the limit is {max_file_mb:.0f} MB. "
                            "Please trim or compress the video.", code="too_large")
-    try:
-        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p)],
-                             capture_output=True, timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise EmotionError(f"{p.name} could not be read in time; it may be damaged.", code="corrupt") from None
-    text = run.stderr.decode("utf-8", "replace")
+    _sniff_text(p)
+    text = run_ffmpeg(ffmpeg_input(p), PROBE_TIMEOUT_S, f"Reading {name}").stderr.decode("utf-8", "replace")
     with open(p, "rb") as f:
-        head = f.read(12)
+        head = f.read(64)
     if "moov atom not found" in text and head[4:8] == b"ftyp":  # an MP4/MOV that starts right but ends early
-        raise EmotionError(f"{p.name} is incomplete: the recording or download was cut off before the end, so "
+        raise EmotionError(f"{name} is incomplete: the recording or download was cut off before the end, so "
                            "the video cannot be read.", code="truncated")
     if "Input #0" not in text:
-        raise EmotionError(f"{p.name} is not a video or audio file we can read (it may be another kind of "
+        raise EmotionError(f"{name} is not a video or audio file we can read (it may be another kind of "
                            "file renamed, or damaged).", code="not_media")
     info = _parse_probe(str(p), text, size_mb)
+    if (info.format_name == "gif" and (info.duration_s or 0) > 0.05) or _is_animated_webp(head):
+        raise EmotionError(f"{name} is an animated image (GIF or WebP): it has no sound and too few, irregular "
+                           "frames. Please upload the original video instead.", code="animated_image")
     if info.format_name in IMAGE_FORMATS or info.video_codec in {"png", "bmp", "tiff", "webp", "gif"} or (
             info.has_video and not info.has_audio and info.video_codec == "mjpeg"
             and (info.duration_s or 0) <= 0.05):
-        raise EmotionError(f"{p.name} is a still image. Please upload a video of a face (with speech) "
+        raise EmotionError(f"{name} is a still image. Please upload a video of a face (with speech) "
                            "or an audio recording.", code="image")
     if not info.has_video and not info.has_audio:
-        raise EmotionError(f"{p.name} has neither a video nor an audio track.", code="no_streams")
+        raise EmotionError(f"{name} has neither a video nor an audio track.", code="no_streams")
+    if info.has_video:
+        _check_frame_size(info, name, limits)
     info.header_duration_s = info.duration_s
     if info.has_video:
-        measured = video_packet_duration(str(p))
+        cap = None if limits is None else limits.max_duration_s
+        measured = video_packet_duration(str(p), cap)
+        info.measured_s = measured
         if measured is not None and (info.duration_s is None or measured < info.duration_s):
             info.duration_s = measured
+    if limits is not None:
+        check_length(info.measured_s if info.measured_s is not None else info.header_duration_s,
+                     limits.max_duration_s)
     return info
 
 
-def video_packet_duration(path: str) -> float | None:
-    """How long the video stream really lasts, from its packets (copied, not decoded: fast)."""
+def check_length(duration_s: float | None, limit_s: float) -> None:
+    if duration_s is not None and duration_s > limit_s:
+        raise EmotionError(f"The clip lasts {'more than ' if duration_s > limit_s + 0.5 else ''}{limit_s:.0f} s "
+                           f"(the limit is {limit_s:.0f} s). Please trim it.", code="too_long")
+
+
+def _check_frame_size(info: MediaInfo, name: str, limits: Limits | None) -> None:
+    w, h = info.width, info.height
+    if w and h and min(w, h) < MIN_SIDE_PX:
+        raise EmotionError(f"The video in {name} is only {w}×{h} pixels: too small to show a face.",
+                           code="too_small")
+    if limits is None or not (w and h):
+        return
+    if w * h > limits.max_frame_pixels:
+        raise EmotionError(f"The video in {name} is {w}×{h} pixels; the largest accepted is about 4K "
+                           f"({limits.max_frame_pixels / 1e6:.1f} million pixels). Please downscale it.",
+                           code="too_big_frame")
+    if info.fps and w * h * info.fps > limits.max_pixel_rate:
+        raise EmotionError(f"The video in {name} is {w}×{h} at {info.fps:g} frames per second: more pixels per "
+                           "second than accepted (4K at 60 fps). Please downscale it or lower the frame rate.",
+                           code="too_big_frame")
+
+
+def video_packet_duration(path: str, cap_s: float | None = None) -> float | None:
+    """How long the video stream really lasts, from its packets (copied, not decoded: fast).
+
+    With `cap_s`, counting stops a second past it: a longer video then reads as cap + 1 s.
+    """
+    cap = ["-t", f"{cap_s + 1:.3f}"] if cap_s is not None else []
     try:
-        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", path, "-map", "0:v:0", "-c", "copy",
-                              "-f", "null", "-"], capture_output=True, timeout=PROBE_TIMEOUT_S)
+        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path), "-map", "0:V:0", *cap,
+                              "-c", "copy", "-f", "null", "-"], capture_output=True, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        return None
+        raise EmotionError(f"{display_name(path)} could not be measured in time; it may be damaged.",
+                           code="timeout") from None
     text = run.stderr.decode("utf-8", "replace")
     times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", text)
     frames = re.findall(r"frame=\s*(\d+)", text)
@@ -140,25 +281,26 @@ def video_packet_duration(path: str) -> float | None:
 
 
 @contextlib.contextmanager
-def readable_copy(info: MediaInfo) -> Iterator[MediaInfo]:
+def readable_copy(info: MediaInfo, limits: Limits | None = None) -> Iterator[MediaInfo]:
     """Yield `info`, remuxed first (ffmpeg -c copy, in a temporary folder) when its duration is unknown.
 
-    Browser webcam recordings (webm) carry no duration in their header; a remux writes one. The
-    temporary folder is always removed.
+    Browser webcam recordings (webm) carry no duration in their header; a remux writes one. The copy
+    stops a second past the length limit, and the temporary folder is always removed.
     """
     if info.header_duration_s is not None or not info.has_video:
         yield info
         return
+    limit = limits.max_duration_s if limits else 3600.0
     tmp = tempfile.mkdtemp(prefix="emotion-remux-")
     try:
         out = str(Path(tmp) / "remuxed.mkv")
-        subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", info.path,
-                        "-c", "copy", out], capture_output=True, timeout=300)
+        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(info.path), "-t", f"{limit + 1:.3f}", "-map", "0:V:0?",
+                    "-map", "0:a:0?", "-c", "copy", out], decode_budget_s(limit), f"Reading {display_name(info.path)}")
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
-            raise EmotionError(f"{Path(info.path).name} could not be read; it may be damaged.", code="corrupt")
-        remuxed = probe(out)
+            raise EmotionError(f"{display_name(info.path)} could not be read; it may be damaged.", code="corrupt")
+        remuxed = probe(out, limits=limits)
         if remuxed.duration_s is None:
-            raise EmotionError(f"{Path(info.path).name} has no readable length; it may be damaged.",
+            raise EmotionError(f"{display_name(info.path)} has no readable length; it may be damaged.",
                                code="corrupt")
         remuxed.rotation = remuxed.rotation or info.rotation
         yield remuxed
@@ -166,22 +308,50 @@ def readable_copy(info: MediaInfo) -> Iterator[MediaInfo]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_audio(path: str | Path, sample_rate: int = 16000, timeout_s: float = 600) -> np.ndarray | None:
-    """The first audio track as mono float32 at `sample_rate`, or None when the file has none."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0?",
-           "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
+def load_audio(path: str | Path, sample_rate: int = 16000, max_s: float | None = None,
+               timeout_s: float | None = None) -> np.ndarray | None:
+    """The first audio track as mono float32 at `sample_rate`, or None when the file has none.
+
+    Decoded in chunks into a buffer no larger than `max_s` seconds: when the sound runs past it,
+    decoding stops there and EmotionError(code="too_long") is raised, whatever the header said.
+    The decoder is ended at `timeout_s` (default: `decode_budget_s` of the limit).
+    """
+    limit = 3600.0 if max_s is None else float(max_s)
+    cap = int(limit * sample_rate) + 1  # one sample past the limit tells "longer than allowed"
+    deadline = time.monotonic() + (decode_budget_s(limit) if timeout_s is None else timeout_s)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *ffmpeg_input(path), "-map", "0:a:0?", "-vn",
+           "-sn", "-dn", "-t", f"{limit + 0.5:.3f}", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
+    buf = np.empty(min(cap, 30 * sample_rate), dtype=np.float32)
+    got, rest = 0, b""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), proc.kill)
+    timer.start()
     try:
-        run = subprocess.run(cmd, capture_output=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise EmotionError(f"Reading the sound of {Path(path).name} took too long.", code="timeout") from None
-    wave = np.frombuffer(run.stdout, dtype=np.float32)
-    if wave.size == 0:
-        return None
-    return wave.copy()
+        while True:
+            chunk = proc.stdout.read(1 << 16)
+            if not chunk:
+                break
+            chunk, whole = rest + chunk, (len(rest) + len(chunk)) // 4 * 4  # a pipe may split a sample
+            samples, rest = np.frombuffer(chunk[:whole], dtype=np.float32), chunk[whole:]
+            if got + samples.size > cap:
+                check_length(limit + 1, limit)
+            if got + samples.size > buf.size:
+                buf = np.resize(buf, min(cap, max(2 * buf.size, got + samples.size)))
+            buf[got:got + samples.size] = samples
+            got += samples.size
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        timer.cancel()
+    if time.monotonic() >= deadline:
+        raise EmotionError(f"Reading the sound of {display_name(path)} took too long; the file may be damaged.",
+                           code="timeout")
+    return buf[:got].copy() if got else None
 
 
 def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max_side: int,
-                skip_unreferenced: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+                skip_unreferenced: bool = False, timeout_s: float | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (i, rgb_frame) for the frames at times start_s + i * step_s, i < count, in order.
 
     An ffmpeg process decodes the video (upright: rotation metadata is applied), keeps only the
@@ -189,19 +359,22 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     to at most `max_side` pixels and pipes them as YUV4MPEG; a thread reads ahead a few frames, so
     decoding goes on while the caller works. Grid times past the last decodable frame get nothing.
     No more than a few frames are ever held: memory stays flat however long the video. The process
-    is always ended, also when the caller stops early.
+    is always ended, also when the caller stops early, and at `timeout_s` (EmotionError "timeout";
+    default: `decode_budget_s` of the time span read).
     """
     import cv2
 
     side = f"min({max_side},max(iw,ih))"  # never upscale; even sizes for 4:2:0
     # Shifted so that grid time i lands on output slot i; round=up makes slot i the last frame at or before it.
     vf = (f"setpts=PTS-{float(start_s):.6f}/TB,fps=fps=1/{float(step_s):.9f}:start_time=0:round=up,"
-          f"scale=w='2*trunc({side}*iw/max(iw,ih)/2)':h='2*trunc({side}*ih/max(iw,ih)/2)':flags=area")
+          f"scale=w='max(2,2*trunc({side}*iw/max(iw,ih)/2))':h='max(2,2*trunc({side}*ih/max(iw,ih)/2))':flags=area")
     # Frames no other frame refers to (most B-frames) need not be decoded at all: a grid time then gets
     # the last decoded frame before it. Decoding is the cost of long, B-frame-heavy videos.
     skip = ["-skip_frame", "noref"] if skip_unreferenced else []
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", str(os.cpu_count() or 2), *skip,
-           "-i", str(path), "-map", "0:v:0", "-an", "-sn", "-vf", vf, "-frames:v", str(count),
+    budget = decode_budget_s(start_s + step_s * count) if timeout_s is None else timeout_s
+    deadline = time.monotonic() + budget
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", str(min(os.cpu_count() or 2, 8)),
+           *skip, *ffmpeg_input(path), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf, "-frames:v", str(count),
            "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     frames: queue.Queue = queue.Queue(maxsize=8)
@@ -221,6 +394,8 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
                 if data is None:
                     return
                 frames.put(np.frombuffer(data, np.uint8).reshape(h * 3 // 2, w))
+        except (ValueError, KeyError, OSError):  # a malformed stream header: nothing more can be read
+            return
         finally:
             frames.put(None)
 
@@ -228,13 +403,20 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     reader.start()
     try:
         for i in range(count):
-            yuv = frames.get()
+            try:
+                yuv = frames.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise EmotionError(f"Decoding the video in {display_name(path)} took too long (over {budget:.0f} s); "
+                                   "the file may be damaged or built to be slow to decode.", code="timeout") from None
             if yuv is None:
                 if not started.is_set() and proc.wait() != 0:
-                    raise EmotionError(f"The video in {Path(path).name} could not be decoded; it may be damaged.",
+                    raise EmotionError(f"The video in {display_name(path)} could not be decoded; it may be damaged.",
                                        code="corrupt")
                 return
             yield i, cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
+            if time.monotonic() > deadline:
+                raise EmotionError(f"Analysing the video in {display_name(path)} took too long (over {budget:.0f} s).",
+                                   code="timeout")
     finally:
         proc.kill()
         while reader.is_alive():  # unblock a reader waiting on a full queue

@@ -16,7 +16,7 @@ from .errors import EmotionError
 from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
 from .fusion import FusionMLP, fuse, softmax
 from .hub import resolve_weights
-from .media import load_audio, probe, readable_copy
+from .media import display_name, load_audio, probe, readable_copy
 from .result import Prediction, WindowResult
 
 MODALITY_WORDS = {("audio", "face"): "voice and face", ("audio",): "the voice only", ("face",): "the face only"}
@@ -56,6 +56,18 @@ def verdict_text(label: str | None, confidence: float, not_sure: bool, second: s
     return f"{label.capitalize()} ({confidence:.0%}), from {source}"
 
 
+def _load_weights(path: Path, loader: Callable[[str], object]):
+    """Load one weights file; anything wrong with it (truncated, wrong shapes, not what it claims to
+    be) becomes an EmotionError naming the file."""
+    try:
+        return loader(str(path))
+    except EmotionError:
+        raise
+    except Exception as exc:
+        words = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+        raise EmotionError(f"The weights file {path.name} cannot be loaded: {words}", code="bad_weights") from None
+
+
 class EmotionPipeline:
     """Loads the three models and the config once; `predict(path)` answers for one file."""
 
@@ -84,37 +96,42 @@ class EmotionPipeline:
             face_model_path, problem = resolve_face_model(face_model), None
         except EmotionError as exc:
             face_model_path, problem = None, str(exc)
-        pipe = cls(cfg, AudioModel.load(str(folder / "audio_cnn.safetensors"), cfg),
-                   FaceModel.load(str(folder / "face_lstm.keras"), cfg),
-                   FusionMLP.load(str(folder / "fusion_mlp.safetensors"), len(cfg.emotions)),
+        pipe = cls(cfg, _load_weights(folder / "audio_cnn.safetensors", lambda p: AudioModel.load(p, cfg)),
+                   _load_weights(folder / "face_lstm.keras", lambda p: FaceModel.load(p, cfg)),
+                   _load_weights(folder / "fusion_mlp.safetensors", lambda p: FusionMLP.load(p, len(cfg.emotions))),
                    face_model_path, problem, folder)
         if warmup:
             pipe.warmup()
         return pipe
 
     def warmup(self) -> None:
-        """Compile what compiles lazily (librosa's numba code, Keras' predict function)."""
+        """Compile what compiles lazily (librosa's numba code, Keras' predict function), and check that
+        each model answers with finite numbers (tampered weights would answer NaN)."""
         cfg = self.cfg
         mfcc = mfcc_features(np.zeros(cfg.sample_rate, np.float32), cfg)
-        self.audio.logits(mfcc[None])
+        outputs = {"audio_cnn.safetensors": self.audio.logits(mfcc[None])}
         for batch in (1, 2):
-            self.face.probabilities(np.zeros((batch, cfg.frames_per_window, len(cfg.blendshape_names)), np.float32))
+            outputs["face_lstm.keras"] = self.face.probabilities(
+                np.zeros((batch, cfg.frames_per_window, len(cfg.blendshape_names)), np.float32))
+        p = np.full(len(cfg.emotions), 1 / len(cfg.emotions), np.float32)
+        outputs["fusion_mlp.safetensors"] = fuse(self.fusion, [p], [p], cfg.temperature_fused, len(cfg.emotions))[0]
+        for name, out in outputs.items():
+            if not np.all(np.isfinite(out)):
+                raise EmotionError(f"The weights file {name} gives non-finite outputs (NaN or infinity): it is "
+                                   "damaged.", code="bad_weights")
 
     # -- step 1 ---------------------------------------------------------------------------------
     def preprocess(self, path: str | Path, keep_wave: bool = False, max_duration_s: float | None = None) -> Features:
         cfg = self.cfg
-        limit = cfg.max_duration_s if max_duration_s is None else min(max_duration_s, cfg.max_duration_s)
+        limits = cfg.limits(max_duration_s)
         t0 = time.perf_counter()
-        info = probe(path, max_file_mb=cfg.max_file_mb)
+        info = probe(path, limits=limits)
         warnings: list[str] = []
-        with readable_copy(info) as info:
+        with readable_copy(info, limits) as info:
             duration = info.duration_s or 0.0
-            if duration > limit:
-                raise EmotionError(f"The clip lasts {duration:.0f} s; the limit is {limit:.0f} s. Please trim it.",
-                                   code="too_long")
             timings = {"probe": time.perf_counter() - t0}
             t = time.perf_counter()
-            wave = load_audio(info.path, cfg.sample_rate) if info.has_audio else None
+            wave = load_audio(info.path, cfg.sample_rate, max_s=limits.max_duration_s) if info.has_audio else None
             if wave is not None and not info.has_video:
                 duration = wave.size / cfg.sample_rate
             windows = split_windows(duration, cfg) if duration > 0 else []
@@ -143,7 +160,7 @@ class EmotionPipeline:
                         warnings.append("Several faces are visible — the largest one was followed.")
             timings["face_features"] = time.perf_counter() - t
         if not windows:
-            raise EmotionError(f"{Path(path).name} contains nothing that could be decoded; it may be truncated "
+            raise EmotionError(f"{display_name(path)} contains nothing that could be decoded; it may be truncated "
                                "or damaged.", code="corrupt")
         return Features(duration, windows, mfccs, faces, wave if keep_wave else None, warnings, timings)
 
@@ -213,7 +230,7 @@ class EmotionPipeline:
             confidence = float(fused[order[0]])
             not_sure = confidence < cfg.not_sure_top_p
         return Prediction(
-            file=Path(path).name, label=label, confidence=round(confidence, 4),
+            file=display_name(path), label=label, confidence=round(confidence, 4),
             verdict=verdict_text(label, confidence, not_sure, second, modalities), not_sure=not_sure,
             fused=as_dict(fused), audio=as_dict(audio), face=as_dict(face), modalities=list(modalities),
             face_coverage=round(face_coverage, 4), speech_present=audio is not None,

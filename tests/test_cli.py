@@ -19,11 +19,11 @@ def test_cli_two_good_files_and_one_bad(tmp_path):
     run = subprocess.run([sys.executable, "-m", "emotion", "predict", *files, "--json", "--csv", str(out_csv)],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert run.returncode == 1
-    lines = run.stdout.strip().splitlines()
-    assert len(lines) == 2
-    results = [json.loads(line) for line in lines]
-    assert [r["file"] for r in results] == ["W009_front_happy_level3_001.mp4", "03-01-04-01-01-01-19.flac"]
-    assert results[0]["modalities"] == ["face"] and results[1]["modalities"] == ["audio"]
+    results = [json.loads(line) for line in run.stdout.strip().splitlines()]  # one line per input, in order
+    assert [r["file"] for r in results] == ["W009_front_happy_level3_001.mp4", "broken.mp4",
+                                            "03-01-04-01-01-01-19.flac"]
+    assert results[0]["modalities"] == ["face"] and results[2]["modalities"] == ["audio"]
+    assert results[1]["code"] == "not_media" and "label" not in results[1]
     err = run.stderr.strip().splitlines()
     assert len(err) == 1 and "broken.mp4" in err[0] and "Traceback" not in run.stderr
     rows = list(csv.DictReader(out_csv.open()))

@@ -21,6 +21,26 @@ from emotion.hub import WEIGHT_FILES
 from .card import write_card
 
 UPLOAD_FILES = WEIGHT_FILES + ("metrics.json", "README.md")
+STAGING_MARK = ".emotion-staging"
+
+
+def prepare_staging(weights: Path, out: Path) -> None:
+    """Make `out` an empty folder of ours. Nothing of the user's is ever deleted: a folder is replaced only
+    when it is empty or was made by an earlier staging (it holds STAGING_MARK), and never when it is, holds
+    or lies inside the weights folder."""
+    src, dst = weights.resolve(), out.resolve()
+    if dst == src or dst in src.parents or src in dst.parents:
+        raise EmotionError(f"The preview folder {out} would overlap the weights folder {weights}; choose another "
+                           "folder (for example push_preview).", code="bad_staging")
+    if dst.exists():
+        if not dst.is_dir():
+            raise EmotionError(f"{out} exists and is not a folder; choose another preview folder.", code="bad_staging")
+        if any(dst.iterdir()) and not (dst / STAGING_MARK).is_file():
+            raise EmotionError(f"{out} already exists and was not made by this tool; it is left untouched. Choose "
+                               "another (or an empty) preview folder.", code="bad_staging")
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    (dst / STAGING_MARK).write_text("Made by python -m train.push; replaced by the next --dry-run.\n")
 
 
 def stage(weights: str | Path, out: str | Path) -> list[Path]:
@@ -29,14 +49,12 @@ def stage(weights: str | Path, out: str | Path) -> list[Path]:
     missing = [f for f in WEIGHT_FILES + ("metrics.json",) if not (weights / f).is_file()]
     if missing:
         raise EmotionError(f"{weights} lacks {', '.join(missing)}; train first (python -m train.run).", code="bad_weights")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    prepare_staging(weights, out)
     for name in WEIGHT_FILES + ("metrics.json",):
         shutil.copy2(weights / name, out / name)
     metrics = json.loads((out / "metrics.json").read_text())
     write_card(out, metrics, PipelineConfig.from_json(out / "config.json"))
-    return sorted(out.iterdir())
+    return sorted(f for f in out.iterdir() if f.name != STAGING_MARK)
 
 
 def push(weights: str | Path, repo_id: str, private: bool = False, revision: str | None = None,
