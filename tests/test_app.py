@@ -67,6 +67,19 @@ def test_api_with_gradio_client(app_url):
     assert "error" in bad
 
 
+def test_both_endpoints_keep_the_apps_length_limit(app_url, monkeypatch):
+    import app
+    from gradio_client import Client, handle_file
+
+    monkeypatch.setattr(app, "MAX_DURATION_S", 2.0)  # as EMOTION_MAX_DURATION_S=2 would set it
+    client = Client(app_url, verbose=False)
+    clip = handle_file(str(MEAD / "W009_front_happy_level3_001.mp4"))  # 4 s
+    result = client.predict(video=clip, api_name="/predict")
+    assert result.get("code") == "too_long", result
+    verdict = client.predict(video=clip, api_name="/analyze")[0]
+    assert "limit is 2 s" in verdict
+
+
 def test_upload_and_analyze_in_chromium(page):
     page.set_input_files("#clip input[type=file]", str(MEAD / "M030_sad_eamm1.mp4"))
     page.wait_for_selector("#clip video", timeout=30000)

@@ -1,0 +1,315 @@
+"""What an adversarial visitor would upload: files longer than their headers say, decompression bombs,
+playlists that point at the server's files, odd file types, tampered weights. Each input is made here
+with ffmpeg (small and fast) and must get a clear EmotionError or a bounded, correct answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from conftest import MEAD, RAVDESS, ROOT, ffmpeg
+from emotion import EmotionError
+from emotion.media import ffmpeg_exe, ffmpeg_input, load_audio, probe, read_frames
+
+FACE = MEAD / "W011_front_happy_level3_001.mp4"  # 256x256, 4 s, no audio
+VOICE = RAVDESS / "Actor_20" / "03-01-03-02-01-01-20.flac"
+
+
+def make(tmp: Path, name: str, *args: str) -> Path:
+    out = tmp / name
+    ffmpeg(*args, str(out))
+    return out
+
+
+def limited(pipe, **changes):
+    """The same models under a stricter config (e.g. a 10 s length limit)."""
+    cfg = dataclasses.replace(pipe.cfg, **changes)
+    return type(pipe)(cfg, pipe.audio, pipe.face, pipe.fusion, pipe.face_model_path)
+
+
+def ffmpeg_children() -> list[int]:
+    """ffmpeg processes started by this test process and still alive."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and "ffmpeg" in (stat.parent / "cmdline").read_bytes().decode(errors="replace"):
+            if fields[0] != "Z":
+                found.append(int(stat.parent.name))
+    return found
+
+
+# -- lengths: what is decoded counts, not what a header says ------------------------------------------
+
+@pytest.fixture(scope="module")
+def long_media(tmp_path_factory) -> dict[str, Path]:
+    t = tmp_path_factory.mktemp("long")
+    tone = ["-f", "lavfi", "-i", "sine=frequency=220:sample_rate=16000"]
+    data = bytearray(make(t, "a.mka", *tone, "-t", "60", "-c:a", "libopus").read_bytes())
+    at = data.find(b"\x44\x89\x88")  # Matroska's Duration element: an 8-byte float, in milliseconds
+    data[at + 3:at + 11] = struct.pack(">d", 2000.0)
+    forged = t / "claims_2s.mka"  # its header says 2 s; 60 s of sound follow
+    forged.write_bytes(bytes(data))
+    return {
+        # a browser-style recording: webm without a duration in its header, 2 minutes of sound
+        "webm_no_duration": make(t, "rec.webm", *tone, "-t", "120", "-c:a", "libopus", "-live", "1", "-f", "webm"),
+        "forged_header": forged,
+        # a 4 s video track beside a 60 s sound track: the video alone is within the limit
+        "short_video_long_audio": make(t, "mixed.mp4", "-i", str(FACE), "-f", "lavfi", "-i",
+                                       "sine=frequency=220:sample_rate=16000:duration=60", "-map", "0:v", "-map", "1:a",
+                                       "-c:v", "copy", "-c:a", "aac"),
+    }
+
+
+@pytest.mark.parametrize("case", ["webm_no_duration", "forged_header", "short_video_long_audio"])
+def test_length_limit_holds_on_the_longest_stream(pipe, long_media, case):
+    with pytest.raises(EmotionError) as err:
+        limited(pipe, max_duration_s=10.0).predict(long_media[case])
+    assert err.value.code == "too_long" and "10 s" in str(err.value)
+
+
+def test_forged_header_really_claims_less(long_media):
+    # the test above only means something if the header lies
+    assert probe(long_media["forged_header"]).header_duration_s < 5
+
+
+def test_audio_decoding_stops_at_the_limit_and_holds_little(long_media):
+    tracemalloc.start()
+    try:
+        with pytest.raises(EmotionError) as err:
+            load_audio(long_media["webm_no_duration"], 16000, max_s=5.0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.code == "too_long"
+    assert peak < 2_000_000  # 5 s of 16 kHz float is 320 kB; the whole 120 s would be 7.7 MB
+    assert ffmpeg_children() == []
+    wave = load_audio(long_media["webm_no_duration"], 16000, max_s=200.0)
+    assert wave.size == pytest.approx(120 * 16000, rel=0.01)  # within the limit, all of it
+
+
+def test_predict_endpoint_and_analyze_share_the_limit(pipe, long_media):
+    # the pipeline's own limit applies when the caller's is looser
+    with pytest.raises(EmotionError) as err:
+        limited(pipe, max_duration_s=10.0).predict(long_media["short_video_long_audio"], max_duration_s=500)
+    assert err.value.code == "too_long"
+
+
+# -- decompression bombs and deadlines --------------------------------------------------------------
+
+def test_huge_frames_are_refused_before_decoding(pipe, tmp_path):
+    bomb = make(tmp_path, "bomb.mp4", "-f", "lavfi", "-i", "color=c=black:size=4608x4608:rate=1", "-frames:v", "2",
+                "-c:v", "libx264", "-preset", "ultrafast")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(bomb)
+    assert err.value.code == "too_big_frame" and "4608×4608" in str(err.value)
+
+
+def test_pixel_rate_is_capped(pipe, tmp_path):
+    fast = make(tmp_path, "fast.mp4", "-f", "lavfi", "-i", "color=c=gray:size=1920x1080:rate=300", "-frames:v", "3",
+                "-c:v", "libx264", "-preset", "ultrafast")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(fast)
+    assert err.value.code == "too_big_frame" and "300 frames per second" in str(err.value)
+
+
+def test_frame_decoding_has_a_deadline_and_ffmpeg_is_ended():
+    frames = read_frames(FACE, 0.0, 0.04, 100, 640, timeout_s=0.0)
+    with pytest.raises(EmotionError) as err:
+        list(frames)
+    assert err.value.code == "timeout"
+    assert ffmpeg_children() == []
+
+
+def test_audio_decoding_has_a_deadline():
+    with pytest.raises(EmotionError) as err:
+        load_audio(VOICE, 16000, timeout_s=0.0)
+    assert err.value.code == "timeout"
+    assert ffmpeg_children() == []
+
+
+@pytest.mark.parametrize("size", ["1:64", "64:1"])
+def test_one_pixel_video_is_refused_in_words(pipe, tmp_path, size):
+    thin = make(tmp_path, "thin.mkv", "-i", str(FACE), "-t", "1", "-vf", f"scale={size}", "-c:v", "ffv1")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(thin)
+    assert err.value.code == "too_small"
+
+
+# -- only the named file is ever read -----------------------------------------------------------------
+
+PLAYLISTS = {
+    "list.m3u8": f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{VOICE}\n#EXT-X-ENDLIST\n",
+    "list_renamed.mp4": f"#EXTM3U\n#EXTINF:10,\n{VOICE}\n",
+    "bom.m3u8": f"\ufeff#EXTM3U\n#EXTINF:10,\n{VOICE}\n",
+    "script.ffconcat": f"ffconcat version 1.0\nfile {VOICE}\n",
+    "session.sdp": "v=0\no=- 0 0 IN IP4 127.0.0.1\nm=audio 5004 RTP/AVP 0\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAYLISTS))
+def test_playlists_and_scripts_are_refused(pipe, tmp_path, name):
+    path = tmp_path / name
+    path.write_text(PLAYLISTS[name], encoding="utf-8")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(path)
+    assert err.value.code == "playlist"
+
+
+def test_demuxer_allow_list_alone_stops_playlists(tmp_path):
+    # a second fence behind the first-bytes check: ffmpeg itself refuses to open an HLS playlist
+    path = tmp_path / "list.m3u8"
+    path.write_text(PLAYLISTS["list.m3u8"])
+    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path)], capture_output=True,
+                         timeout=30)
+    text = run.stderr.decode()
+    assert "Format not on whitelist" in text and "Input #0" not in text
+    opened = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, timeout=30)
+    assert "Input #0, hls" in opened.stderr.decode()  # without the fence ffmpeg would follow it
+
+
+def test_cli_file_names_are_files_and_are_printed_safely(tmp_path):
+    shutil.copy(FACE, tmp_path / "file:x.mp4")  # ffmpeg would read "file:x.mp4" as the file x.mp4
+    make(tmp_path, "x.mp4", "-i", str(VOICE), "-c:a", "aac")
+    shutil.copy(VOICE, tmp_path / "\x1b[2Jevil.flac")
+    run = subprocess.run([sys.executable, "-m", "emotion", "predict", "file:x.mp4", "\x1b[2Jevil.flac"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("file:x.mp4: ") and "from the face only" in lines[0]
+    assert "\x1b" not in run.stdout + run.stderr
+    assert any(line.startswith("?[2Jevil.flac: ") and "from the voice only" in line for line in lines)
+
+
+# -- odd files get their own words --------------------------------------------------------------------
+
+def test_animated_images_are_named_as_such(pipe, tmp_path):
+    for name, codec in (("anim.gif", "gif"), ("anim.webp", "libwebp_anim")):
+        path = make(tmp_path, name, "-i", str(FACE), "-t", "1", "-vf", "fps=5", "-c:v", codec, "-loop", "0")
+        with pytest.raises(EmotionError) as err:
+            pipe.predict(path)
+        assert err.value.code == "animated_image", name
+    still = make(tmp_path, "still.gif", "-i", str(FACE), "-frames:v", "1", "-c:v", "gif")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(still)
+    assert err.value.code == "image"
+
+
+def test_folders_and_pipes_are_not_files(pipe, tmp_path):
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    for path, words in ((tmp_path, "is a folder"), (fifo, "not a regular file")):
+        with pytest.raises(EmotionError) as err:
+            pipe.predict(path)  # must not hang on the pipe
+        assert err.value.code == "not_a_file" and words in str(err.value)
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(tmp_path / "nothing.mp4")
+    assert err.value.code == "not_found"
+
+
+def test_audio_with_cover_art_is_audio(pipe, tmp_path):
+    art = make(tmp_path, "cover.png", "-i", str(FACE), "-frames:v", "1")
+    song = make(tmp_path, "song.mp3", "-i", str(VOICE), "-i", str(art), "-map", "0:a", "-map", "1:v", "-c:a",
+                "libmp3lame", "-c:v", "copy", "-disposition:v", "attached_pic")
+    info = probe(song)
+    assert info.cover_art and not info.has_video and info.has_audio
+    pred = pipe.predict(song)
+    assert pred.modalities == ["audio"]
+    assert not any("face" in w.lower() for w in pred.warnings), pred.warnings
+
+
+# -- tampered weights ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def weights_copy(tmp_path) -> Path:
+    return Path(shutil.copytree(ROOT / "weights", tmp_path / "weights"))
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("temperature_fused", float("nan"), "temperature_fused"),
+    ("temperature_audio", 0.0, "temperature_audio"),
+    ("not_sure_top_p", 1.5, "not_sure_top_p"),
+    ("emotions", ["happy", "sad"], "emotions"),
+    ("mfcc_std", [1.0] * 3, "mfcc_std"),
+    ("mfcc_mean", None, "mfcc_mean` is missing"),
+])
+def test_tampered_config_is_refused_naming_the_field(weights_copy, field, value, words):
+    from emotion import EmotionPipeline
+
+    path = weights_copy / "config.json"
+    cfg = json.loads(path.read_text())
+    if value is None:
+        del cfg[field]
+    else:
+        cfg[field] = value
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(EmotionError) as err:
+        EmotionPipeline.from_pretrained(weights_copy, warmup=False)
+    assert err.value.code == "bad_weights" and "config.json" in str(err.value) and words in str(err.value)
+
+
+def test_truncated_weights_file_is_refused_naming_it(weights_copy):
+    from emotion import EmotionPipeline
+
+    path = weights_copy / "audio_cnn.safetensors"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(EmotionError) as err:
+        EmotionPipeline.from_pretrained(weights_copy, warmup=False)
+    assert err.value.code == "bad_weights" and "audio_cnn.safetensors" in str(err.value)
+
+
+def test_nan_weights_are_caught_at_warm_up(weights_copy):
+    from safetensors.torch import load_file, save_file
+
+    from emotion import EmotionPipeline
+
+    path = weights_copy / "fusion_mlp.safetensors"
+    tensors = load_file(path)
+    first = sorted(tensors)[0]
+    tensors[first] = tensors[first] * float("nan")
+    save_file(tensors, path)
+    with pytest.raises(EmotionError) as err:
+        EmotionPipeline.from_pretrained(weights_copy)
+    assert err.value.code == "bad_weights" and "fusion_mlp.safetensors" in str(err.value)
+
+
+# -- nothing of the user's is deleted ----------------------------------------------------------------------
+
+def test_dry_run_never_deletes_the_users_folders(weights_copy, tmp_path):
+    from train.push import stage
+
+    before = sorted(p.name for p in weights_copy.iterdir())
+    for out in (weights_copy, weights_copy.parent, weights_copy / "preview"):
+        with pytest.raises(EmotionError) as err:
+            stage(weights_copy, out)
+        assert err.value.code == "bad_staging"
+    assert sorted(p.name for p in weights_copy.iterdir()) == before
+    mine = tmp_path / "my_notes"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(EmotionError):
+        stage(weights_copy, mine)
+    assert (mine / "notes.txt").read_text() == "keep me"
+    preview = tmp_path / "preview"
+    stage(weights_copy, preview)
+    stage(weights_copy, preview)  # an earlier preview of ours is replaced
+    assert (preview / "config.json").is_file()
+
+
+def test_dry_run_cli_into_the_weights_folder_says_why(weights_copy):
+    run = subprocess.run([sys.executable, "-m", "train.push", "--repo-id", "u/n", "--weights", str(weights_copy),
+                          "--dry-run", str(weights_copy)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 1 and "overlap" in run.stderr and "Traceback" not in run.stderr
+    assert (weights_copy / "audio_cnn.safetensors").is_file()
