@@ -22,7 +22,7 @@ def test_dry_run_writes_exactly_the_upload(tmp_path):
     out = tmp_path / "preview"
     code = push.main(["--repo-id", "someone/emotion", "--weights", str(WEIGHTS), "--dry-run", str(out)])
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(push.UPLOAD_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(push.UPLOAD_FILES + (push.STAGING_MARK,))
     card = (out / "README.md").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics == json.loads((WEIGHTS / "metrics.json").read_text())
@@ -51,7 +51,10 @@ class StandInApi:
         self.calls.append(("create_branch", repo_id, kw))
 
     def upload_folder(self, **kw):
-        kw["files"] = sorted(p.name for p in Path(kw["folder_path"]).iterdir())
+        from huggingface_hub.utils import filter_repo_objects  # what the real upload_folder applies
+
+        kw["files"] = sorted(filter_repo_objects([p.name for p in Path(kw["folder_path"]).iterdir()],
+                                                 allow_patterns=kw.get("allow_patterns")))
         self.calls.append(("upload_folder", kw["repo_id"], kw))
         return type("Info", (), {"commit_url": f"https://huggingface.co/{kw['repo_id']}/commit/abc"})()
 
