@@ -68,17 +68,12 @@ def csv_row(d: dict) -> dict:
     return row
 
 
-def printable(path: str) -> str:
-    """A path as it may be printed to a terminal: control characters (escape sequences) as '?'."""
-    return "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in path)
-
-
 def predict(args: argparse.Namespace, err: TextIO) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from tqdm import tqdm
 
     from .errors import EmotionError
-    from .media import display_name
+    from .media import display_name, printable
     from .pipeline import EmotionPipeline
 
     try:

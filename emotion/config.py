@@ -10,13 +10,10 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import EmotionError
 from .labels import EMOTIONS
-
-if TYPE_CHECKING:
-    from .media import Limits
+from .media import Limits
 
 FORMAT_VERSION = 1
 # What a config must state itself (the rest has safe defaults): how the models were fed and calibrated.
@@ -93,10 +90,10 @@ class PipelineConfig:
     window_s: float = 4.0
     single_window_max_s: float = 6.0  # a clip up to this long is analysed as one window
     # input limits (the app and CLI refuse beyond them)
-    max_duration_s: float = 900.0  # the longest stream, video or sound, as really decoded
-    max_file_mb: float = 500.0
-    max_frame_pixels: int = 4096 * 2304  # about 4K; larger frames (decompression bombs) are refused
-    max_pixel_rate: float = 3840 * 2160 * 60.0  # pixels per second: 4K at 60 fps
+    max_duration_s: float = Limits.max_duration_s  # the longest stream, video or sound, as really decoded
+    max_file_mb: float = Limits.max_file_mb
+    max_frame_pixels: int = Limits.max_frame_pixels  # about 4K; larger frames (decompression bombs) are refused
+    max_pixel_rate: float = Limits.max_pixel_rate  # pixels per second: 4K at 60 fps
     # trust
     temperature_audio: float = 1.0
     temperature_face: float = 1.0
@@ -168,10 +165,8 @@ class PipelineConfig:
         if not all(v > 0 for v in self.mfcc_std):
             raise bad("mfcc_std", "must be positive")
 
-    def limits(self, max_duration_s: float | None = None) -> "Limits":
+    def limits(self, max_duration_s: float | None = None) -> Limits:
         """The input limits, with the length limit tightened to `max_duration_s` if given."""
-        from .media import Limits
-
         duration = self.max_duration_s if max_duration_s is None else min(max_duration_s, self.max_duration_s)
         return Limits(duration, self.max_file_mb, self.max_frame_pixels, self.max_pixel_rate)
 

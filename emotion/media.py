@@ -54,22 +54,37 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def printable(text: str) -> str:
+    """Text as it may be shown on a terminal or page: control characters (escape sequences) as '?'."""
+    return "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in text)
+
+
 def display_name(path: str | Path) -> str:
-    """A file's name as it may be shown to a person or a terminal: control characters (escape
-    sequences included) replaced by '?', and cut to a sane length."""
-    name = Path(path).name or str(path)
-    clean = "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in name)
+    """A file's name as it may be shown to a person: printable, and cut to a sane length."""
+    clean = printable(Path(path).name or str(path))
     return clean if len(clean) <= 120 else clean[:80] + "…" + clean[-30:]
 
 
-def ffmpeg_input(path: str | Path) -> list[str]:
+@dataclass(frozen=True)
+class Limits:
+    """What a file may be. Checked on what the file really holds: packets counted, samples decoded."""
+
+    max_duration_s: float = 900.0  # the longest stream, video or audio
+    max_file_mb: float = 500.0
+    max_frame_pixels: int = 4096 * 2304  # 4K with room; an 8K or 16000×16000 "bomb" is refused
+    max_pixel_rate: float = 3840 * 2160 * 60.0  # pixels per second: 4K at 60 fps
+
+
+def ffmpeg_input(path: str | Path, max_pixels: int | None = None) -> list[str]:
     """The input arguments that make ffmpeg open exactly this file and nothing else.
 
     `file:` + the absolute path stops a name like `http:x` or `concat:a|b` from being read as a URL;
-    the protocol and demuxer allow-lists stop a playlist or script inside the file from opening others.
+    the protocol and demuxer allow-lists stop a playlist or script inside the file from opening others;
+    `max_pixels` makes the decoder refuse larger frames even while probing (a 16000×16000 frame would
+    otherwise cost 600 MB before its size could be checked).
     """
     return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(MEDIA_DEMUXERS + IMAGE_DEMUXERS),
-            "-i", "file:" + str(Path(path).absolute())]
+            "-max_pixels", str(max_pixels or Limits.max_frame_pixels), "-i", "file:" + str(Path(path).absolute())]
 
 
 def run_ffmpeg(args: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess:
@@ -166,16 +181,6 @@ def _sniff_text(p: Path) -> None:
                            "Please upload the video or audio file itself.", code="playlist")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What a file may be. Checked on what the file really holds: packets counted, samples decoded."""
-
-    max_duration_s: float = 900.0  # the longest stream, video or audio
-    max_file_mb: float = 500.0
-    max_frame_pixels: int = 4096 * 2304  # 4K with room; an 8K or 16000×16000 "bomb" is refused
-    max_pixel_rate: float = 3840 * 2160 * 60.0  # pixels per second: 4K at 60 fps
-
-
 def _is_animated_webp(head: bytes) -> bool:
     return head[:4] == b"RIFF" and head[8:12] == b"WEBP" and (
         (head[12:16] == b"VP8X" and bool(head[20] & 0x02)) or b"ANIM" in head)
@@ -201,7 +206,7 @@ def probe(path: str | Path, max_file_mb: float | None = None, limits: Limits | N
         raise EmotionError(f"{name} is {size_mb:.0f} MB; the limit is {max_file_mb:.0f} MB. "
                            "Please trim or compress the video.", code="too_large")
     _sniff_text(p)
-    text = run_ffmpeg(ffmpeg_input(p), PROBE_TIMEOUT_S, f"Reading {name}").stderr.decode("utf-8", "replace")
+    text = run_ffmpeg(ffmpeg_input(p, limits and limits.max_frame_pixels), PROBE_TIMEOUT_S, f"Reading {name}").stderr.decode("utf-8", "replace")
     with open(p, "rb") as f:
         head = f.read(64)
     if "moov atom not found" in text and head[4:8] == b"ftyp":  # an MP4/MOV that starts right but ends early
