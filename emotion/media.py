@@ -303,7 +303,13 @@ def readable_copy(info: MediaInfo, limits: Limits | None = None) -> Iterator[Med
                     "-map", "0:a:0?", "-c", "copy", out], decode_budget_s(limit), f"Reading {display_name(info.path)}")
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
             raise EmotionError(f"{display_name(info.path)} could not be read; it may be damaged.", code="corrupt")
-        remuxed = probe(out, limits=limits)
+        try:
+            remuxed = probe(out, limits=limits)
+        except EmotionError as exc:  # said of the user's file, never of our temporary copy
+            if exc.code in ("too_long", "too_big_frame", "too_small"):
+                raise EmotionError(str(exc).replace("remuxed.mkv", display_name(info.path)), code=exc.code) from None
+            raise EmotionError(f"{display_name(info.path)} could not be read; it may be damaged.",
+                               code="corrupt") from None
         if remuxed.duration_s is None:
             raise EmotionError(f"{display_name(info.path)} has no readable length; it may be damaged.",
                                code="corrupt")

@@ -103,10 +103,19 @@ def test_no_face(pipe, corpus):
     assert any("No face found" in w for w in pred.warnings)
 
 
-def test_several_faces_follow_the_largest(pipe, corpus):
+def test_several_faces_follow_the_largest(pipe, corpus, tmp_path):
     pred = pipe.predict(corpus["two_faces"])
     assert "face" in pred.modalities
     assert any("Several faces" in w for w in pred.warnings)
+    # the blendshapes read are those of the larger face (W011, left), not the smaller one (W009, right)
+    import numpy as np
+
+    big = make(tmp_path, "big.mp4", "-i", str(FACE), "-t", "3.5", "-c:v", "libx264")
+    small = make(tmp_path, "small.mp4", "-i", str(MEAD / "W009_front_sad_level3_001.mp4"), "-t", "3.5",
+                 "-c:v", "libx264")
+    seq = lambda path: pipe.preprocess(path).faces[0].sequence
+    both = seq(corpus["two_faces"])
+    assert np.abs(both - seq(big)).mean() < 0.5 * np.abs(both - seq(small)).mean()
 
 
 def test_very_dark_video(pipe, corpus):
@@ -152,14 +161,25 @@ def test_limits_on_length_and_size(pipe, corpus):
     assert err.value.code == "too_large"
 
 
-def test_no_temporary_files_left(pipe, corpus, tmp_path):
+def test_no_temporary_files_left(pipe, corpus, tmp_path, monkeypatch):
+    private = tmp_path / "tmp"  # this test's own temporary folder: other processes cannot disturb the count
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     webm = make(tmp_path, "webcam.webm", "-i", str(TALK), "-t", "2", "-vf", "scale=320:-2", "-c:v", "libvpx",
                 "-c:a", "libopus", "-live", "1", "-f", "webm")
-    before = set(Path(tempfile.gettempdir()).glob("emotion-*"))
-    pipe.predict(webm)  # remuxed through a temporary folder
-    for bad in ("png_renamed", "corrupt_middle"):
+    broken = tmp_path / "broken_webcam.webm"  # a recording without duration, cut off before its first frame
+    data = webm.read_bytes()
+    broken.write_bytes(data[:data.find(b"\x1f\x43\xb6\x75") + 8])
+    from emotion.media import probe
+
+    assert probe(webm).header_duration_s is None and probe(broken).header_duration_s is None  # both take the remux path
+    assert pipe.predict(webm).label is not None
+    codes = []
+    for bad in (broken, corpus["png_renamed"], corpus["corrupt_middle"]):
         try:
-            pipe.predict(corpus[bad])
-        except EmotionError:
-            pass
-    assert set(Path(tempfile.gettempdir()).glob("emotion-*")) == before
+            pipe.predict(bad)
+        except EmotionError as exc:
+            codes.append((exc.code, str(exc)))
+    assert codes[0][0] == "corrupt" and "broken_webcam.webm" in codes[0][1]  # named as the user knows it
+    assert [c for c, _ in codes] == ["corrupt", "image"]
+    assert list(private.iterdir()) == []
