@@ -44,6 +44,6 @@ def test_mirror_permutation_swaps_left_and_right():
 
 
 def test_config_round_trip(tmp_path):
-    cfg = PipelineConfig(n_mfcc=20, mfcc_mean=[0.5] * 20, temperature_fused=1.7)
+    cfg = PipelineConfig(n_mfcc=20, mfcc_mean=[0.5] * 20, mfcc_std=[2.0] * 20, temperature_fused=1.7)
     cfg.to_json(tmp_path / "config.json")
     assert PipelineConfig.from_json(tmp_path / "config.json") == cfg
