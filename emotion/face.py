@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .calibration import as_logits
 from .config import PipelineConfig, mirror_permutation
 from .errors import EmotionError
 from .media import read_frames
@@ -304,6 +305,10 @@ class FaceModel:
         padded = np.concatenate([both, np.zeros((size - len(both), *both.shape[1:]), np.float32)])
         p = np.asarray(self.model.predict_on_batch(padded))[: len(both)]
         return (p[: len(x)] + p[len(x):]) / 2
+
+    def logits(self, sequences: np.ndarray) -> np.ndarray:
+        """Log-probabilities (the LSTM ends in a softmax), for temperature scaling."""
+        return as_logits(self.probabilities(sequences))
 
     def save(self, path: str) -> None:
         self.model.save(path)

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .calibration import calibrate
+
 
 def stacker_input(audio_p: np.ndarray | None, face_p: np.ndarray | None, n_classes: int = 6) -> np.ndarray:
     """[audio probabilities, face probabilities, audio present, face present] for one example."""
@@ -51,13 +53,6 @@ class FusionMLP(nn.Module):
         return net.eval()
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-
-
 def fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float = 1.0, n_classes: int = 6) -> list:
     """Final probabilities per example: the stacker (scaled by `temperature`) when both branches are
     present, the lone branch's probabilities when only one is, None when neither is."""
@@ -65,7 +60,7 @@ def fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float =
     both = [i for i, (a, f) in enumerate(zip(audio_p, face_p)) if a is not None and f is not None]
     if both:
         x = np.stack([stacker_input(audio_p[i], face_p[i], n_classes) for i in both])
-        for i, p in zip(both, softmax(stacker.logits(x), temperature)):
+        for i, p in zip(both, calibrate(stacker.logits(x), temperature)):
             out[i] = p
     for i, (a, f) in enumerate(zip(audio_p, face_p)):
         if out[i] is None and (a is not None or f is not None):

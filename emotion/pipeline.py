@@ -14,7 +14,8 @@ from .audio import AudioModel, mfcc_features, speech_level
 from .config import PipelineConfig
 from .errors import EmotionError
 from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
-from .fusion import FusionMLP, fuse, softmax
+from .calibration import calibrate
+from .fusion import FusionMLP, fuse
 from .hub import resolve_weights
 from .media import display_name, load_audio, probe, readable_copy
 from .result import Prediction, WindowResult
@@ -104,6 +105,17 @@ class EmotionPipeline:
             pipe.warmup()
         return pipe
 
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write the config and the three models into `folder`: exactly what `from_pretrained` reads."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.cfg.validate(folder / "config.json")
+        self.cfg.to_json(folder / "config.json")
+        self.audio.save(str(folder / "audio_cnn.safetensors"))
+        self.face.save(str(folder / "face_lstm.keras"))
+        self.fusion.save(str(folder / "fusion_mlp.safetensors"))
+        return folder
+
     def warmup(self) -> None:
         """Compile what compiles lazily (librosa's numba code, Keras' predict function), and check that
         each model answers with finite numbers (tampered weights would answer NaN)."""
@@ -174,16 +186,15 @@ class EmotionPipeline:
         t = time.perf_counter()
         if with_speech:
             logits = self.audio.logits(np.stack([feats.mfccs[i] for i in with_speech]))
-            for i, p in zip(with_speech, softmax(logits, cfg.temperature_audio)):
+            for i, p in zip(with_speech, calibrate(logits, cfg.temperature_audio)):
                 audio_p[i] = p
         feats.timings_s["audio_model"] = time.perf_counter() - t
         t = time.perf_counter()
         if feats.faces:
             usable = [i for i, f in enumerate(feats.faces) if f.coverage >= cfg.min_face_coverage]
             if usable:
-                probs = self.face.probabilities(np.stack([feats.faces[i].sequence for i in usable]))
-                logits = np.log(np.clip(probs, 1e-7, 1.0))
-                for i, p in zip(usable, softmax(logits, cfg.temperature_face)):
+                logits = self.face.logits(np.stack([feats.faces[i].sequence for i in usable]))
+                for i, p in zip(usable, calibrate(logits, cfg.temperature_face)):
                     face_p[i] = p
         feats.timings_s["face_model"] = time.perf_counter() - t
         t = time.perf_counter()

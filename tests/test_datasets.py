@@ -11,7 +11,7 @@ import pytest
 from conftest import MEAD, RAVDESS, SHARED, ffmpeg
 from emotion.config import PipelineConfig
 from emotion.labels import EMOTIONS
-from train import datasets, features, splits
+from train import datasets, features, folds
 
 
 @pytest.fixture(scope="module")
@@ -69,27 +69,42 @@ def test_made_corpora_adapters(made_corpora):
     assert sorted(m[len(str(root)) + 1:] for m in malformed) == sorted(k for k, v in names.items() if v == "malformed")
 
 
-def test_speaker_split_keeps_speakers_apart(shared_index):
+def test_speaker_folds_keep_speakers_apart(shared_index):
     items, _ = shared_index
-    sides = splits.assign(items, "speaker", seed=0)
-    side_of: dict[str, set] = {}
+    fold_of = folds.assign(items, 5, "speaker", seed=0)
+    fold_of_speaker: dict[str, set] = {}
     for it in items:
-        side_of.setdefault(it.speaker, set()).add(sides[it.path])
-    assert all(len(s) == 1 for s in side_of.values())
-    assert {side_of[f"ravdess-{a}"].pop() for a in ("17", "18", "19", "20")} == {"test"}
-    for dataset in ("ravdess", "taiwanese", "jaffe", "mead"):
-        assert {sides[i.path] for i in items if i.dataset == dataset} == set(splits.SIDES)
-    assert splits.assign(items, "speaker", seed=0) == sides  # seeded: repeatable
+        fold_of_speaker.setdefault(it.speaker, set()).add(fold_of[it.path])
+    assert all(len(f) == 1 for f in fold_of_speaker.values())  # no speaker in two folds
+    for dataset in ("ravdess", "taiwanese", "jaffe"):
+        assert {fold_of[i.path] for i in items if i.dataset == dataset} == set(range(5))
+    ravdess = Counter(fold_of[i.path] for i in items if i.dataset == "ravdess")
+    assert max(ravdess.values()) - min(ravdess.values()) <= 60  # about 4 actors each
+    assert folds.assign(items, 5, "speaker", seed=0) == fold_of  # seeded: repeatable
+    assert folds.assign(items, 5, "speaker", seed=1) != fold_of
 
 
-def test_random_split_is_the_original_protocol(shared_index):
+def test_inner_validation_holds_back_training_speakers(shared_index):
     items, _ = shared_index
-    sides = splits.assign(items, "random", seed=0)
-    share = Counter(sides.values())
-    assert share["test"] / len(items) == pytest.approx(0.2, abs=0.02)
-    # speakers leak across sides in this mode: that is why it is not the reported one
-    leaks = {it.speaker for it in items if sides[it.path] == "test"} & {it.speaker for it in items if sides[it.path] == "subtrain"}
-    assert leaks
+    fold_of = folds.assign(items, 5, "speaker", seed=0)
+    for k in range(5):
+        held = folds.inner_validation(items, fold_of, k, "speaker", seed=0)
+        speakers = {i.speaker for i in items if i.path in held}
+        assert all(fold_of[p] != k for p in held)  # never the fold being predicted
+        # whole speakers: none of their items is left for training
+        assert not speakers & {i.speaker for i in items if fold_of[i.path] != k and i.path not in held}
+        ravdess = {s for s in speakers if s.startswith("ravdess")}
+        assert 2 <= len(ravdess) <= 3  # 15% of the 16 training actors
+
+
+def test_random_folds_are_the_original_kind_of_split(shared_index):
+    items, _ = shared_index
+    fold_of = folds.assign(items, 5, "random", seed=0)
+    share = Counter(fold_of.values())
+    assert all(abs(n / len(items) - 0.2) < 0.01 for n in share.values())
+    # speakers leak across folds in this mode: that is why it is not the reported one
+    per_speaker = Counter(len({fold_of[i.path] for i in items if i.speaker == s}) for s in {i.speaker for i in items})
+    assert per_speaker[5] > 0
 
 
 def test_cache_key_changes_with_parameters(shared_index, tmp_path):

@@ -1,52 +1,163 @@
-"""A tiny but real training run: small real subset, a few epochs, weights that the pipeline loads."""
+"""Real training runs, small: the shared stand-ins with 2 folds, and made-up audio-video corpora in RAVDESS and
+RML naming (--data, true pairs) by speaker and at random. Each checks a promise of the recipe."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
 
-from conftest import FACE_MODEL, MEAD, SHARED
+from conftest import FACE_MODEL, MEAD, RAVDESS, SHARED, ffmpeg
+
+TINY = ["--limit", "6", "--folds", "2", "--audio-epochs", "4", "--face-epochs", "4", "--per-photo", "2", "--no-plots"]
+
+
+def run_training(root, *extra):
+    from train import run
+
+    args = run.parse_args(["--out", str(root / "weights"), "--runs", str(root / "runs"), "--cache",
+                           str(root.parent / "cache"), *TINY, *extra])
+    return run.train(args, str(FACE_MODEL))
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from train.run import main
-
-    root = tmp_path_factory.mktemp("tiny")
-    code = main(["--shared", str(SHARED), "--out", str(root / "weights"), "--runs", str(root / "runs"),
-                 "--cache", str(root / "cache"), "--face-model", str(FACE_MODEL), "--limit", "6",
-                 "--audio-epochs", "6", "--audio-seeds", "1", "--face-epochs", "6", "--face-seeds", "2", "--per-photo", "2",
-                 "--no-plots"])
-    assert code == 0
-    return root
+def tiny(tmp_path_factory):
+    return run_training(tmp_path_factory.mktemp("tiny"), "--shared", str(SHARED))
 
 
-def test_tiny_run_lowers_the_loss(tiny_run):
-    full = json.loads(next((tiny_run / "runs").glob("*/metrics_full.json")).read_text())
-    audio = full["history"]["audio"][0]
-    face = full["history"]["face"][0]
-    assert audio["train_loss"][-1] < audio["train_loss"][0]
-    assert face["train_loss"][-1] < face["train_loss"][0]
+def test_oof_covers_every_example_exactly_once(tiny):
+    audio, face = tiny.audio, tiny.face
+    assert sorted(audio.examples.path) == sorted(tiny.feats.audio.path)  # every clip with speech, once
+    assert len(set(audio.examples.path)) == len(audio.examples.path)
+    assert [tiny.fold_of[p] for p in audio.examples.path] == audio.examples.fold.tolist()
+    # face: one sequence per expressive photo whose subject has a neutral photo, one per usable clip window
+    per_path = Counter(face.examples.path)
+    photos = [i for i in tiny.feats.face_items if i.kind == "photo" and i.emotion != "neutral"]
+    with_neutral = {i.speaker for i in tiny.feats.face_items if i.emotion == "neutral"}
+    usable = [i for i in photos if i.speaker in with_neutral and tiny.feats.face_data[i.path]["blendshapes"] is not None]
+    assert usable and all(per_path[i.path] == 1 for i in usable)
+    for clip in (i for i in tiny.feats.face_items if i.kind != "photo"):
+        windows = tiny.feats.face_data[clip.path]["windows"]
+        assert per_path[clip.path] == sum(w["detected"].mean() >= 0.3 for w in windows)
+    assert [tiny.fold_of[p] for p in face.examples.path] == face.examples.fold.tolist()
+
+
+@pytest.mark.parametrize("branch", ["audio", "face"])
+def test_no_speaker_is_predicted_by_a_model_that_trained_on_them(tiny, branch):
+    fit = getattr(tiny, branch)
+    for k, trained in enumerate(fit.trained_speakers):
+        predicted = {s for s, f in zip(fit.examples.speaker, fit.examples.fold) if f == k}
+        assert predicted and trained
+        assert not predicted & trained, (k, predicted & trained)
+    assert len(fit.models) == 2  # one model per fold: the shipped ensemble
+
+
+def test_calibration_figures_come_from_other_folds(tiny):
+    cal = tiny.metrics["calibration"]
+    for branch in ("audio", "face"):
+        assert set(cal[branch]["temperature_per_fold"]) == {0, 1}
+        assert 0 < cal[branch]["temperature"] <= 8
+    assert 0.35 <= cal["not_sure_top_p"] <= 0.7
+    cfg = json.loads((tiny.run_dir.parent.parent / "weights" / "config.json").read_text())
+    assert cfg["temperature_audio"] == cal["audio"]["temperature"]
+    assert cfg["not_sure_top_p"] == cal["not_sure_top_p"]
+
+
+def test_metrics_report_mean_and_spread_over_folds(tiny):
+    m = tiny.metrics
+    for figures in (m["audio"]["cnn"], m["audio"]["baseline_mfcc_stats_logreg"], m["face"]["lstm"],
+                    m["face"]["baseline_last_frame_logreg"], m["fused"]["both"]):
+        accs = list(figures["accuracy_per_fold"].values())
+        assert len(accs) == 2
+        assert figures["accuracy_mean"] == pytest.approx(np.mean(accs), abs=1e-3)
+        assert figures["accuracy_sd"] == pytest.approx(np.std(accs), abs=1e-3)
+        assert set(figures["per_class"]["happy"]) >= {"recall", "precision"}
+    assert {"ravdess", "taiwanese", "jaffe"} <= set(m["face"]["by_dataset"]) | set(m["audio"]["by_dataset"])
+
+
+def test_tiny_run_lowers_the_loss(tiny):
+    full = json.loads((tiny.run_dir / "metrics_full.json").read_text())
+    for k in range(2):
+        for branch in ("audio", "face"):
+            h = full["history"][branch][k]
+            assert h["train_loss"][-1] < h["train_loss"][0]
     assert full["history"]["stacker_loss"][-1] < full["history"]["stacker_loss"][0]
 
 
-def test_tiny_run_writes_loadable_weights(tiny_run):
+def test_model_card_parses_with_the_runs_metrics(tiny):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(tiny.run_dir.parent.parent / "weights" / "README.md")
+    assert card.data.license == "cc-by-nc-sa-4.0"
+    assert "RAVDESS" in card.data.datasets and "JAFFE" in card.data.datasets
+    got = {(r.task_type, r.dataset_type): r.metric_value for r in card.data.eval_results}
+    by = tiny.metrics["audio"]["by_dataset"]["ravdess"]["cnn"]
+    assert got[("audio-classification", "ravdess")] == by["accuracy_mean"]
+    assert got[("video-classification", "taiwanese")] == tiny.metrics["face"]["by_dataset"]["taiwanese"]["lstm"]["accuracy_mean"]
+    assert got[("video-classification", "all")] == tiny.metrics["fused"]["both"]["accuracy_mean"]
+    assert "± " in card.text and "out-of-fold" in card.text
+
+
+def test_save_pretrained_round_trips(tiny, tmp_path):
     from emotion import EmotionPipeline
 
-    weights = tiny_run / "weights"
-    for name in ("config.json", "audio_cnn.safetensors", "face_lstm.keras", "fusion_mlp.safetensors",
-                 "metrics.json", "README.md"):
-        assert (weights / name).is_file(), name
-    metrics = json.loads((weights / "metrics.json").read_text())
-    assert metrics["protocol"]["split"] == "speaker"
-    held_out = {s for s in metrics["protocol"]["held_out_speakers"] if s.startswith("ravdess")}
-    assert held_out and held_out <= {"ravdess-17", "ravdess-18", "ravdess-19", "ravdess-20"}
-    assert "baseline_mfcc_stats_logreg" in metrics["audio"] and "baseline_last_frame_real_clips" in metrics["face"]
-    pipe = EmotionPipeline.from_pretrained(weights, face_model=FACE_MODEL)
-    pred = pipe.predict(MEAD / "M030_sad_eamm1.mp4")
-    assert pred.modalities == ["audio", "face"]
-    assert sum(pred.fused.values()) == pytest.approx(1, abs=1e-3)
-    # the config carries the normalisation statistics fitted in training
-    assert len(pipe.cfg.mfcc_mean) == pipe.cfg.n_mfcc and np.all(np.asarray(pipe.cfg.mfcc_std) > 0)
+    first = EmotionPipeline.from_pretrained(tiny.run_dir.parent.parent / "weights", face_model=FACE_MODEL)
+    first.save_pretrained(tmp_path / "copy")
+    second = EmotionPipeline.from_pretrained(tmp_path / "copy", face_model=FACE_MODEL)
+    assert second.cfg == first.cfg
+    a, b = first.predict(MEAD / "M030_sad_eamm1.mp4"), second.predict(MEAD / "M030_sad_eamm1.mp4")
+    assert a.modalities == ["audio", "face"]
+    for branch in ("fused", "audio", "face"):
+        assert getattr(a, branch) == pytest.approx(getattr(b, branch), abs=1e-6)
+    assert len(second.audio.nets) == 2  # both fold models
+
+
+# -- made-up audio-video corpora: --data with true pairs, and --split random ------------------------------
+
+FACES = {"happy": "W009_front_happy_level3_001.mp4", "sad": "W011_front_sad_level3_001.mp4",
+         "angry": "M030_front_angry_level3_001.mp4", "fearful": "W009_front_fear_level3_001.mp4",
+         "disgust": "W011_front_disgusted_level3_001.mp4", "surprised": "M030_front_surprised_level3_001.mp4"}
+RAVDESS_CODE = {"happy": "03", "sad": "04", "angry": "05", "fearful": "06", "disgust": "07", "surprised": "08"}
+RML_CODE = {"happy": "ha", "sad": "sa", "angry": "an", "fearful": "fe", "disgust": "di", "surprised": "su"}
+
+
+@pytest.fixture(scope="module")
+def av_corpus(tmp_path_factory):
+    """RAVDESS audio-video (4 new actors) and RML (2 speakers): a MEAD face of the emotion muxed with a shared
+    RAVDESS voice of the same emotion, trimmed to 2 s."""
+    root = tmp_path_factory.mktemp("av")
+    for e, code in RAVDESS_CODE.items():
+        voice = RAVDESS / "Actor_02" / f"03-01-{code}-01-01-01-02.flac"
+        for actor in (21, 22, 23, 24):
+            out = root / "RAVDESS" / f"Actor_{actor}" / f"01-01-{code}-01-01-01-{actor}.mp4"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ffmpeg("-i", str(MEAD / FACES[e]), "-i", str(voice), "-map", "0:v", "-map", "1:a", "-t", "2", "-c:v",
+                   "libx264", "-preset", "ultrafast", "-c:a", "aac", str(out))
+        for speaker in ("s1", "s2"):
+            out = root / "RML" / speaker / f"{RML_CODE[e]}1.avi"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ffmpeg("-i", str(root / "RAVDESS" / "Actor_21" / f"01-01-{code}-01-01-01-21.mp4"), "-c:v", "mpeg4",
+                   "-c:a", "mp3", str(out))
+    return root
+
+
+@pytest.mark.parametrize("split", ["speaker", "random"])
+def test_training_on_audio_video_pairs(av_corpus, tmp_path, monkeypatch, split):
+    from emotion import EmotionPipeline
+    from train import run
+
+    monkeypatch.setattr(run, "MIN_TRUE_PAIRS", 10)  # the made-up corpus is small
+    result = run_training(tmp_path, "--data", str(av_corpus), "--split", split)
+    m = result.metrics
+    assert m["protocol"]["split"] == split and m["protocol"]["datasets"] == ["ravdess", "rml"]
+    assert m["protocol"]["true_audio_video_pairs"]  # both branches saw the same clips
+    assert m["audio"]["cnn"]["n"] == 36 and sum(m["face"]["lstm"]["n_per_fold"].values()) == 36
+    speakers_of = lambda k: set(m["protocol"]["speakers_per_fold"][k])
+    if split == "speaker":
+        assert not speakers_of(0) & speakers_of(1)
+    else:
+        assert speakers_of(0) & speakers_of(1)  # the same actors on both sides: not speaker-independent
+    pipe = EmotionPipeline.from_pretrained(tmp_path / "weights", face_model=FACE_MODEL)
+    assert set(pipe.predict(next((av_corpus / "RML" / "s1").iterdir())).modalities) == {"audio", "face"}

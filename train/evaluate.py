@@ -24,6 +24,21 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     }
 
 
+def cv_summary(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray) -> dict:
+    """Cross-validated figures: accuracy per fold, its mean and standard deviation over folds, and the
+    pooled metrics (per-class precision/recall/F1, confusion matrix) with each fold's confusion matrix."""
+    out = classification_metrics(y_true, y_pred)
+    if len(y_true) == 0:
+        return out
+    per_fold = {int(k): classification_metrics(y_true[folds == k], y_pred[folds == k]) for k in np.unique(folds)}
+    accs = [m["accuracy"] for m in per_fold.values()]
+    out.update({"accuracy_mean": round(float(np.mean(accs)), 4), "accuracy_sd": round(float(np.std(accs)), 4),
+                "accuracy_per_fold": {k: m["accuracy"] for k, m in per_fold.items()},
+                "n_per_fold": {k: m["n"] for k, m in per_fold.items()},
+                "confusion_per_fold": {k: m["confusion_matrix"] for k, m in per_fold.items()}})
+    return out
+
+
 def audio_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
     """MFCC mean and std over time + logistic regression: what the CNN has to beat."""
     from sklearn.linear_model import LogisticRegression

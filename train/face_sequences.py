@@ -65,20 +65,21 @@ def clip_sequence(sequence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(seq, 0, 1).astype(np.float32)
 
 
-def build_photo_set(photos: list[tuple[np.ndarray, str, str]], per_photo: int, n_frames: int,
-                    rng: np.random.Generator, with_neutral: bool = False) -> tuple[np.ndarray, list[str], list[str]]:
+def build_photo_set(photos: list[tuple[np.ndarray, str, str, str]], per_photo: int, n_frames: int,
+                    rng: np.random.Generator, with_neutral: bool = False
+                    ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
     """Sequences for every expressive photo whose subject has a neutral photo.
 
-    photos: (blendshapes, emotion or "neutral", subject). Returns (X, emotions, subjects).
+    photos: (blendshapes, emotion or "neutral", subject, path). Returns (X, emotions, subjects, paths).
     with_neutral: also neutral-to-neutral sequences (emotion "neutral"), which teach the face model to
     stay undecided when no expression is shown (neutral is not one of the six).
     """
     neutrals: dict[str, list[np.ndarray]] = {}
-    for shapes, emotion, subject in photos:
+    for shapes, emotion, subject, _ in photos:
         if emotion == "neutral":
             neutrals.setdefault(subject, []).append(shapes)
-    xs, ys, ss = [], [], []
-    for shapes, emotion, subject in photos:
+    xs, ys, ss, ps = [], [], [], []
+    for shapes, emotion, subject, path in photos:
         if subject not in neutrals or (emotion == "neutral" and not with_neutral):
             continue
         for _ in range(per_photo):
@@ -86,6 +87,7 @@ def build_photo_set(photos: list[tuple[np.ndarray, str, str]], per_photo: int, n
             xs.append(photo_sequence(neutral, shapes, n_frames, rng))
             ys.append(emotion)
             ss.append(subject)
+            ps.append(path)
     if not xs:
-        return np.zeros((0, n_frames, len(BLENDSHAPE_NAMES)), np.float32), [], []
-    return np.stack(xs), ys, ss
+        return np.zeros((0, n_frames, len(BLENDSHAPE_NAMES)), np.float32), [], [], []
+    return np.stack(xs), ys, ss, ps

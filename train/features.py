@@ -28,6 +28,7 @@ FACE_KEYS = ("frames_per_window", "blendshape_names", "face_confidence", "max_fa
 EXTRA_FACE_WINDOWS = 4  # extra random sub-windows per clip, for augmentation
 PHOTO_REPEATS = 4
 FEATURE_VERSION = 2  # bump when the extraction code changes, so old cache files are not reused
+AUDIO_FEATURE_VERSION = 2  # 2: silent tracks give no features (nothing to learn a voice from)
 VIDEO_READER_VERSION = 2  # bump when clip frames are read differently (2: ffmpeg pipe on a time grid)
 
 
@@ -47,7 +48,7 @@ def config_hash(cfg: PipelineConfig, keys: tuple[str, ...], extra: str = "") -> 
 def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: str) -> Path:
     """Where an item's features live; any change to the file or the branch's parameters changes it."""
     if branch == "audio":
-        key, ext = config_hash(cfg, AUDIO_KEYS, str(FEATURE_VERSION)), ".npy"
+        key, ext = config_hash(cfg, AUDIO_KEYS + ("min_speech_rms",), f"{FEATURE_VERSION}-{AUDIO_FEATURE_VERSION}"), ".npy"
     else:
         reader = "" if item.kind == "photo" else f"-{VIDEO_READER_VERSION}"
         key = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}{reader}")
@@ -67,8 +68,12 @@ def audio_features(item: Item, cfg: PipelineConfig) -> np.ndarray | None:
     from emotion.audio import mfcc_features
     from emotion.media import load_audio
 
+    from emotion.audio import speech_level
+
     wave = load_audio(item.path, cfg.sample_rate)
-    return None if wave is None else mfcc_features(wave, cfg)
+    if wave is None or speech_level(wave) < cfg.min_speech_rms:  # no voice (e.g. a digitally silent track)
+        return None
+    return mfcc_features(wave, cfg)
 
 
 def face_features(item: Item, cfg: PipelineConfig, face_model: str) -> dict:

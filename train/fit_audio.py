@@ -1,4 +1,4 @@
-"""Fit the voice CNN (PyTorch) on cached MFCCs, with best-epoch checkpointing on validation."""
+"""Fit the voice CNN (PyTorch) on cached MFCCs: one per fold (cross-fitting), best epoch on inner validation."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from torch import nn
 
 from emotion.audio import AudioCNN, AudioModel, normalise
 from emotion.config import PipelineConfig
+
+from .evaluate import audio_baseline
+from .folds import CrossFit, Examples
 
 
 @dataclass
@@ -71,30 +74,49 @@ def fit_one(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: 
             correct += int((out.argmax(1) == yb).sum())
             total += len(idx)
         net.eval()
-        with torch.inference_mode():
-            out = net(xv)
-            hist.val_loss.append(float(nn.functional.cross_entropy(out, yv)))
-            hist.val_acc.append(float((out.argmax(1) == yv).float().mean()))
+        if len(yv):
+            with torch.inference_mode():
+                out = net(xv)
+                hist.val_loss.append(float(nn.functional.cross_entropy(out, yv)))
+                hist.val_acc.append(float((out.argmax(1) == yv).float().mean()))
         hist.train_loss.append(loss_sum / total)
         hist.train_acc.append(correct / total)
-        score = float(np.mean(hist.val_acc[-smooth:]))
-        if epoch >= smooth - 1 and score > best_score:
+        # without validation speakers (tiny runs) the last epoch is kept
+        score = float(np.mean(hist.val_acc[-smooth:])) if len(yv) else float(epoch)
+        if epoch >= min(smooth, epochs) - 1 and score > best_score:
             best_score, best, hist.best_epoch = score, copy.deepcopy(net.state_dict()), epoch
     net.load_state_dict(best)
     return net.eval(), hist
 
 
-def fit_audio(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-              cfg: PipelineConfig, epochs: int = 60, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[AudioModel, list[History]]:
-    """An ensemble of CNNs (one per seed); the normalisation statistics go into `cfg`."""
+def normalisation(x: np.ndarray, cfg: PipelineConfig) -> None:
+    """Per-coefficient MFCC mean and std over all clips, into `cfg` (label-free, shared by every fold model:
+    the shipped ensemble needs one normalisation)."""
+    cfg.mfcc_mean = [float(v) for v in x.mean(axis=(0, 2))]
+    cfg.mfcc_std = [float(v) for v in x.std(axis=(0, 2)) + 1e-6]
+
+
+def cross_fit_audio(data: Examples, inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 40,
+                    seed: int = 0, progress=None) -> CrossFit:
+    """One CNN per fold: trained on the other folds' speakers less the inner-validation ones (which pick the
+    best epoch), then asked about its own fold. Returns every clip's OOF logits, the fold models and the
+    MFCC-statistics baseline's OOF predictions on the same folds."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    cfg.mfcc_mean = [float(v) for v in x_train.mean(axis=(0, 2))]
-    cfg.mfcc_std = [float(v) for v in x_train.std(axis=(0, 2)) + 1e-6]
-    xt = normalise(x_train, cfg).astype(np.float32)
-    xv = normalise(x_val, cfg).astype(np.float32)
-    nets, hists = [], []
-    for seed in seeds:
-        net, hist = fit_one(xt, y_train.astype(np.int64), xv, y_val.astype(np.int64), seed, epochs)
-        nets.append(net)
+    normalisation(data.x, cfg)
+    x = normalise(data.x, cfg).astype(np.float32)
+    logits = np.zeros((len(data), len(cfg.emotions)), np.float32)
+    baseline = np.zeros(len(data), np.int64)
+    models, hists, trained = [], [], []
+    for k in sorted(set(data.fold.tolist())):
+        test = data.fold == k
+        val = ~test & np.isin(data.path, list(inner[k]))
+        fit = ~test & ~val
+        net, hist = fit_one(x[fit], data.y[fit], x[val], data.y[val], seed + k, epochs)
+        logits[test] = AudioModel([net], cfg).logits(data.x[test])
+        baseline[test] = audio_baseline(data.x[~test], data.y[~test], data.x[test])
+        models.append(net)
         hists.append(hist)
-    return AudioModel(nets, cfg), hists
+        trained.append({s for s, t in zip(data.speaker, ~test) if t})
+        if progress:
+            progress(k)
+    return CrossFit(data, logits, baseline, models, hists, trained)

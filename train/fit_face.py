@@ -1,27 +1,83 @@
-"""Fit the face LSTM (Keras) on blendshape sequences, keeping the best epoch on validation."""
+"""Fit the face LSTM (Keras) on blendshape sequences: one per fold (cross-fitting), best epoch on inner validation."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from emotion.face import FaceModel, build_face_lstm, ensemble, model_input
 from emotion.config import PipelineConfig
+from emotion.face import FaceModel, build_face_lstm, model_input
+from emotion.labels import EMOTIONS
 
+from .datasets import Item
+from .evaluate import face_baseline
+from .face_sequences import build_photo_set, clip_sequence
 from .fit_audio import History
+from .folds import CrossFit, Examples
+
+Y = {e: i for i, e in enumerate(EMOTIONS)}
 
 
-def fit_face(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, cfg: PipelineConfig,
-             epochs: int = 15, seeds: tuple[int, ...] = (0, 1, 2), batch_size: int = 64) -> tuple[FaceModel, list[History]]:
-    """Train one LSTM per seed (best epoch on validation each) and average them in one model.
+NEUTRAL = -1  # a neutral face (training only): trained towards the uniform distribution, "no evidence"
+CLIP_REPEATS = 3  # each real clip window is seen this many times per epoch (with noise and mirroring)
 
-    Single LSTMs vary a lot from seed to seed on this little data; their average is steadier.
-    """
-    members, hists = [], []
-    for seed in seeds:
-        model, hist = fit_one(x_train, y_train, x_val, y_val, cfg, epochs, seed, batch_size)
-        members.append(model)
+
+def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineConfig, rng: np.random.Generator,
+                  fold_of: dict[str, int], train: bool, per_photo: int = 3) -> Examples:
+    """Sequences from `items`: built from photos (neutral → expressive, `per_photo` each when training, one
+    otherwise; neutral-to-neutral ones only when training) and real clip windows (plus augmented crops when
+    training) with a face in enough frames."""
+    photos = [(face_data[i.path]["blendshapes"], i.emotion, i.speaker, i.path) for i in items
+              if i.kind == "photo" and face_data.get(i.path, {}).get("blendshapes") is not None]
+    xp, yp, sp, pp = build_photo_set(photos, per_photo if train else 1, cfg.frames_per_window, rng,
+                                     with_neutral=train)
+    dataset_of = {i.path: i.dataset for i in items}
+    xs, ys, ss, ps = [], [], [], []
+    for i in items:
+        if i.kind == "photo" or i.path not in face_data:
+            continue
+        d = face_data[i.path]
+        for w in d["windows"] + (d["augmented"] if train else []):
+            if w["detected"].mean() >= cfg.min_face_coverage:
+                for _ in range(CLIP_REPEATS if train else 1):
+                    xs.append(clip_sequence(w["sequence"], rng) if train else w["sequence"])
+                    ys.append(Y[i.emotion])
+                    ss.append(i.speaker)
+                    ps.append(i.path)
+    x = np.concatenate([xp, np.stack(xs)]) if xs else xp
+    paths = pp + ps
+    return Examples(x.astype(np.float32), np.array([Y.get(e, NEUTRAL) for e in yp] + ys, dtype=np.int64),
+                    np.array([fold_of[p] for p in paths], dtype=np.int64), sp + ss, [dataset_of[p] for p in paths],
+                    paths)
+
+
+def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[str, int],
+                   inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 15, per_photo: int = 3,
+                   seed: int = 0, batch_size: int = 64, progress=None) -> CrossFit:
+    """One LSTM per fold, trained on sequences of the other folds' subjects less the inner-validation ones
+    (which pick the best epoch), then asked about its own fold's photo sequences and clip windows.
+    The last-frame logistic regression is trained on the same sequences, beside it."""
+    n_shapes = len(cfg.blendshape_names)
+    parts, logits, baseline, models, hists, trained = [], [], [], [], [], []
+    for k in sorted(set(fold_of[i.path] for i in items)):
+        rng = np.random.default_rng(seed * 100 + k)
+        train_items = [i for i in items if fold_of[i.path] != k and i.path not in inner[k]]
+        val_items = [i for i in items if fold_of[i.path] != k and i.path in inner[k]]
+        test = face_examples([i for i in items if fold_of[i.path] == k], face_data, cfg, rng, fold_of, False)
+        tr = face_examples(train_items, face_data, cfg, rng, fold_of, True, per_photo)
+        va = face_examples(val_items, face_data, cfg, rng, fold_of, False)
+        model, hist = fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k, batch_size)
+        expressive = tr.y != NEUTRAL
+        parts.append(test)
+        logits.append(FaceModel(model, cfg).logits(test.x) if len(test) else np.zeros((0, len(cfg.emotions))))
+        baseline.append(face_baseline(tr.x[expressive], tr.y[expressive], [test.x])[0])
+        models.append(model)
         hists.append(hist)
-    return FaceModel(ensemble(members), cfg), hists
+        trained.append({i.speaker for i in train_items + val_items})
+        if progress:
+            progress(k)
+    examples = Examples.concat(parts, (cfg.frames_per_window, n_shapes))
+    return CrossFit(examples, np.concatenate(logits).astype(np.float32), np.concatenate(baseline).astype(np.int64),
+                    models, hists, trained)
 
 
 def targets(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -41,12 +97,14 @@ def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, se
     model = build_face_lstm(cfg.frames_per_window, len(cfg.blendshape_names), n)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy",
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
-    best = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=epochs, restore_best_weights=True,
-                                         mode="max")
-    fit = model.fit(model_input(x_train, cfg), targets(y_train, n), validation_data=(model_input(x_val, cfg), targets(y_val, n)), epochs=epochs, batch_size=batch_size,
-                    callbacks=[best], verbose=0, shuffle=True)
+    has_val = len(y_val) > 0  # tiny runs may have no inner-validation subjects: the last epoch is kept
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=epochs, restore_best_weights=True,
+                                               mode="max")] if has_val else []
+    fit = model.fit(model_input(x_train, cfg), targets(y_train, n), epochs=epochs, batch_size=batch_size,
+                    validation_data=(model_input(x_val, cfg), targets(y_val, n)) if has_val else None,
+                    callbacks=callbacks, verbose=0, shuffle=True)
     h = fit.history
     hist = History(train_loss=[float(v) for v in h["loss"]], train_acc=[float(v) for v in h["accuracy"]],
-                   val_loss=[float(v) for v in h["val_loss"]], val_acc=[float(v) for v in h["val_accuracy"]],
-                   best_epoch=int(np.argmax(h["val_accuracy"])))
+                   val_loss=[float(v) for v in h.get("val_loss", [])], val_acc=[float(v) for v in h.get("val_accuracy", [])],
+                   best_epoch=int(np.argmax(h["val_accuracy"])) if has_val else epochs - 1)
     return model, hist

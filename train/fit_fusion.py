@@ -1,4 +1,4 @@
-"""Fit the stacker MLP on held-out branch predictions, plus temperatures and the "not sure" threshold."""
+"""Fit the stacker MLP on out-of-fold branch predictions, and measure it by an outer loop over the folds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion.fusion import FusionMLP, softmax, stacker_input
+from emotion.fusion import FusionMLP, stacker_input
 
 
 @dataclass
@@ -18,10 +18,11 @@ class Example:
     audio: np.ndarray | None
     face: np.ndarray | None
     label: int
+    fold: int = 0
 
 
 def pair_by_emotion(audio: list[tuple[np.ndarray, int]], face: list[tuple[np.ndarray, int]], per_class: int,
-                    rng: np.random.Generator, drop: float = 0.25) -> list[Example]:
+                    rng: np.random.Generator, drop: float = 0.25, fold: int = 0) -> list[Example]:
     """Pair audio and face predictions of the same emotion (no paired audio-video data here), with
     modality dropout: a `drop` share of examples lose the audio, another `drop` share lose the face."""
     out = []
@@ -38,7 +39,7 @@ def pair_by_emotion(audio: list[tuple[np.ndarray, int]], face: list[tuple[np.nda
             elif r < 2 * drop and pa is not None:
                 pf = None
             if pa is not None or pf is not None:
-                out.append(Example(pa, pf, c))
+                out.append(Example(pa, pf, c, fold))
     return out
 
 
@@ -47,7 +48,7 @@ def with_dropout(pairs: list[Example], rng: np.random.Generator, drop: float = 0
     out = []
     for ex in pairs:
         r = rng.random()
-        out.append(Example(None if r < drop else ex.audio, None if drop <= r < 2 * drop else ex.face, ex.label))
+        out.append(Example(None if r < drop else ex.audio, None if drop <= r < 2 * drop else ex.face, ex.label, ex.fold))
     return out
 
 
@@ -78,49 +79,16 @@ def fit_stacker(x: np.ndarray, y: np.ndarray, epochs: int = 150, seed: int = 0) 
     return net.eval(), losses
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature that minimises the negative log-likelihood (a fine grid search: robust, no tuning)."""
-    if len(y) == 0:
-        return 1.0
-    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 200))
-    nll = [-np.mean(np.log(softmax(logits, t)[np.arange(len(y)), y] + 1e-12)) for t in grid]
-    return float(grid[int(np.argmin(nll))])
-
-
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    conf = probs.max(1)
-    correct = probs.argmax(1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for a, b in zip(edges[:-1], edges[1:]):
-        m = (conf > a) & (conf <= b)
-        if m.any():
-            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    return float(ece)
-
-
-def reliability(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
-    """Per confidence bin: mean confidence, accuracy and count (for the reliability diagram)."""
-    conf = probs.max(1)
-    correct = probs.argmax(1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    out = {"confidence": [], "accuracy": [], "count": []}
-    for a, b in zip(edges[:-1], edges[1:]):
-        m = (conf > a) & (conf <= b)
-        if m.any():
-            out["confidence"].append(float(conf[m].mean()))
-            out["accuracy"].append(float(correct[m].mean()))
-            out["count"].append(int(m.sum()))
-    return out
-
-
-def not_sure_threshold(probs: np.ndarray, y: np.ndarray, target_precision: float = 0.8) -> float:
-    """The lowest top-probability above which answers are right at least `target_precision` of the time
-    on validation data (clamped to 0.35–0.7 so it stays meaningful on small sets)."""
-    conf = probs.max(1)
-    correct = probs.argmax(1) == y
-    for t in np.arange(0.2, 0.95, 0.01):
-        m = conf >= t
-        if m.sum() >= 10 and correct[m].mean() >= target_precision:
-            return float(np.clip(round(t, 2), 0.35, 0.7))
-    return 0.7
+def cross_fit_stacker(examples: list[Example], seed: int = 0) -> tuple[FusionMLP, np.ndarray, list[float]]:
+    """The stacker that ships (fitted on every example) and, for its figures, each example's stacker logits
+    from a stacker fitted on the other folds' examples only."""
+    x, y = to_arrays(examples)
+    folds = np.array([e.fold for e in examples])
+    oof = np.zeros((len(y), int(y.max()) + 1 if len(y) else 6), np.float32)
+    for k in np.unique(folds):
+        here = folds == k
+        if (~here).any():
+            net, _ = fit_stacker(x[~here], y[~here], seed=seed + int(k))
+            oof[here] = net.logits(x[here])
+    stacker, losses = fit_stacker(x, y, seed=seed)
+    return stacker, oof, losses

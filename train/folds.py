@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .datasets import Item
 
@@ -93,3 +96,46 @@ def write(path: str | Path, items: list[Item], fold_of: dict[str, int], mode: st
     rows = [{"path": it.path, "speaker": it.speaker, "dataset": it.dataset, "emotion": it.emotion,
              "fold": fold_of[it.path]} for it in items]
     Path(path).write_text(json.dumps({"mode": mode, "seed": seed, "folds": k, "items": rows}, indent=1))
+
+
+@dataclass
+class Examples:
+    """One branch's examples (inputs and labels) and where each comes from."""
+
+    x: np.ndarray
+    y: np.ndarray
+    fold: np.ndarray
+    speaker: list[str]
+    dataset: list[str]
+    path: list[str]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, mask: np.ndarray) -> "Examples":
+        idx = np.flatnonzero(mask)
+        return Examples(self.x[idx], self.y[idx], self.fold[idx], [self.speaker[i] for i in idx],
+                        [self.dataset[i] for i in idx], [self.path[i] for i in idx])
+
+    @staticmethod
+    def concat(parts: list["Examples"], empty_shape: tuple[int, ...]) -> "Examples":
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Examples(np.zeros((0, *empty_shape), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                            [], [], [])
+        return Examples(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
+                        np.concatenate([p.fold for p in parts]), sum((p.speaker for p in parts), []),
+                        sum((p.dataset for p in parts), []), sum((p.path for p in parts), []))
+
+
+@dataclass
+class CrossFit:
+    """Out-of-fold results of one branch: each example's logits come from the fold model that never
+    trained on (nor chose its epoch on) that example's speaker; the baseline's OOF classes beside them."""
+
+    examples: Examples  # the predicted examples, with their folds
+    logits: np.ndarray  # (n, classes)
+    baseline: np.ndarray  # (n,) classes predicted by the simple baseline trained on the same folds
+    models: list  # one per fold: together they are the shipped ensemble
+    histories: list  # one training History per fold
+    trained_speakers: list[set[str]]  # per fold: speakers the fold model trained or chose its epoch on

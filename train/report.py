@@ -9,24 +9,32 @@ from emotion.plots import confusion_figure, history_figure, reliability_figure
 
 
 def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
-    """Save every figure as HTML (always) and PNG (when kaleido finds a Chromium); returns the paths."""
+    """Save every figure as HTML (always) and PNG (when kaleido finds a Chromium); returns the paths.
+
+    Per fold: the training curves and confusion matrices; pooled over folds: the confusion matrices and the
+    reliability diagrams of the out-of-fold predictions."""
     run_dir = Path(run_dir)
     figs = {}
-    for i, h in enumerate(metrics["history"]["audio"]):
-        figs[f"audio_history_seed{i}"] = history_figure(h, f"Voice CNN (seed {i}): loss and accuracy per epoch")
-    for i, h in enumerate(metrics["history"]["face"]):
-        figs[f"face_history_seed{i}"] = history_figure(h, f"Face LSTM (seed {i}): loss and accuracy per epoch")
+    for branch, name in (("audio", "Voice CNN"), ("face", "Face LSTM")):
+        for k, h in enumerate(metrics["history"][branch]):
+            figs[f"{branch}_history_fold{k}"] = history_figure(h, f"{name}, fold {k}: loss and accuracy per epoch")
     cms = {"audio_cnn": metrics["audio"]["cnn"], "audio_baseline": metrics["audio"]["baseline_mfcc_stats_logreg"],
-           "face_photo_sequences": metrics["face"]["lstm_photo_sequences"],
-           "face_real_clips": metrics["face"]["lstm_real_clips"],
+           **{f"face_lstm_{d}": m["lstm"] for d, m in metrics["face"]["by_dataset"].items()},
+           **{f"face_baseline_{d}": m["baseline_last_frame_logreg"] for d, m in metrics["face"]["by_dataset"].items()},
            **{f"fused_{k}": v for k, v in metrics["fused"].items()}}
     for name, m in cms.items():
-        if m.get("n"):
-            figs[f"confusion_{name}"] = confusion_figure(m["confusion_matrix"],
-                                                         f"{name}: accuracy {m['accuracy']:.1%} (n={m['n']})")
-    for name, c in metrics["calibration"].items():
-        if isinstance(c, dict) and c.get("reliability_before"):
-            figs[f"reliability_{name}"] = reliability_figure(c, f"Reliability, {name} (held-out speakers)")
+        if not m.get("n"):
+            continue
+        figs[f"confusion_{name}_pooled"] = confusion_figure(
+            m["confusion_matrix"], f"{name}, all folds: accuracy {m['accuracy_mean']:.1%} ± {m['accuracy_sd']:.1%} "
+                                   f"(n={m['n']})")
+        for k, cm in m.get("confusion_per_fold", {}).items():
+            figs[f"confusion_{name}_fold{k}"] = confusion_figure(
+                cm, f"{name}, fold {k}: accuracy {m['accuracy_per_fold'][k]:.1%}")
+    for name in ("audio", "face", "fused"):
+        c = metrics["calibration"].get(name, {})
+        if c.get("reliability_before"):
+            figs[f"reliability_{name}"] = reliability_figure(c, f"Reliability, {name} (out-of-fold)")
     paths = []
     for name, fig in figs.items():
         html = run_dir / f"{name}.html"

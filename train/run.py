@@ -1,7 +1,13 @@
-"""One command: index the datasets, cache features, split, train the three models, evaluate, write weights/.
+"""The training recipe, one step per function: datasets → features → folds → branch models (cross-fitted)
+→ out-of-fold predictions → stacker → calibration → report → card.
 
     python -m train.run --shared ../shared --out weights          # the shipped weights (stand-in data)
-    python -m train.run --data /data/emotion --out weights        # RAVDESS audio-video, RML, CREMA-D, ...
+    python -m train.run --data /data/emotion --out weights        # RAVDESS audio-video, RML, CREMA-D, MEAD
+    python -m train.run --split random --out runs/random-split    # folds by clip: the original write-up's kind
+                                                                  # of split (same actors on both sides)
+
+Every speaker is predicted by models that never heard or saw them (K folds by speaker); the K fold
+models together are the shipped ensemble, so every speaker is used for training.
 """
 
 from __future__ import annotations
@@ -12,24 +18,31 @@ import os
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from emotion.audio import AudioModel
 from emotion.config import PipelineConfig
-from emotion.fusion import fuse, softmax
+from emotion.face import FaceModel, ensemble
+from emotion.fusion import FusionMLP
 from emotion.labels import EMOTIONS
 
-from . import datasets, features, splits
-from .evaluate import audio_baseline, classification_metrics, face_baseline
-from .face_sequences import build_photo_set, clip_sequence
-from .fit_audio import fit_audio
-from .fit_face import fit_face
-from .fit_fusion import (Example, expected_calibration_error, fit_stacker, fit_temperature, not_sure_threshold,
-                         pair_by_emotion, reliability, to_arrays, with_dropout)
+from . import datasets, features, folds
+from .calibration import temperature_report, threshold_report
+from .evaluate import cv_summary
+from .fit_audio import cross_fit_audio
+from .fit_face import cross_fit_face
+from .fit_fusion import Example, cross_fit_stacker, pair_by_emotion, to_arrays, with_dropout
+from .folds import CrossFit, Examples
 
 Y = {e: i for i, e in enumerate(EMOTIONS)}
-NEUTRAL = -1  # face training only: neutral sequences, trained towards the uniform distribution
+MIN_TRUE_PAIRS = 60  # with fewer clips that have both a voice and a face, the stacker learns from emotion-paired ones
+PAIRS_PER_CLASS_AND_FOLD = 120
+# Seconds per example and epoch on this 2-core machine (measured), for the estimate printed at the start.
+AUDIO_S_PER_EXAMPLE_EPOCH = 0.0069
+FACE_S_PER_EXAMPLE_EPOCH = 0.0008
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,23 +51,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--shared", default="../shared", help="folder with the stand-in datasets (default ../shared)")
     p.add_argument("--data", help="folder with real datasets in sub-folders named RAVDESS, RML, CREMA-D, MEAD ...")
     p.add_argument("--out", default="weights", help="where the weights are written")
-    p.add_argument("--runs", default="runs", help="where per-run reports (plots, splits) go")
+    p.add_argument("--runs", default="runs", help="where per-run reports (plots, folds) go")
     p.add_argument("--cache", default="cache", help="feature cache folder")
     p.add_argument("--face-model", help="face_landmarker.task (default: $EMOTION_FACE_MODEL or download)")
+    p.add_argument("--folds", type=int, default=5, help="K: folds of speakers (default 5)")
     p.add_argument("--split", choices=["speaker", "random"], default="speaker",
-                   help="speaker: no speaker on two sides (reported); random: the original write-up's split")
+                   help="speaker: no speaker in two folds (reported); random: folds by clip, as the original write-up")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--audio-epochs", type=int, default=40)
-    p.add_argument("--audio-seeds", type=int, default=3, help="CNNs in the audio ensemble")
     p.add_argument("--face-epochs", type=int, default=15)
-    p.add_argument("--face-seeds", type=int, default=3, help="LSTMs in the face ensemble")
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
     p.add_argument("--limit", type=int, default=0, help="keep at most N items per dataset and emotion (quick runs)")
+    p.add_argument("--random-reference", metavar="METRICS_JSON",
+                   help="metrics.json of a --split random run, quoted (labelled) beside this run's figures")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--no-plots", action="store_true", help="skip the HTML/PNG figures")
     return p.parse_args(argv)
+
+
+# -- 1. datasets ------------------------------------------------------------------------------------------
+
+def load_datasets(args: argparse.Namespace) -> tuple[list[datasets.Item], dict[str, Path], list[str]]:
+    """Index the datasets (every file name checked), drop disputed photo labels, optionally subsample."""
+    sources = datasets.detect_sources(args.data) if args.data else datasets.shared_sources(args.shared)
+    items, malformed = datasets.index(sources)
+    if not args.posed_labels:
+        before = len(items)
+        items = datasets.observers_agree(items, sources)
+        print(f"{before - len(items)} Taiwanese photos dropped: observers saw another emotion than the posed one")
+    items = limit_items(items, args.limit)
+    print(f"{len(items)} items from {', '.join(sources)}; {len(malformed)} file names did not parse")
+    for m in malformed[:20]:
+        print(f"  malformed name: {m}")
+    return items, sources, malformed
 
 
 def limit_items(items: list[datasets.Item], n: int) -> list[datasets.Item]:
@@ -74,264 +105,276 @@ def limit_items(items: list[datasets.Item], n: int) -> list[datasets.Item]:
     return out
 
 
+# -- 2. features --------------------------------------------------------------------------------------------
+
+@dataclass
+class Features:
+    audio: Examples  # MFCCs of the clips with speech
+    face_items: list[datasets.Item]
+    face_data: dict[str, dict]  # path → cached blendshapes (photos) or windows (clips)
+
+
+def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: PipelineConfig, face_model: str,
+                     args: argparse.Namespace) -> Features:
+    """Cached MFCCs and blendshapes (computed by the pipeline's own functions, on both cores)."""
+    audio_items = [i for i in items if i.kind in ("audio", "video")]
+    face_items = [i for i in items if i.kind in ("photo", "video", "video_only")]
+    audio_cache, fail_a = features.extract_all(audio_items, cfg, args.cache, "audio", workers=args.workers)
+    face_cache, fail_f = features.extract_all(face_items, cfg, args.cache, "face", face_model, workers=args.workers)
+    for f in fail_a + fail_f:
+        print(f"  feature extraction failed: {f}")
+    kept = [(features.load_audio_cache(audio_cache[i.path]), i) for i in audio_items if i.path in audio_cache]
+    kept = [(m, i) for m, i in kept if m is not None]  # silent tracks have no voice to learn from
+    audio = Examples(np.stack([m for m, _ in kept]).astype(np.float32) if kept else np.zeros((0, cfg.n_mfcc, 1), np.float32),
+                     np.array([Y[i.emotion] for _, i in kept], dtype=np.int64),
+                     np.array([fold_of[i.path] for _, i in kept], dtype=np.int64),
+                     [i.speaker for _, i in kept], [i.dataset for _, i in kept], [i.path for _, i in kept])
+    face_data = {i.path: features.load_face_cache(face_cache[i.path]) for i in face_items if i.path in face_cache}
+    return Features(audio, [i for i in face_items if i.path in face_data], face_data)
+
+
+# -- 3. folds ------------------------------------------------------------------------------------------------
+
+def make_folds(items: list[datasets.Item], args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, int], dict[int, set[str]]]:
+    """K folds (by speaker or by clip) and, per fold, the training items held back to pick the best epoch."""
+    fold_of = folds.assign(items, args.folds, args.split, args.seed)
+    inner = {k: folds.inner_validation(items, fold_of, k, args.split, args.seed) for k in range(args.folds)}
+    folds.write(run_dir / "folds.json", items, fold_of, args.split, args.seed, args.folds)
+    return fold_of, inner
+
+
+def print_estimate(feats: Features, args: argparse.Namespace) -> None:
+    share = (args.folds - 1) / args.folds * (1 - folds.INNER_SHARE)
+    audio_s = len(feats.audio) * share * args.audio_epochs * args.folds * AUDIO_S_PER_EXAMPLE_EPOCH
+    photos = sum(i.kind == "photo" for i in feats.face_items)
+    face_s = photos * (args.per_photo + 0.5) * share * args.face_epochs * args.folds * FACE_S_PER_EXAMPLE_EPOCH
+    print(f"Estimated training time on 2 cores: voice ~{audio_s / 60:.0f} min, face ~{face_s / 60:.0f} min "
+          f"({args.folds} folds)")
+
+
+# -- 4 and 5. branch models and their out-of-fold predictions --------------------------------------------------
+
+def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[str]], cfg: PipelineConfig,
+                 args: argparse.Namespace) -> tuple[CrossFit, CrossFit]:
+    from tqdm import tqdm
+
+    with tqdm(total=args.folds, desc="voice CNN, folds", unit="fold") as bar:
+        audio = cross_fit_audio(feats.audio, inner, cfg, args.audio_epochs, args.seed, lambda k: bar.update())
+    with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
+        face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
+                              args.per_photo, args.seed, progress=lambda k: bar.update())
+    return audio, face
+
+
+# -- 6 and 7. stacker and calibration ----------------------------------------------------------------------------
+
+@dataclass
+class Fusion:
+    stacker: FusionMLP
+    examples: list[Example]
+    fused: np.ndarray  # each example's final probabilities, every fitted part from the other folds only
+    true_pairs: bool
+    calibration: dict
+    losses: list[float]
+
+
+def branch_calibration(fit: CrossFit) -> tuple[dict, np.ndarray]:
+    return temperature_report(fit.logits, fit.examples.y, fit.examples.fold)
+
+
+def stacker_examples(audio: CrossFit, face: CrossFit, audio_p: np.ndarray, face_p: np.ndarray, k_folds: int,
+                     seed: int) -> tuple[list[Example], bool]:
+    """True audio-video pairs where the clips have both (RAVDESS AV, RML ...); otherwise the two branches'
+    predictions paired by emotion within each fold, so no example mixes folds. Modality dropout either way."""
+    rng = np.random.default_rng(seed + 1)
+    face_by_path: dict[str, list[np.ndarray]] = {}
+    for p, path in zip(face_p, face.examples.path):
+        face_by_path.setdefault(path, []).append(p)
+    both = [i for i, path in enumerate(audio.examples.path) if path in face_by_path]
+    if len(both) >= MIN_TRUE_PAIRS:
+        pairs = [Example(audio_p[i], np.mean(face_by_path[audio.examples.path[i]], axis=0), int(audio.examples.y[i]),
+                         int(audio.examples.fold[i])) for i in both]
+        return with_dropout(pairs, rng), True
+    out: list[Example] = []
+    for k in range(k_folds):
+        a = [(p, int(y)) for p, y, f in zip(audio_p, audio.examples.y, audio.examples.fold) if f == k]
+        f_ = [(p, int(y)) for p, y, f in zip(face_p, face.examples.y, face.examples.fold) if f == k]
+        if a or f_:
+            out += pair_by_emotion(a, f_, PAIRS_PER_CLASS_AND_FOLD, rng, fold=k)
+    return out, False
+
+
+def fit_fusion(audio: CrossFit, face: CrossFit, cfg: PipelineConfig, args: argparse.Namespace) -> Fusion:
+    """Branch temperatures, the stacker and its temperature, and the "not sure" threshold, all fitted on
+    out-of-fold predictions; their figures from the outer loop over folds."""
+    audio_cal, audio_p = branch_calibration(audio)
+    face_cal, face_p = branch_calibration(face)
+    cfg.temperature_audio, cfg.temperature_face = audio_cal["temperature"], face_cal["temperature"]
+    examples, true_pairs = stacker_examples(audio, face, audio_p, face_p, args.folds, args.seed)
+    stacker, stacker_oof, losses = cross_fit_stacker(examples, args.seed)
+    x, y = to_arrays(examples)
+    fold = np.array([e.fold for e in examples])
+    both = np.array([e.audio is not None and e.face is not None for e in examples])
+    fused_cal, fused_both = temperature_report(stacker_oof[both], y[both], fold[both])
+    cfg.temperature_fused = fused_cal["temperature"]
+    fused = np.stack([e.audio if e.face is None else e.face if e.audio is None else np.zeros(len(EMOTIONS))
+                      for e in examples]).astype(np.float32)
+    fused[both] = fused_both  # a lone branch passes through, as at inference
+    threshold = threshold_report(fused, y, fold)
+    cfg.not_sure_top_p = threshold["not_sure_top_p"]
+    calibration = {"audio": audio_cal, "face": face_cal, "fused": fused_cal, **threshold}
+    return Fusion(stacker, examples, fused, true_pairs, calibration, losses)
+
+
+# -- 8. evaluation and report --------------------------------------------------------------------------------------
+
+def branch_metrics(fit: CrossFit, model_name: str, baseline_name: str) -> dict:
+    """Pooled and per-dataset CV figures of a branch and its baseline, on the same folds."""
+    ex = fit.examples
+    pred = fit.logits.argmax(1) if len(ex) else np.zeros(0, np.int64)
+    out = {model_name: cv_summary(ex.y, pred, ex.fold), baseline_name: cv_summary(ex.y, fit.baseline, ex.fold),
+           "best_epochs": [h.best_epoch for h in fit.histories], "by_dataset": {}}
+    for dataset in sorted(set(ex.dataset)):
+        m = np.array([d == dataset for d in ex.dataset])
+        out["by_dataset"][dataset] = {model_name: cv_summary(ex.y[m], pred[m], ex.fold[m]),
+                                      baseline_name: cv_summary(ex.y[m], fit.baseline[m], ex.fold[m])}
+    return out
+
+
+def fused_metrics(fusion: Fusion) -> dict:
+    y = np.array([e.label for e in fusion.examples])
+    fold = np.array([e.fold for e in fusion.examples])
+    kinds = {"both": lambda e: e.audio is not None and e.face is not None,
+             "audio_only": lambda e: e.face is None, "face_only": lambda e: e.audio is None}
+    out = {}
+    for name, keep in kinds.items():
+        m = np.array([keep(e) for e in fusion.examples])
+        if m.any():
+            out[name] = cv_summary(y[m], fusion.fused[m].argmax(1), fold[m])
+    return out
+
+
+def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: CrossFit, fusion: Fusion,
+             args: argparse.Namespace, timing: dict) -> dict:
+    speakers = {k: sorted({i.speaker for i in items if fold_of[i.path] == k}) for k in range(args.folds)}
+    return {
+        "protocol": {
+            "split": args.split, "folds": args.folds, "seed": args.seed, "datasets": sorted(sources),
+            "speakers_per_fold": speakers, "true_audio_video_pairs": fusion.true_pairs,
+            "inner_validation_share": folds.INNER_SHARE,
+            "photo_labels": "posed" if args.posed_labels else "posed, kept where observers agree (Taiwanese)",
+            "note": (f"{args.folds}-fold cross-fitting by {'speaker' if args.split == 'speaker' else 'clip'}: each "
+                     "fold's models train on the other folds (best epoch on a held-back share of their speakers) "
+                     "and predict this fold. Temperatures, the stacker and the not-sure threshold are fitted on "
+                     "these out-of-fold predictions; their figures come from an outer loop (fitted on the other "
+                     "folds, measured on this one). The shipped models are the K fold models as one ensemble."),
+        },
+        "audio": branch_metrics(audio, "cnn", "baseline_mfcc_stats_logreg"),
+        "face": branch_metrics(face, "lstm", "baseline_last_frame_logreg"),
+        "fused": fused_metrics(fusion),
+        "calibration": fusion.calibration,
+        "counts": {"audio_clips": len(audio.examples), "face_examples": len(face.examples),
+                   "stacker_examples": len(fusion.examples), "malformed_names": len(malformed),
+                   "inner_validation_items": {k: len(v) for k, v in inner.items()}},
+        "timing": timing,
+    }
+
+
+def reference(path: str | None) -> dict | None:
+    """Headline figures of a --split random run, to quote beside this one (labelled: not speaker-independent)."""
+    if not path:
+        return None
+    m = json.loads(Path(path).read_text())
+    if m.get("protocol", {}).get("split") != "random":
+        raise SystemExit(f"{path} is not the metrics of a --split random run")
+    pick = lambda d: {k: d.get(k) for k in ("accuracy_mean", "accuracy_sd", "n")}
+    return {"audio_cnn": pick(m["audio"]["cnn"]), "face_lstm": pick(m["face"]["lstm"]),
+            "fused_both": pick(m["fused"].get("both", {})), "folds": m["protocol"]["folds"]}
+
+
+# -- 9. the weights, the card --------------------------------------------------------------------------------------
+
+def save(out: Path, run_dir: Path, cfg: PipelineConfig, audio: CrossFit, face: CrossFit, fusion: Fusion,
+         metrics: dict, history: dict, plots: bool) -> None:
+    from emotion.pipeline import EmotionPipeline
+
+    from .card import write_card
+
+    pipe = EmotionPipeline(cfg, AudioModel(audio.models, cfg), FaceModel(ensemble(face.models), cfg),
+                           fusion.stacker, None)
+    pipe.save_pretrained(out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    (run_dir / "metrics_full.json").write_text(json.dumps({**metrics, "history": history}, indent=1) + "\n")
+    write_card(out, metrics, cfg)
+    if plots:
+        from .report import write_report
+
+        write_report(run_dir, {**metrics, "history": history})
+
+
+@dataclass
+class Run:
+    """Everything one training run made: kept together so tests can check each step's promises."""
+
+    items: list[datasets.Item]
+    fold_of: dict[str, int]
+    inner: dict[int, set[str]]
+    feats: Features
+    audio: CrossFit
+    face: CrossFit
+    fusion: Fusion
+    metrics: dict
+    run_dir: Path
+
+
+def train(args: argparse.Namespace, face_model: str) -> Run:
+    """The recipe, step by step."""
+    started = time.time()
+    cfg = PipelineConfig()
+    items, sources, malformed = load_datasets(args)
+    run_dir = Path(args.runs) / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fold_of, inner = make_folds(items, args, run_dir)
+    t = time.time()
+    feats = extract_features(items, fold_of, cfg, face_model, args)
+    timing = {"features_s": round(time.time() - t, 1)}
+    print_estimate(feats, args)
+    t = time.time()
+    audio, face = fit_branches(feats, fold_of, inner, cfg, args)
+    timing["branches_s"] = round(time.time() - t, 1)
+    t = time.time()
+    fusion = fit_fusion(audio, face, cfg, args)
+    timing["fusion_s"] = round(time.time() - t, 1)
+    timing["total_s"] = round(time.time() - started, 1)
+    metrics = evaluate(items, sources, malformed, fold_of, inner, audio, face, fusion, args, timing)
+    if args.random_reference:
+        metrics["random_split_reference"] = reference(args.random_reference)
+    history = {"audio": [h.__dict__ for h in audio.histories], "face": [h.__dict__ for h in face.histories],
+               "stacker_loss": fusion.losses}
+    save(Path(args.out), run_dir, cfg, audio, face, fusion, metrics, history, not args.no_plots)
+    return Run(items, fold_of, inner, feats, audio, face, fusion, metrics, run_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started = time.time()
     from emotion.errors import EmotionError
     from emotion.face import resolve_face_model
 
-    cfg = PipelineConfig()
-    sources = datasets.detect_sources(args.data) if args.data else datasets.shared_sources(args.shared)
-    items, malformed = datasets.index(sources)
-    if not args.posed_labels:
-        before = len(items)
-        items = datasets.observers_agree(items, sources)
-        print(f"{before - len(items)} Taiwanese photos dropped: observers saw another emotion than the posed one")
-    items = limit_items(items, args.limit)
-    print(f"{len(items)} items from {', '.join(sources)}; {len(malformed)} file names did not parse")
-    for m in malformed[:20]:
-        print(f"  malformed name: {m}")
     try:
         face_model = str(resolve_face_model(args.face_model))
     except EmotionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
-    run_dir = Path(args.runs) / time.strftime("%Y%m%d-%H%M%S")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    sides = splits.assign(items, args.split, args.seed)
-    splits.write(run_dir / "splits.json", items, sides, args.split, args.seed)
-
-    audio_items = [i for i in items if i.kind in ("audio", "video")]
-    face_items = [i for i in items if i.kind in ("photo", "video", "video_only")]
-    t = time.time()
-    audio_cache, fail_a = features.extract_all(audio_items, cfg, args.cache, "audio", workers=args.workers)
-    face_cache, fail_f = features.extract_all(face_items, cfg, args.cache, "face", face_model, workers=args.workers)
-    for f in fail_a + fail_f:
-        print(f"  feature extraction failed: {f}")
-    timing = {"features_s": round(time.time() - t, 1)}
-
-    # ---- audio --------------------------------------------------------------------------------
-    t = time.time()
-    audio_by_side: dict[str, tuple[np.ndarray, np.ndarray, list[datasets.Item]]] = {}
-    for side in splits.SIDES:
-        its = [i for i in audio_items if sides[i.path] == side and i.path in audio_cache]
-        mf = [(features.load_audio_cache(audio_cache[i.path]), i) for i in its]
-        mf = [(m, i) for m, i in mf if m is not None]
-        audio_by_side[side] = (np.stack([m for m, _ in mf]) if mf else np.zeros((0, cfg.n_mfcc, 1), np.float32),
-                               np.array([Y[i.emotion] for _, i in mf], dtype=np.int64), [i for _, i in mf])
-    xa, ya, _ = audio_by_side["subtrain"]
-    xv, yv, _ = audio_by_side["subtest"]
-    xt, yt, _ = audio_by_side["test"]
-    print(f"audio: subtrain {len(ya)}, subtest {len(yv)}, test {len(yt)}")
-    audio_model, audio_hist = fit_audio(xa, ya, xv, yv, cfg, epochs=args.audio_epochs,
-                                        seeds=tuple(range(args.seed, args.seed + args.audio_seeds)))
-    audio_logits = {s: audio_model.logits(audio_by_side[s][0]) if len(audio_by_side[s][1]) else np.zeros((0, 6))
-                    for s in ("subtest", "test")}
-    audio_base = audio_baseline(xa, ya, xt) if len(yt) else np.zeros(0, int)
-    timing["audio_s"] = round(time.time() - t, 1)
-
-    # ---- face ---------------------------------------------------------------------------------
-    t = time.time()
-    rng = np.random.default_rng(args.seed)
-    face_data = {i.path: features.load_face_cache(face_cache[i.path]) for i in face_items if i.path in face_cache}
-
-    def face_sets(side: str, train: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Sequences of one side: photo-built, and real clip windows (augmented windows when training)."""
-        photos = [(face_data[i.path]["blendshapes"], i.emotion, i.speaker) for i in face_items
-                  if sides[i.path] == side and i.kind == "photo" and face_data.get(i.path, {}).get("blendshapes") is not None]
-        xp, yp, _ = build_photo_set(photos, args.per_photo if train else 1, cfg.frames_per_window, rng,
-                                    with_neutral=train)
-        xs, ys = [], []
-        for i in face_items:
-            if sides[i.path] != side or i.kind == "photo" or i.path not in face_data:
-                continue
-            d = face_data[i.path]
-            wins = d["windows"] + (d["augmented"] if train else [])
-            for w in wins:
-                if w["detected"].mean() >= cfg.min_face_coverage:
-                    reps = 3 if train else 1
-                    for _ in range(reps):
-                        xs.append(clip_sequence(w["sequence"], rng) if train else w["sequence"])
-                        ys.append(Y[i.emotion])
-        empty = np.zeros((0, cfg.frames_per_window, len(cfg.blendshape_names)), np.float32)
-        return {"photos": (xp if len(xp) else empty, np.array([Y.get(e, NEUTRAL) for e in yp], dtype=np.int64)),
-                "clips": (np.stack(xs) if xs else empty, np.array(ys, dtype=np.int64))}
-
-    def joined(sets: dict) -> tuple[np.ndarray, np.ndarray]:
-        return (np.concatenate([sets["photos"][0], sets["clips"][0]]),
-                np.concatenate([sets["photos"][1], sets["clips"][1]]))
-
-    f_train, f_val, f_test = face_sets("subtrain", True), face_sets("subtest", False), face_sets("test", False)
-    xf, yf = joined(f_train)
-    xfv, yfv = joined(f_val)
-    print(f"face: subtrain {len(yf)} sequences, subtest {len(yfv)}, test photos {len(f_test['photos'][1])}, "
-          f"test clips {len(f_test['clips'][1])}")
-    face_model, face_hist = fit_face(xf, yf, xfv, yfv, cfg, epochs=args.face_epochs,
-                                     seeds=tuple(range(args.seed, args.seed + args.face_seeds)))
-    face_logp = lambda x: np.log(np.clip(face_model.probabilities(x), 1e-7, 1)) if len(x) else np.zeros((0, 6))
-    face_logits = {"subtest": face_logp(xfv), "test_photos": face_logp(f_test["photos"][0]),
-                   "test_clips": face_logp(f_test["clips"][0])}
-    expressive = yf != NEUTRAL
-    face_base = face_baseline(xf[expressive], yf[expressive], [f_test["photos"][0], f_test["clips"][0]])
-    timing["face_s"] = round(time.time() - t, 1)
-
-    # ---- calibration and stacker ---------------------------------------------------------------
-    t = time.time()
-    cfg.temperature_audio = fit_temperature(audio_logits["subtest"], yv)
-    cfg.temperature_face = fit_temperature(face_logits["subtest"], yfv)
-    cal = lambda logits, temp: softmax(logits, temp) if len(logits) else logits
-
-    def branch_preds(side_audio: str, face_keys: list[str], ys_face: list[np.ndarray]):
-        a = [(p, int(y)) for p, y in zip(cal(audio_logits[side_audio], cfg.temperature_audio), audio_by_side[side_audio][1])]
-        f = [(p, int(y)) for k, yy in zip(face_keys, ys_face) for p, y in zip(cal(face_logits[k], cfg.temperature_face), yy)]
-        return a, f
-
-    a_sub, f_sub = branch_preds("subtest", ["subtest"], [yfv])
-    a_test, f_test_preds = branch_preds("test", ["test_photos", "test_clips"], [f_test["photos"][1], f_test["clips"][1]])
-    pair_rng = np.random.default_rng(args.seed + 1)
-    # With real audio-video clips (--data RAVDESS/RML) the stacker learns from true pairs; with the
-    # stand-in corpora (a handful of MEAD clips have both) it learns from predictions paired by emotion.
-    sub_pairs = paired_examples(audio_items, sides, "subtest", audio_model, face_model, audio_cache, face_data, cfg)
-    true_pairs = len(sub_pairs) >= 60
-    # The stacker and its temperature / "not sure" threshold are fitted on disjoint halves of the subtest
-    # predictions (70/30), so the calibration never sees what the stacker learned from.
-    def halves(seq: list) -> tuple[list, list]:
-        order = pair_rng.permutation(len(seq))
-        cut = int(0.7 * len(seq))
-        return [seq[i] for i in order[:cut]], [seq[i] for i in order[cut:]]
-
-    if true_pairs:
-        fit_part, cal_part = halves(sub_pairs)
-        fit_examples, cal_examples = with_dropout(fit_part, pair_rng), with_dropout(cal_part, pair_rng)
-    else:
-        (a_fit, a_cal), (f_fit, f_cal) = halves(a_sub), halves(f_sub)
-        fit_examples = pair_by_emotion(a_fit, f_fit, per_class=400, rng=pair_rng)
-        cal_examples = pair_by_emotion(a_cal, f_cal, per_class=150, rng=pair_rng)
-    xs_fit, ys_fit = to_arrays(fit_examples)
-    stacker, stacker_loss = fit_stacker(xs_fit, ys_fit, seed=args.seed)
-    cal_both = [e for e in cal_examples if e.audio is not None and e.face is not None]
-    if cal_both:
-        xb, yb = to_arrays(cal_both)
-        cfg.temperature_fused = fit_temperature(stacker.logits(xb), yb)
-    cal_probs = np.stack(fuse(stacker, [e.audio for e in cal_examples], [e.face for e in cal_examples],
-                              cfg.temperature_fused))
-    cfg.not_sure_top_p = not_sure_threshold(cal_probs, np.array([e.label for e in cal_examples]))
-    test_examples = (pair_by_emotion(a_test, f_test_preds, per_class=200, rng=np.random.default_rng(args.seed + 2))
-                     if not true_pairs else paired_examples(audio_items, sides, "test", audio_model, face_model,
-                                                            audio_cache, face_data, cfg))
-    timing["fusion_s"] = round(time.time() - t, 1)
-
-    # ---- metrics ------------------------------------------------------------------------------
-    def fused_metrics(exs: list[Example]) -> dict:
-        out = {}
-        for name, keep in (("both", lambda e: e.audio is not None and e.face is not None),
-                           ("audio_only", lambda e: e.audio is not None and e.face is None),
-                           ("face_only", lambda e: e.audio is None and e.face is not None)):
-            sub = [e for e in exs if keep(e)]
-            if not sub and name != "both":
-                sub = [Example(e.audio if name == "audio_only" else None, e.face if name == "face_only" else None,
-                               e.label) for e in exs]
-            if sub:
-                probs = np.stack(fuse(stacker, [e.audio for e in sub], [e.face for e in sub], cfg.temperature_fused))
-                out[name] = classification_metrics(np.array([e.label for e in sub]), probs.argmax(1))
-        return out
-
-    test_both = [e for e in test_examples if e.audio is not None and e.face is not None] or test_examples
-    xt_f, yt_f = to_arrays(test_both)
-    y_all = np.array([e.label for e in test_examples])
-    cal_fused = np.stack(fuse(stacker, [e.audio for e in test_examples], [e.face for e in test_examples],
-                              cfg.temperature_fused))
-    conf_ok = cal_fused.max(1) >= cfg.not_sure_top_p
-
-    def calib(logits: np.ndarray, y: np.ndarray, temp: float) -> dict:
-        if len(y) == 0:
-            return {}
-        before, after = softmax(logits, 1.0), softmax(logits, temp)
-        return {"temperature": round(temp, 3), "ece_before": round(expected_calibration_error(before, y), 4),
-                "ece_after": round(expected_calibration_error(after, y), 4),
-                "reliability_before": reliability(before, y), "reliability_after": reliability(after, y)}
-
-    face_test_x = np.concatenate([face_logits["test_photos"], face_logits["test_clips"]])
-    face_test_y = np.concatenate([f_test["photos"][1], f_test["clips"][1]])
-    metrics = {
-        "protocol": {
-            "split": args.split, "seed": args.seed,
-            "held_out_speakers": sorted({i.speaker for i in items if sides[i.path] == "test"}),
-            "subtest_speakers": sorted({i.speaker for i in items if sides[i.path] == "subtest"}),
-            "datasets": sorted(sources), "true_audio_video_pairs": true_pairs,
-            "photo_labels": "posed" if args.posed_labels else "posed, kept where observers agree (Taiwanese)",
-            "note": ("Base models train on subtrain speakers; best epoch and temperatures are chosen on subtest "
-                     "speakers; the stacker trains on subtest predictions; test speakers are used only here."),
-        },
-        "audio": {"cnn": classification_metrics(yt, audio_logits["test"].argmax(1)) if len(yt) else {},
-                  "baseline_mfcc_stats_logreg": classification_metrics(yt, audio_base) if len(yt) else {},
-                  "best_epochs": [h.best_epoch for h in audio_hist]},
-        "face": {"lstm_photo_sequences": classification_metrics(f_test["photos"][1], face_logits["test_photos"].argmax(1)),
-                 "lstm_real_clips": classification_metrics(f_test["clips"][1], face_logits["test_clips"].argmax(1)),
-                 "baseline_last_frame_photo_sequences": classification_metrics(f_test["photos"][1], face_base[0]),
-                 "baseline_last_frame_real_clips": classification_metrics(f_test["clips"][1], face_base[1]),
-                 "best_epochs": [h.best_epoch for h in face_hist]},
-        "fused": fused_metrics(test_examples),
-        "calibration": {"audio": calib(audio_logits["test"], yt, cfg.temperature_audio),
-                        "face": calib(face_test_x, face_test_y, cfg.temperature_face),
-                        "fused": calib(stacker.logits(xt_f), yt_f, cfg.temperature_fused),
-                        "not_sure_top_p": cfg.not_sure_top_p,
-                        "answered_share": round(float(conf_ok.mean()), 4),
-                        "accuracy_when_answered": round(float((cal_fused.argmax(1) == y_all)[conf_ok].mean()), 4)
-                        if conf_ok.any() else None},
-        "counts": {"audio": {s: int(len(audio_by_side[s][1])) for s in splits.SIDES},
-                   "face_train_sequences": int(len(yf)), "face_subtest": int(len(yfv)),
-                   "face_test_photos": int(len(f_test["photos"][1])), "face_test_clips": int(len(f_test["clips"][1])),
-                   "malformed_names": len(malformed)},
-        "timing": timing,
-        "history": {"audio": [h.__dict__ for h in audio_hist], "face": [h.__dict__ for h in face_hist],
-                    "stacker_loss": stacker_loss},
-    }
-
-    # ---- write weights ------------------------------------------------------------------------
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.to_json(out / "config.json")
-    audio_model.save(str(out / "audio_cnn.safetensors"))
-    face_model.save(str(out / "face_lstm.keras"))
-    stacker.save(str(out / "fusion_mlp.safetensors"))
-    timing["total_s"] = round(time.time() - started, 1)
-    public = {k: v for k, v in metrics.items() if k != "history"}
-    (out / "metrics.json").write_text(json.dumps(public, indent=1) + "\n")
-    (run_dir / "metrics_full.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    from .card import write_card
-
-    write_card(out, public, cfg)
-    if not args.no_plots:
-        from .report import write_report
-
-        write_report(run_dir, metrics)
-    print(json.dumps({"audio_test_acc": metrics["audio"]["cnn"].get("accuracy"),
-                      "audio_baseline_acc": metrics["audio"]["baseline_mfcc_stats_logreg"].get("accuracy"),
-                      "face_photo_acc": metrics["face"]["lstm_photo_sequences"].get("accuracy"),
-                      "face_clip_acc": metrics["face"]["lstm_real_clips"].get("accuracy"),
-                      "fused_both_acc": metrics["fused"].get("both", {}).get("accuracy"),
-                      "timing": timing, "run_dir": str(run_dir)}, indent=1))
+    run = train(args, face_model)
+    m = run.metrics
+    summary = lambda d: f"{d.get('accuracy_mean', 0):.1%} ± {d.get('accuracy_sd', 0):.1%}"
+    print(json.dumps({"voice_cnn": summary(m["audio"]["cnn"]),
+                      "voice_baseline": summary(m["audio"]["baseline_mfcc_stats_logreg"]),
+                      "face_lstm": summary(m["face"]["lstm"]),
+                      "face_baseline": summary(m["face"]["baseline_last_frame_logreg"]),
+                      "fused_both": summary(m["fused"].get("both", {})),
+                      "timing": m["timing"], "run_dir": str(run.run_dir)}, indent=1))
     return 0
-
-
-def paired_examples(audio_items, sides, side, audio_model, face_model, audio_cache, face_data, cfg) -> list[Example]:
-    """True audio-video pairs: both branches' calibrated predictions on the same clip (RAVDESS AV, RML...)."""
-    out = []
-    for i in audio_items:
-        if sides[i.path] != side or i.kind != "video" or i.path not in audio_cache:
-            continue
-        mfcc = features.load_audio_cache(audio_cache[i.path])
-        pa = softmax(audio_model.logits(mfcc[None]), cfg.temperature_audio)[0] if mfcc is not None else None
-        pf = None
-        wins = [w for w in face_data.get(i.path, {}).get("windows", []) if w["detected"].mean() >= cfg.min_face_coverage]
-        if wins:
-            probs = face_model.probabilities(np.stack([w["sequence"] for w in wins])).mean(0)
-            pf = softmax(np.log(np.clip(probs, 1e-7, 1))[None], cfg.temperature_face)[0]
-        if pa is not None or pf is not None:
-            out.append(Example(pa, pf, Y[i.emotion]))
-    return out
 
 
 if __name__ == "__main__":
