@@ -61,11 +61,19 @@ def test_long_clip_has_a_timeline(pipe, tmp_path):
     long_clip = tmp_path / "long.mp4"
     ffmpeg("-stream_loop", "3", "-i", str(SPEECH_VIDEO), "-t", "14", "-vf", "scale=640:-2", "-c:v", "libx264",
            "-preset", "ultrafast", "-c:a", "aac", str(long_clip))
-    pred = pipe.predict(long_clip)
-    assert len(pred.timeline) >= 3
-    assert pred.timeline[0].start_s == 0 and pred.timeline[-1].end_s == pytest.approx(pred.duration_s, abs=0.01)
-    for w in pred.timeline:
+    pred = pipe.predict(long_clip, explain=True)
+    from emotion.pipeline import split_windows
+
+    expected = split_windows(pred.duration_s, pipe.cfg)
+    assert len(pred.timeline) == len(expected) == 4
+    for w, (a, b) in zip(pred.timeline, expected):
+        assert (w.start_s, w.end_s) == pytest.approx((a, b), abs=1e-3)  # contiguous ~3.5 s windows
         assert_distribution(w.fused)
+        assert w.label == max(w.fused, key=w.fused.get) and w.confidence == pytest.approx(max(w.fused.values()), abs=1e-3)
+        assert w.speech_present and w.face_coverage > 0.9
+    # the explanation covers every window, not only the first
+    e = pred.explanation
+    assert e.face_times_s[0] < expected[0][1] and e.face_times_s[-1] > expected[-1][0]
     # the clip-level answer is the mean of the windows
     mean = np.mean([[w.fused[e] for e in EMOTIONS] for w in pred.timeline], axis=0)
     assert [pred.fused[e] for e in EMOTIONS] == pytest.approx(list(mean), abs=2e-3)
@@ -73,8 +81,9 @@ def test_long_clip_has_a_timeline(pipe, tmp_path):
 
 def test_long_video_reads_one_face_frame_in_two(pipe, tmp_path, monkeypatch):
     clip = tmp_path / "long_face.mp4"
+    # a phone-like encode with B-frames, so that the fast reading really skips unreferenced frames
     ffmpeg("-stream_loop", "3", "-i", str(MEAD / "W009_front_happy_level3_001.mp4"), "-t", "14", "-c:v", "libx264",
-           "-preset", "ultrafast", str(clip))
+           "-preset", "veryfast", "-bf", "3", str(clip))
     full = pipe.predict(clip)
     monkeypatch.setattr(pipe.cfg, "long_video_s", 10.0)  # so that this 14 s clip counts as long
     feats = pipe.preprocess(clip)
@@ -116,15 +125,49 @@ def test_without_face_model_a_video_is_judged_by_voice(monkeypatch):
 
 
 def test_face_model_resolution_order(monkeypatch, tmp_path):
+    import shutil
+
     from emotion.face import resolve_face_model
 
-    monkeypatch.setenv("EMOTION_FACE_MODEL", str(FACE_MODEL))
-    assert resolve_face_model() == FACE_MODEL
-    assert resolve_face_model(FACE_MODEL) == FACE_MODEL
-    # no argument, no variable, empty cache, no internet: a clear message, not a traceback
-    monkeypatch.delenv("EMOTION_FACE_MODEL")
-    monkeypatch.setenv("EMOTION_CACHE", str(tmp_path))
+    by_arg, by_env = tmp_path / "arg.task", tmp_path / "env.task"
+    shutil.copy(FACE_MODEL, by_arg)
+    shutil.copy(FACE_MODEL, by_env)
+    monkeypatch.setenv("EMOTION_FACE_MODEL", str(by_env))
+    assert resolve_face_model(by_arg) == by_arg  # the argument wins over the variable
+    assert resolve_face_model() == by_env
+    monkeypatch.setenv("EMOTION_FACE_MODEL", str(tmp_path / "missing.task"))
     with pytest.raises(EmotionError) as err:
         resolve_face_model()
+    assert err.value.code == "no_face_model" and "missing.task" in str(err.value)
+
+
+def test_face_model_download_offline_and_online(monkeypatch, tmp_path):
+    import urllib.request
+
+    from emotion import face
+
+    monkeypatch.delenv("EMOTION_FACE_MODEL")
+    monkeypatch.setenv("EMOTION_CACHE", str(tmp_path / "cache"))
+
+    def offline(*args, **kwargs):  # Google's server cannot be reached from here: its absence is the stand-in
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(EmotionError) as err:
+        face.resolve_face_model()
     assert err.value.code == "no_face_model" and "EMOTION_FACE_MODEL" in str(err.value)
-    assert not list(tmp_path.iterdir()) or not (tmp_path / "face_landmarker.task").exists()
+    assert not (tmp_path / "cache" / "face_landmarker.task").exists()
+    monkeypatch.undo()
+    monkeypatch.delenv("EMOTION_FACE_MODEL", raising=False)
+    monkeypatch.setenv("EMOTION_CACHE", str(tmp_path / "cache"))
+    # the real download code, served from a local copy: checksum checked, file cached, reused without a download
+    monkeypatch.setattr(face, "FACE_MODEL_URL", FACE_MODEL.as_uri())
+    got = face.resolve_face_model()
+    assert got == tmp_path / "cache" / "face_landmarker.task" and got.read_bytes() == FACE_MODEL.read_bytes()
+    monkeypatch.setattr(face, "FACE_MODEL_URL", "file:///nonexistent")
+    assert face.resolve_face_model() == got  # cached
+    got.unlink()
+    monkeypatch.setattr(face, "FACE_MODEL_URL", (ROOT / "weights" / "config.json").as_uri())
+    with pytest.raises(EmotionError) as err:
+        face.resolve_face_model()
+    assert "checksum" in str(err.value) and not got.exists()
