@@ -38,3 +38,23 @@ def test_cli_all_good_exits_zero():
     assert run.returncode == 0, run.stderr
     assert "W011_front_sad_level3_001.mp4:" in run.stdout
     assert run.stderr == ""
+
+
+def test_cli_all_files_bad_exits_one_with_a_line_each(tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    folder = tmp_path / "a_folder.mp4"
+    folder.mkdir()
+    run = subprocess.run([sys.executable, "-m", "emotion", "predict", str(empty), str(folder), "--json"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 1
+    codes = [json.loads(line)["code"] for line in run.stdout.strip().splitlines()]
+    assert codes == ["empty_file", "not_a_file"]
+    assert len(run.stderr.strip().splitlines()) == 2 and "Traceback" not in run.stderr
+
+
+def test_cli_unusable_weights_exit_two(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "emotion", "predict", str(MEAD / "W011_front_sad_level3_001.mp4"),
+                          "--weights", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.startswith("error: ") and "lacks config.json" in run.stderr and "Traceback" not in run.stderr
