@@ -1,7 +1,10 @@
-"""Command line: python -m emotion predict FILE... [--json] [--csv OUT] [--weights DIR_OR_REPO]
+"""Command line:
+    python -m emotion predict FILE... [--json] [--csv OUT] [--weights DIR_OR_REPO]
+    python -m emotion batch INPUT... --out results.parquet|.csv|.jsonl [--workers N] [--engine local|ray]
 
-A file that cannot be read gets one line on stderr; the others are still processed, and the exit
-status is 1 at the end. Library log noise (TensorFlow, MediaPipe, ffmpeg) is hidden unless --verbose.
+A file that cannot be read gets one line on stderr (and a row with its error); the others are still
+processed, and the exit status is 1 at the end. Library log noise (TensorFlow, MediaPipe, ffmpeg) is
+hidden unless --verbose.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import sys
 import traceback
 from typing import TextIO
 
-from .labels import EMOTIONS
+from .media import printable
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,6 +32,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pr.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     pr.add_argument("--face-model", default=None, help="face_landmarker.task (default: $EMOTION_FACE_MODEL or download)")
     pr.add_argument("--verbose", action="store_true", help="show library logs")
+    b = sub.add_parser("batch", help="analyse a whole corpus into one table (resumable, parallel)",
+                       description="INPUT: files, folders (walked for media files) or .txt lists of paths.")
+    b.add_argument("inputs", nargs="+", metavar="INPUT")
+    b.add_argument("--out", required=True, help="results.parquet (a folder of parts), results.csv or results.jsonl")
+    b.add_argument("--timeline", action="store_true", help="also one row per window, in OUT's stem + .timeline")
+    b.add_argument("--workers", type=int, default=0, help="processes or Ray actors (default: the number of cores)")
+    b.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local processes, or Ray Data (a cluster via RAY_ADDRESS; pip install -r requirements-batch.txt)")
+    b.add_argument("--chunk", type=int, default=16, help="rows written at a time (what an interruption may lose)")
+    b.add_argument("--threads", type=int, default=None, help="PyTorch threads per worker (default: its own)")
+    for q in (b,):
+        q.add_argument("--weights", default=None, help="weights folder or Hugging Face repo id")
+        q.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+        q.add_argument("--face-model", default=None, help="face_landmarker.task (default: $EMOTION_FACE_MODEL or download)")
+        q.add_argument("--verbose", action="store_true", help="show library logs")
     return p.parse_args(argv)
 
 
@@ -53,28 +71,14 @@ def quiet_stderr(enabled: bool):
         real.close()
 
 
-CSV_FIELDS = ["file", "label", "confidence", "not_sure", "verdict", "modalities", "face_coverage", "speech_present",
-              "duration_s", *[f"fused_{e}" for e in EMOTIONS], *[f"audio_{e}" for e in EMOTIONS],
-              *[f"face_{e}" for e in EMOTIONS], "warnings", "error"]
-
-
-def csv_row(d: dict) -> dict:
-    row = {k: d.get(k) for k in CSV_FIELDS if k in d}
-    row["modalities"] = "+".join(d.get("modalities", []))
-    row["warnings"] = " | ".join(d.get("warnings", []))
-    for branch in ("fused", "audio", "face"):
-        for e in EMOTIONS:
-            row[f"{branch}_{e}"] = (d.get(branch) or {}).get(e, "")
-    return row
-
-
 def predict(args: argparse.Namespace, err: TextIO) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from tqdm import tqdm
 
     from .errors import EmotionError
-    from .media import display_name, printable
+    from .media import display_name
     from .pipeline import EmotionPipeline
+    from .result import FILE_FIELDS, file_row
 
     try:
         pipe = EmotionPipeline.from_pretrained(args.weights, revision=args.revision, face_model=args.face_model)
@@ -87,7 +91,7 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
     writer = None
     csv_file = open(args.csv, "w", newline="") if args.csv else None
     if csv_file:
-        writer = csv.DictWriter(csv_file, fieldnames=CSV_FIELDS)
+        writer = csv.DictWriter(csv_file, fieldnames=list(FILE_FIELDS))
         writer.writeheader()
     try:
         bar = tqdm(args.files, file=err, disable=len(args.files) < 2 or not err.isatty(), unit="file")
@@ -107,7 +111,7 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
                     print(json.dumps({"file": display_name(path), "error": str(exc), "code": exc.code},
                                      ensure_ascii=False), flush=True)
                 if writer:
-                    writer.writerow({"file": display_name(path), "error": str(exc)})
+                    writer.writerow(file_row(path, error=exc, **file_stat(path)))
                 continue
             d = pred.to_dict()
             if args.json:
@@ -115,16 +119,40 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
             else:
                 print(f"{shown}: {pred.verdict}" + "".join(f"\n  note: {w}" for w in pred.warnings), flush=True)
             if writer:
-                writer.writerow(csv_row(d))
+                writer.writerow(file_row(path, pred, **file_stat(path)))
     finally:
         if csv_file:
             csv_file.close()
     return 1 if failures else 0
 
 
+def file_stat(path: str) -> dict:
+    from .batch import file_key
+
+    _, size, mtime = file_key(path)
+    return {"size_bytes": size, "mtime": mtime}
+
+
+def batch(args: argparse.Namespace, err: TextIO) -> int:
+    from .batch import run_batch
+    from .errors import EmotionError
+
+    try:
+        counts = run_batch(args.inputs, args.out, args.workers, args.engine, args.timeline, args.chunk, args.weights,
+                           args.revision, args.face_model, args.threads, err)
+    except (ValueError, EmotionError) as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    print(f"{counts['inputs']} files: {counts['skipped']} already in {printable(args.out)}, {counts['analysed']} "
+          f"analysed, {counts['errors']} could not be read", file=err)
+    return 1 if counts["errors"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with quiet_stderr(not args.verbose) as err:
+        if args.command == "batch":
+            return batch(args, err)
         return predict(args, err)
 
 

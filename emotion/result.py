@@ -53,3 +53,65 @@ class Prediction:
 
     def __str__(self) -> str:
         return f"{self.file}: {self.verdict}"
+
+
+# -- the one export format: a row per file (and, optionally, a row per window) --------------------------------
+# Used by `python -m emotion predict --csv` and `python -m emotion batch`, in CSV, JSON lines and Parquet.
+
+def _branch_fields(prefix: str) -> list[str]:
+    from .labels import EMOTIONS
+
+    return [f"{prefix}_{e}" for e in EMOTIONS]
+
+
+FILE_FIELDS: dict[str, type] = {
+    "path": str, "file": str, "size_bytes": int, "mtime": float, "label": str, "confidence": float, "not_sure": bool,
+    "verdict": str, "modalities": str, "face_coverage": float, "speech_present": bool, "duration_s": float,
+    **{f: float for f in _branch_fields("fused") + _branch_fields("audio") + _branch_fields("face")},
+    "warnings": str, "error_code": str, "error": str,
+}
+TIMELINE_FIELDS: dict[str, type] = {
+    "path": str, "file": str, "start_s": float, "end_s": float, "label": str, "confidence": float,
+    **{f: float for f in _branch_fields("fused") + _branch_fields("audio") + _branch_fields("face")},
+    "face_coverage": float, "speech_present": bool,
+}
+
+
+def _probabilities(prefix: str, probs: Probabilities | None) -> dict[str, float | None]:
+    from .labels import EMOTIONS
+
+    return {f"{prefix}_{e}": (None if probs is None else probs.get(e)) for e in EMOTIONS}
+
+
+def file_row(path: str, pred: Prediction | None = None, error: Exception | None = None,
+             size_bytes: int | None = None, mtime: float | None = None) -> dict[str, Any]:
+    """One flat row for a file: its answer, or its error (code and message) with the answer's fields empty."""
+    from .media import display_name
+
+    row: dict[str, Any] = {k: None for k in FILE_FIELDS}
+    row.update(path=str(path), file=display_name(path), size_bytes=size_bytes, mtime=mtime)
+    if pred is not None:
+        row.update(label=pred.label, confidence=pred.confidence, not_sure=pred.not_sure, verdict=pred.verdict,
+                   modalities="+".join(pred.modalities), face_coverage=pred.face_coverage,
+                   speech_present=pred.speech_present, duration_s=pred.duration_s,
+                   warnings=" | ".join(pred.warnings))
+        for prefix, probs in (("fused", pred.fused), ("audio", pred.audio), ("face", pred.face)):
+            row.update(_probabilities(prefix, probs))
+    if error is not None:
+        row.update(error_code=getattr(error, "code", "internal"), error=str(error))
+    return row
+
+
+def timeline_rows(path: str, pred: Prediction) -> list[dict[str, Any]]:
+    """One row per window of a long clip (none for a clip analysed as one window)."""
+    from .media import display_name
+
+    rows = []
+    for w in pred.timeline:
+        row = {"path": str(path), "file": display_name(path), "start_s": w.start_s, "end_s": w.end_s,
+               "label": w.label, "confidence": w.confidence, "face_coverage": w.face_coverage,
+               "speech_present": w.speech_present}
+        for prefix, probs in (("fused", w.fused), ("audio", w.audio), ("face", w.face)):
+            row.update(_probabilities(prefix, probs))
+        rows.append(row)
+    return rows

@@ -1,0 +1,348 @@
+"""Analyse a whole corpus: python -m emotion batch INPUT... --out results.parquet|.csv|.jsonl
+
+INPUT: files, folders (walked recursively for media files) or text files listing paths (.txt, .lst).
+One row per file (the export format of emotion.result: the answer, or the error code and message), and
+with --timeline one row per window in a file beside it. Resumable: files already in the output, by path,
+size and modification time, are skipped; rows are appended in chunks (Parquet: one part file per chunk
+in a folder), so an interruption loses at most one chunk. One bad file never stops the batch.
+
+Engines: `local` runs --workers processes on this machine, each loading the models once; `ray` spreads
+the files over a Ray cluster (RAY_ADDRESS) or a local one, one pipeline per actor (Ray is an optional
+extra: pip install -r requirements-batch.txt).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from .result import FILE_FIELDS, TIMELINE_FIELDS, file_row, timeline_rows
+
+MEDIA_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv", ".m4v", ".mpg", ".mpeg", ".ts", ".3gp", ".wmv",
+             ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac", ".wma", ".aiff"}
+LIST_EXT = {".txt", ".lst"}
+FORMATS = (".parquet", ".csv", ".jsonl")
+RAY_OBJECT_STORE_BYTES = 512 * 1024 ** 2  # Ray's default takes ~30% of RAM; rows are tiny, paths go in, rows out
+
+
+# -- inputs --------------------------------------------------------------------------------------------------
+
+def collect_inputs(inputs: Iterable[str]) -> list[str]:
+    """Files as given, folders walked recursively for media files (sorted), lists read line by line
+    (blank lines and # comments skipped); each path once, in order. Missing paths are kept: they get an
+    error row, so nothing asked for silently disappears."""
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def add(p: str) -> None:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+
+    for given in inputs:
+        p = Path(given)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.suffix.lower() in MEDIA_EXT and f.is_file():
+                    add(str(f))
+        elif p.suffix.lower() in LIST_EXT and p.is_file():
+            for line in p.read_text(errors="replace").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    add(str((p.parent / line) if not Path(line).is_absolute() else Path(line)))
+        else:
+            add(str(p))
+    return out
+
+
+def file_key(path: str) -> tuple[str, int | None, float | None]:
+    """(path, size, mtime): a file is done when a row with this key is in the output."""
+    try:
+        st = os.stat(path)
+        return path, st.st_size, round(st.st_mtime, 3)
+    except OSError:
+        return path, None, None
+
+
+# -- output ------------------------------------------------------------------------------------------------------
+
+class RowWriter:
+    """Appends rows to a .jsonl or .csv file, or to a .parquet folder of part files, one chunk at a time.
+
+    Each chunk is one write (flushed and synced; Parquet parts renamed into place), so an interruption
+    loses at most the chunk being written; a half-written last line is cut off when the file is reopened."""
+
+    def __init__(self, path: str | Path, fields: dict[str, type]) -> None:
+        self.path = Path(path)
+        self.fields = fields
+        self.kind = self.path.suffix.lower()
+        if self.kind not in FORMATS:
+            raise ValueError(f"--out must end in {', '.join(FORMATS)}")
+        if self.kind != ".parquet" and self.path.is_file():
+            _cut_partial_line(self.path)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """The rows already written (to resume)."""
+        if self.kind == ".parquet":
+            for part in sorted(self.path.glob("part-*.parquet")):
+                import pyarrow.parquet as pq
+
+                yield from pq.read_table(part).to_pylist()
+        elif self.path.is_file() and self.kind == ".jsonl":
+            with self.path.open() as f:
+                for line in f:
+                    yield json.loads(line)
+        elif self.path.is_file():
+            with self.path.open(newline="") as f:
+                for row in csv.DictReader(f):
+                    yield {k: _from_csv(v, self.fields.get(k, str)) for k, v in row.items()}
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if self.kind == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            self.path.mkdir(parents=True, exist_ok=True)
+            n = len(list(self.path.glob("part-*.parquet")))
+            table = pa.Table.from_pylist([{k: r.get(k) for k in self.fields} for r in rows], schema=arrow_schema(self.fields))
+            tmp = self.path / f".part-{n:06d}.tmp"
+            pq.write_table(table, tmp)
+            tmp.replace(self.path / f"part-{n:06d}.parquet")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.is_file() or self.path.stat().st_size == 0
+        if self.kind == ".jsonl":
+            text = "".join(json.dumps({k: r.get(k) for k in self.fields}, ensure_ascii=False) + "\n" for r in rows)
+        else:
+            import io
+
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=list(self.fields))
+            if new:
+                w.writeheader()
+            for r in rows:
+                w.writerow({k: r.get(k) for k in self.fields})
+            text = buf.getvalue()
+        with self.path.open("a", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def arrow_schema(fields: dict[str, type]):
+    import pyarrow as pa
+
+    types = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
+    return pa.schema([(k, types[t]) for k, t in fields.items()])
+
+
+def _from_csv(value: str | None, kind: type) -> Any:
+    if value in (None, ""):
+        return None
+    if kind is bool:
+        return value == "True"
+    return kind(value)
+
+
+def _cut_partial_line(path: Path) -> None:
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def timeline_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(f"{out.stem}.timeline{out.suffix}")
+
+
+# -- one file ------------------------------------------------------------------------------------------------------
+
+def analyse(pipe, path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(file row, timeline rows) for one file; any failure becomes an error row."""
+    from .errors import EmotionError
+
+    _, size, mtime = file_key(path)
+    try:
+        pred = pipe.predict(path)
+    except Exception as exc:  # one bad file never stops the batch
+        if not isinstance(exc, EmotionError):
+            exc = EmotionError(f"Unexpected problem ({exc.__class__.__name__}: {exc}).", code="internal")
+        return file_row(path, error=exc, size_bytes=size, mtime=mtime), []
+    return file_row(path, pred, size_bytes=size, mtime=mtime), timeline_rows(path, pred)
+
+
+def load_pipeline(weights: str | None, revision: str | None, face_model: str | None, threads: int | None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from .pipeline import EmotionPipeline
+
+    return EmotionPipeline.from_pretrained(weights, revision=revision, face_model=face_model)
+
+
+def check_setup(weights: str | None, revision: str | None, face_model: str | None) -> str | None:
+    """Fail fast, before any worker starts: unusable weights raise EmotionError; a missing face model is
+    returned as a note (videos are then judged by the voice alone, and every row says so)."""
+    from .config import PipelineConfig
+    from .errors import EmotionError
+    from .face import resolve_face_model
+    from .hub import resolve_weights
+
+    PipelineConfig.from_json(resolve_weights(weights, revision=revision) / "config.json")
+    try:
+        resolve_face_model(face_model)
+    except EmotionError as exc:
+        return f"{exc} Videos are analysed from the voice only."
+    return None
+
+
+# -- engines ------------------------------------------------------------------------------------------------------
+
+_WORKER_PIPE = None
+
+
+def _init_worker(weights, revision, face_model, threads) -> None:
+    global _WORKER_PIPE
+    _WORKER_PIPE = load_pipeline(weights, revision, face_model, threads)
+
+
+def _work(path: str):
+    return analyse(_WORKER_PIPE, path)
+
+
+def run_local(paths: list[str], workers: int, model_args: tuple) -> Iterator[tuple[dict, list[dict]]]:
+    """Results as they finish: in this process for one worker, else in `workers` processes (spawned, each
+    loading the models once), with at most two files per worker in flight."""
+    if workers <= 1:
+        pipe = load_pipeline(*model_args)
+        for p in paths:
+            yield analyse(pipe, p)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=model_args) as pool:
+        todo = iter(paths)
+        pending = set()
+        try:
+            while True:
+                while len(pending) < 2 * workers:
+                    nxt = next(todo, None)
+                    if nxt is None:
+                        break
+                    pending.add(pool.submit(_work, nxt))
+                if not pending:
+                    return
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    yield f.result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+class RayPredictor:
+    """A Ray Data actor: one EmotionPipeline, loaded once, for the rows of many batches."""
+
+    def __init__(self, weights, revision, face_model, threads) -> None:
+        self.pipe = load_pipeline(weights, revision, face_model, threads)
+
+    def __call__(self, batch: dict) -> dict:
+        rows = {k: [] for k in FILE_FIELDS}
+        rows["timeline_json"] = []
+        for path in batch["path"]:
+            row, timeline = analyse(self.pipe, str(path))
+            for k in FILE_FIELDS:
+                rows[k].append(row[k])
+            rows["timeline_json"].append(json.dumps(timeline))
+        return rows
+
+
+def run_ray(paths: list[str], workers: int, model_args: tuple) -> Iterator[tuple[dict, list[dict]]]:
+    """Results from Ray Data: a dataset of paths, mapped by an actor pool of `workers` pipelines."""
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit("--engine ray needs Ray: pip install -r requirements-batch.txt") from None
+    if not ray.is_initialized():
+        if os.environ.get("RAY_ADDRESS"):
+            ray.init(log_to_driver=False)  # a running cluster
+        else:
+            ray.init(num_cpus=max(workers, 1), object_store_memory=RAY_OBJECT_STORE_BYTES,
+                     include_dashboard=False, log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
+    mapped = ds.map_batches(RayPredictor, fn_constructor_args=model_args, batch_size=1, num_cpus=1,
+                            concurrency=max(workers, 1), batch_format="numpy")
+    for row in mapped.iter_rows():
+        row = dict(row)
+        timeline = json.loads(row.pop("timeline_json"))
+        yield {k: _plain(row.get(k)) for k in FILE_FIELDS}, timeline
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (from Ray's blocks) as plain Python values; NaN as None."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+# -- the command ------------------------------------------------------------------------------------------------------
+
+def run_batch(inputs: list[str], out: str, workers: int = 0, engine: str = "local", timeline: bool = False,
+              chunk: int = 16, weights: str | None = None, revision: str | None = None, face_model: str | None = None,
+              threads: int | None = None, err=None) -> dict[str, int]:
+    """Analyse every input not yet in `out`; returns counts (inputs, skipped, analysed, errors)."""
+    from tqdm import tqdm
+
+    note = check_setup(weights, revision, face_model)
+    if note and err is not None:
+        print(f"note: {note}", file=err)
+    paths = collect_inputs(inputs)
+    writer = RowWriter(out, FILE_FIELDS)
+    tl_writer = RowWriter(timeline_path(out), TIMELINE_FIELDS) if timeline else None
+    done = {(r["path"], r["size_bytes"], None if r["mtime"] is None else round(float(r["mtime"]), 3))
+            for r in writer.rows()}
+    todo = [p for p in paths if file_key(p) not in done]
+    workers = workers or os.cpu_count() or 1
+    counts = {"inputs": len(paths), "skipped": len(paths) - len(todo), "analysed": 0, "errors": 0}
+    model_args = (weights, revision, face_model, threads)
+    results = run_ray(todo, workers, model_args) if engine == "ray" else run_local(todo, workers, model_args)
+    rows: list[dict] = []
+    windows: list[dict] = []
+    last = time.monotonic()
+    started = time.monotonic()
+    tty = err is not None and err.isatty()
+    bar = tqdm(total=len(todo), unit="file", file=err, disable=err is None or not todo, mininterval=0.5 if tty else 10)
+    try:
+        for row, tl in results:
+            rows.append(row)
+            windows += tl
+            counts["analysed"] += 1
+            counts["errors"] += row["error_code"] is not None
+            bar.update()
+            bar.set_postfix_str(f"{60 * counts['analysed'] / max(time.monotonic() - started, 1e-9):.1f} files/min")
+            if len(rows) >= chunk or time.monotonic() - last > 30:
+                if tl_writer:
+                    tl_writer.append(windows)
+                writer.append(rows)  # the file rows last: a file counts as done only with its windows written
+                rows, windows, last = [], [], time.monotonic()
+    finally:
+        if tl_writer:
+            tl_writer.append(windows)
+        writer.append(rows)
+        bar.close()
+    return counts
