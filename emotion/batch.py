@@ -82,7 +82,13 @@ class RowWriter:
         self.kind = self.path.suffix.lower()
         if self.kind not in FORMATS:
             raise ValueError(f"--out must end in {', '.join(FORMATS)}")
-        if self.kind != ".parquet" and self.path.is_file():
+        if self.kind == ".parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise ValueError("Parquet output needs pyarrow: pip install -r requirements-batch.txt "
+                                 "(or write .csv / .jsonl)") from None
+        elif self.path.is_file():
             _cut_partial_line(self.path)
 
     def rows(self) -> Iterator[dict[str, Any]]:

@@ -78,6 +78,11 @@ class PipelineConfig:
     # Gaze is not an emotion cue, and MediaPipe reads it asymmetrically (a mirrored face does not give
     # mirrored gaze scores): the face model sees these as zeros.
     face_ignored: list[str] = field(default_factory=lambda: [n for n in BLENDSHAPE_NAMES if n.startswith("eyeLook")])
+    # Appearance per frame (emotion.appearance): the expression CNN's 7 probabilities beside the blendshapes.
+    # "" = blendshapes only (weights made before it). The file lives next to the weights.
+    appearance_model: str = ""
+    appearance_min_side_px: int = 40  # a smaller face gives no appearance for that frame
+    appearance_as: str = "prob"  # what the LSTM is fed: "prob" or "logprob"
     face_confidence: float = 0.3
     max_faces: int = 3
     face_max_side_px: int = 640  # frames are downscaled to this before the landmarker
@@ -142,7 +147,7 @@ class PipelineConfig:
         if not set(self.face_ignored) <= set(BLENDSHAPE_NAMES):
             raise bad("face_ignored", "names unknown blendshapes")
         for name in ("sample_rate", "n_mfcc", "n_mels", "n_fft", "hop_length", "frames_per_window", "max_faces",
-                     "face_max_side_px", "long_video_face_stride", "max_frame_pixels"):
+                     "face_max_side_px", "long_video_face_stride", "max_frame_pixels", "appearance_min_side_px"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise bad(name, "must be a positive whole number")
@@ -158,6 +163,11 @@ class PipelineConfig:
         for name in ("face_confidence", "min_face_coverage", "not_sure_top_p"):
             if getattr(self, name) > 1:
                 raise bad(name, "must be between 0 and 1")
+        if not isinstance(self.appearance_model, str) or "/" in self.appearance_model or "\\" in self.appearance_model \
+                or self.appearance_model.startswith("."):
+            raise bad("appearance_model", "must be a file name next to the weights")
+        if self.appearance_as not in ("prob", "logprob"):
+            raise bad("appearance_as", "must be 'prob' or 'logprob'")
         for name in ("mfcc_mean", "mfcc_std"):
             values = getattr(self, name)
             if not isinstance(values, list) or len(values) != self.n_mfcc or not all(_is_number(v) for v in values):
@@ -169,6 +179,22 @@ class PipelineConfig:
         """The input limits, with the length limit tightened to `max_duration_s` if given."""
         duration = self.max_duration_s if max_duration_s is None else min(max_duration_s, self.max_duration_s)
         return Limits(duration, self.max_file_mb, self.max_frame_pixels, self.max_pixel_rate)
+
+    @property
+    def appearance_names(self) -> tuple[str, ...]:
+        from .appearance import APPEARANCE_NAMES
+
+        return APPEARANCE_NAMES if self.appearance_model else ()
+
+    @property
+    def face_feature_names(self) -> list[str]:
+        """What each frame of a face sequence holds: the blendshapes, then the appearance (if any)."""
+        return list(self.blendshape_names) + list(self.appearance_names)
+
+    def face_mirror(self) -> list[int]:
+        """Index map of a mirrored face sequence: Left/Right blendshapes swap; appearance is already mirror-blind."""
+        n = len(self.blendshape_names)
+        return mirror_permutation(tuple(self.blendshape_names)) + list(range(n, n + len(self.appearance_names)))
 
     @property
     def audio_window_samples(self) -> int:

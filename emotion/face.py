@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
+from .appearance import AppearanceModel, face_crop
 from .calibration import as_logits
-from .config import PipelineConfig, mirror_permutation
+from .config import PipelineConfig
 from .errors import EmotionError
 from .media import read_frames
 
@@ -104,8 +106,8 @@ class FaceTracker:
     def close(self) -> None:
         self._landmarker.close()
 
-    def blendshapes(self, rgb: np.ndarray, time_s: float) -> tuple[np.ndarray | None, int]:
-        """(52 scores of the largest face or None, number of faces) for one RGB frame."""
+    def read(self, rgb: np.ndarray, time_s: float) -> tuple[np.ndarray | None, int, np.ndarray | None]:
+        """(52 scores of the largest face or None, number of faces, its landmarks as normalised (x, y))."""
         import mediapipe as mp
 
         rgb = np.ascontiguousarray(rgb)
@@ -114,14 +116,16 @@ class FaceTracker:
         result = self._landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), ms)
         faces = result.face_blendshapes or []
         if not faces:
-            return None, 0
-        areas = []
-        for landmarks in result.face_landmarks:
-            xs = [p.x for p in landmarks]
-            ys = [p.y for p in landmarks]
-            areas.append((max(xs) - min(xs)) * (max(ys) - min(ys)))
+            return None, 0, None
+        points = [np.array([(p.x, p.y) for p in landmarks], dtype=np.float32) for landmarks in result.face_landmarks]
+        areas = [np.ptp(xy[:, 0]) * np.ptp(xy[:, 1]) for xy in points]
         largest = int(np.argmax(areas))
-        return np.array([c.score for c in faces[largest]], dtype=np.float32), len(faces)
+        return np.array([c.score for c in faces[largest]], dtype=np.float32), len(faces), points[largest]
+
+    def blendshapes(self, rgb: np.ndarray, time_s: float) -> tuple[np.ndarray | None, int]:
+        """(52 scores of the largest face or None, number of faces) for one RGB frame."""
+        shapes, n, _ = self.read(rgb, time_s)
+        return shapes, n
 
 
 @dataclass
@@ -186,22 +190,30 @@ def _grid_runs(windows: Sequence[tuple[float, float]]) -> list[list[int]]:
 
 
 def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
-                      model_path: str | Path, fast: bool = False) -> list[FaceWindow]:
-    """Blendshape sequences for each window of a video, from sequential passes over its frames.
+                      model_path: str | Path, fast: bool = False, appearance_path: str | Path | None = None,
+                      timings: dict[str, float] | None = None) -> list[FaceWindow]:
+    """Face sequences for each window of a video, from sequential passes over its frames: per frame the
+    blendshapes and, with `appearance_path` (the expression CNN), the appearance of the face crop.
 
     Each window gets `frames_per_window` evenly spaced frame times. `fast` (for long videos, where the
     landmarker and the decoder are all the cost) reads only 1 frame in `cfg.long_video_face_stride`,
     interpolating the others, and leaves unreferenced frames undecoded. One landmarker follows the
-    face through each run of back-to-back windows.
+    face through each run of back-to-back windows. A frame counts as showing a face when the landmarker
+    found one and (with appearance) its crop was usable. `timings` gets the appearance step's seconds.
     """
+    import cv2
+
     stride = cfg.long_video_face_stride if fast else 1
     n = cfg.frames_per_window
     n_shapes = len(cfg.blendshape_names)
+    use_appearance = bool(cfg.appearance_model) and appearance_path is not None
+    width = n_shapes + (len(cfg.appearance_names) if use_appearance else 0)
     times = np.concatenate([window_frame_times(a, b, n) for a, b in windows]) if windows else np.zeros(0)
-    scores = np.zeros((times.size, n_shapes), dtype=np.float32)
+    scores = np.zeros((times.size, width), dtype=np.float32)
     detected = np.zeros(times.size, dtype=bool)
     sampled = np.zeros(times.size, dtype=bool)
     faces_seen = np.zeros(times.size, dtype=np.int32)
+    crops: dict[int, np.ndarray] = {}
 
     for run in _grid_runs(windows):
         first = run[0] * n
@@ -211,10 +223,22 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
         with FaceTracker(model_path, cfg) as tracker, contextlib.closing(frames):  # ffmpeg ends even on errors
             for j, rgb in frames:
                 i = first + j * stride
-                shapes, faces_seen[i] = tracker.blendshapes(rgb, times[i])
+                shapes, faces_seen[i], landmarks = tracker.read(rgb, times[i])
                 sampled[i] = True
-                if shapes is not None:
-                    scores[i], detected[i] = shapes, True
+                if shapes is None:
+                    continue
+                if use_appearance:
+                    crop = face_crop(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), landmarks, cfg.appearance_min_side_px)
+                    if crop is None:
+                        continue  # a face too small or at the border: this frame is filled in like a missing one
+                    crops[i] = crop
+                scores[i, :n_shapes], detected[i] = shapes, True
+    if crops:
+        t = time.perf_counter()
+        idx = sorted(crops)
+        scores[idx, n_shapes:] = AppearanceModel(appearance_path).probabilities([crops[i] for i in idx])
+        if timings is not None:
+            timings["appearance"] = timings.get("appearance", 0.0) + time.perf_counter() - t
 
     out = []
     for w, (a, b) in enumerate(windows):
@@ -224,40 +248,60 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     return out
 
 
-def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Path, repeats: int = 4) -> np.ndarray | None:
-    """Blendshapes of a still photo, read the way clips are read.
+def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Path, repeats: int = 4,
+                      appearance_path: str | Path | None = None) -> np.ndarray | None:
+    """A still photo's frame features (blendshapes, then appearance with `appearance_path`), read the way
+    clips are read.
 
     The photo is fed as `repeats` identical frames to a fresh VIDEO-mode landmarker and the tracked
     frames (all but the first) are averaged: VIDEO mode reads brows lower than IMAGE mode once it
     tracks, so this keeps photo features in line with clip features.
     """
-    found = []
+    import cv2
+
+    found, landmarks = [], None
     rgb = fit_photo(bgr, cfg.face_max_side_px)
     with FaceTracker(model_path, cfg) as tracker:
         for k in range(repeats):
-            shapes, _ = tracker.blendshapes(rgb, k / 25)
+            shapes, _, points = tracker.read(rgb, k / 25)
             if shapes is not None and k > 0:
                 found.append(shapes)
-    return np.mean(found, axis=0).astype(np.float32) if found else None
+                landmarks = points
+    if not found:
+        return None
+    shapes = np.mean(found, axis=0).astype(np.float32)
+    if not (cfg.appearance_model and appearance_path is not None):
+        return shapes
+    crop = face_crop(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), landmarks, cfg.appearance_min_side_px)
+    if crop is None:
+        return None
+    return np.concatenate([shapes, AppearanceModel(appearance_path).probabilities([crop])[0]])
 
 
 def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 16,
-                    dropout: float = 0.3, noise: float = 0.03):
-    """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool → dense ReLU → softmax.
+                    dropout: float = 0.3, noise: float = 0.03, frame_head: bool = True):
+    """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool, beside a per-frame
+    dense layer max- and mean-pooled over time → dense ReLU → softmax.
 
-    The max-pool over the LSTM outputs lets the peak frame drive the decision (the expression's apex),
-    not only the last state. Small and heavily regularised: there are only a few dozen training faces.
+    The max-pools let the peak frames drive the decision (the expression's apex), wherever it falls in the
+    window; the per-frame path (`frame_head`) reads each frame on its own, as the last-frame baseline does,
+    so the model has at least what the baseline has. Small and heavily regularised: few training faces.
     """
     import keras
     from keras import layers
 
     inputs = keras.Input((n_frames, n_features), name="blendshapes")
     x = layers.GaussianNoise(noise)(inputs)
-    x = layers.LSTM(units, return_sequences=True)(x)
-    x = layers.Dropout(dropout)(x)
-    x = layers.LSTM(units, return_sequences=True)(x)
-    x = layers.Dropout(dropout)(x)
-    x = layers.GlobalMaxPooling1D()(x)
+    h = layers.LSTM(units, return_sequences=True)(x)
+    h = layers.Dropout(dropout)(h)
+    h = layers.LSTM(units, return_sequences=True)(h)
+    h = layers.Dropout(dropout)(h)
+    pooled = [layers.GlobalMaxPooling1D()(h)]
+    if frame_head:
+        f = layers.Dense(32, activation="relu")(x)
+        f = layers.Dropout(dropout)(f)
+        pooled += [layers.GlobalMaxPooling1D()(f), layers.GlobalAveragePooling1D()(f)]
+    x = layers.Concatenate()(pooled) if len(pooled) > 1 else pooled[0]
     x = layers.Dense(32, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
@@ -278,10 +322,14 @@ def ensemble(members: list):
 
 
 def model_input(sequences: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
-    """What the LSTM is fed (in training and inference alike): the sequences with ignored blendshapes zeroed."""
+    """What the LSTM is fed (in training and inference alike): the sequences with ignored blendshapes zeroed,
+    and the appearance as log-probabilities when the config says so."""
     x = np.array(sequences, dtype=np.float32, copy=True)
     ignored = [cfg.blendshape_names.index(n) for n in cfg.face_ignored]
     x[..., ignored] = 0.0
+    if cfg.appearance_names and cfg.appearance_as == "logprob":
+        n = len(cfg.blendshape_names)
+        x[..., n:] = np.log(np.clip(x[..., n:], 1e-4, 1.0)) / 4.0  # about [-2.3, 0]: the scale of the rest
     return x
 
 
@@ -291,7 +339,7 @@ class FaceModel:
     def __init__(self, model, cfg: PipelineConfig) -> None:
         self.model = model
         self.cfg = cfg
-        self.mirror = mirror_permutation(tuple(cfg.blendshape_names))
+        self.mirror = cfg.face_mirror()
 
     def probabilities(self, sequences: np.ndarray, chunk: int = 32) -> np.ndarray:
         """(batch, 6) probabilities for (batch, frames, 52) sequences, `chunk` sequences at a time."""

@@ -9,6 +9,7 @@ from .errors import EmotionError
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 WEIGHT_FILES = ("config.json", "audio_cnn.safetensors", "face_lstm.keras", "fusion_mlp.safetensors")
+EXTRA_PATTERNS = ("*.tflite", "*LICENSE*")  # the appearance CNN named in config.json, and its licence
 
 
 def resolve_weights(name_or_path: str | Path | None = None, revision: str | None = None,
@@ -34,7 +35,7 @@ def resolve_weights(name_or_path: str | Path | None = None, revision: str | None
 
     try:
         local = snapshot_download(repo_id=name, revision=revision, repo_type="model", cache_dir=cache_dir,
-                                  allow_patterns=list(WEIGHT_FILES) + ["metrics.json", "README.md"])
+                                  allow_patterns=list(WEIGHT_FILES) + ["metrics.json", "README.md", *EXTRA_PATTERNS])
     except RepositoryNotFoundError:
         raise EmotionError(f"No model repo named {name} on the Hugging Face Hub (or it is private: "
                            "log in or set HF_TOKEN).", code="hub") from None

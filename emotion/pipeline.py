@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from .appearance import AppearanceModel
 from .audio import AudioModel, mfcc_features, speech_level
 from .config import PipelineConfig
 from .errors import EmotionError
@@ -74,8 +75,9 @@ class EmotionPipeline:
 
     def __init__(self, cfg: PipelineConfig, audio: AudioModel, face: FaceModel, fusion: FusionMLP,
                  face_model_path: Path | None, face_model_problem: str | None = None,
-                 weights_dir: Path | None = None) -> None:
+                 weights_dir: Path | None = None, appearance_path: Path | None = None) -> None:
         self.cfg = cfg
+        self.appearance_path = appearance_path  # the expression CNN (cfg.appearance_model), next to the weights
         self.audio = audio
         self.face = face
         self.fusion = fusion
@@ -97,10 +99,13 @@ class EmotionPipeline:
             face_model_path, problem = resolve_face_model(face_model), None
         except EmotionError as exc:
             face_model_path, problem = None, str(exc)
+        appearance = folder / cfg.appearance_model if cfg.appearance_model else None
+        if appearance is not None:
+            _load_weights(appearance, AppearanceModel)  # present and readable
         pipe = cls(cfg, _load_weights(folder / "audio_cnn.safetensors", lambda p: AudioModel.load(p, cfg)),
                    _load_weights(folder / "face_lstm.keras", lambda p: FaceModel.load(p, cfg)),
                    _load_weights(folder / "fusion_mlp.safetensors", lambda p: FusionMLP.load(p, len(cfg.emotions))),
-                   face_model_path, problem, folder)
+                   face_model_path, problem, folder, appearance)
         if warmup:
             pipe.warmup()
         return pipe
@@ -114,6 +119,12 @@ class EmotionPipeline:
         self.audio.save(str(folder / "audio_cnn.safetensors"))
         self.face.save(str(folder / "face_lstm.keras"))
         self.fusion.save(str(folder / "fusion_mlp.safetensors"))
+        if self.appearance_path is not None:
+            import shutil
+
+            for src in (self.appearance_path, *self.appearance_path.parent.glob(f"{Path(self.cfg.appearance_model).stem}*LICENSE*")):
+                if Path(src).resolve() != (folder / Path(src).name).resolve():
+                    shutil.copy2(src, folder / Path(src).name)
         return folder
 
     def warmup(self) -> None:
@@ -124,7 +135,7 @@ class EmotionPipeline:
         outputs = {"audio_cnn.safetensors": self.audio.logits(mfcc[None])}
         for batch in (1, 2):
             outputs["face_lstm.keras"] = self.face.probabilities(
-                np.zeros((batch, cfg.frames_per_window, len(cfg.blendshape_names)), np.float32))
+                np.zeros((batch, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32))
         p = np.full(len(cfg.emotions), 1 / len(cfg.emotions), np.float32)
         outputs["fusion_mlp.safetensors"] = fuse(self.fusion, [p], [p], cfg.temperature_fused, len(cfg.emotions))[0]
         for name, out in outputs.items():
@@ -167,7 +178,8 @@ class EmotionPipeline:
                     warnings.append(f"Face analysis is off: {self.face_model_problem} Result from the voice only.")
                 else:
                     faces = video_blendshapes(info.path, windows, cfg, self.face_model_path,
-                                              fast=duration > cfg.long_video_s)
+                                              fast=duration > cfg.long_video_s, appearance_path=self.appearance_path,
+                                              timings=timings)
                     if max(f.max_faces for f in faces) > 1:
                         warnings.append("Several faces are visible — the largest one was followed.")
             timings["face_features"] = time.perf_counter() - t

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -9,7 +10,6 @@ import pytest
 
 from conftest import MEAD, ROOT
 
-ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream",
@@ -32,6 +32,14 @@ def app_url(pipe):
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    """Screenshots for a person to look at: in $EMOTION_TEST_ARTIFACTS if set, else in pytest's temporary folder."""
+    folder = Path(os.environ.get("EMOTION_TEST_ARTIFACTS") or tmp_path_factory.mktemp("artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +88,7 @@ def test_both_endpoints_keep_the_apps_length_limit(app_url, monkeypatch):
     assert "limit is 2 s" in verdict
 
 
-def test_upload_and_analyze_in_chromium(page):
+def test_upload_and_analyze_in_chromium(page, artifacts):
     page.set_input_files("#clip input[type=file]", str(MEAD / "M030_sad_eamm1.mp4"))
     page.wait_for_selector("#clip video", timeout=30000)
     page.click("#analyze")
@@ -96,12 +104,11 @@ def test_upload_and_analyze_in_chromium(page):
     page.wait_for_function("() => document.querySelector('#downloads').innerText.includes('.csv')", timeout=30000)
     downloads = page.inner_text("#downloads")
     assert "M030_sad_eamm1.emotion" in downloads and ".json" in downloads
-    ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(1000)
-    page.screenshot(path=str(ARTIFACTS / "app_upload.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "app_upload.png"), full_page=True)
 
 
-def test_webcam_recording_gives_a_result_or_a_plain_warning(page):
+def test_webcam_recording_gives_a_result_or_a_plain_warning(page, artifacts):
     page.click("#clip button[aria-label='Capture from camera']")
     page.click("#clip button:has-text('Click to Access Webcam')")
     page.click("#clip button[aria-label='start recording']")
@@ -114,8 +121,7 @@ def test_webcam_recording_gives_a_result_or_a_plain_warning(page):
     # Chromium's fake camera shows a test pattern, never a face: said plainly, whatever the fake microphone gives
     assert "No face found" in text or "neither a voice nor a face" in text, text
     assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").all_inner_texts()  # never an error box
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "app_webcam.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "app_webcam.png"), full_page=True)
 
 
 def test_bad_upload_shows_a_plain_message(page, tmp_path):

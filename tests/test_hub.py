@@ -16,13 +16,15 @@ from emotion.errors import EmotionError
 from train import push
 
 WEIGHTS = ROOT / "weights"
+# the appearance CNN named in config.json and its licence travel with the weights
+EXTRAS = tuple(sorted(f.name for f in WEIGHTS.iterdir() if f.suffix == ".tflite" or "LICENSE" in f.name))
 
 
 def test_dry_run_writes_exactly_the_upload(tmp_path):
     out = tmp_path / "preview"
     code = push.main(["--repo-id", "someone/emotion", "--weights", str(WEIGHTS), "--dry-run", str(out)])
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(push.UPLOAD_FILES + (push.STAGING_MARK,))
+    assert sorted(p.name for p in out.iterdir()) == sorted(push.UPLOAD_FILES + EXTRAS + (push.STAGING_MARK,))
     card = (out / "README.md").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics == json.loads((WEIGHTS / "metrics.json").read_text())
@@ -75,7 +77,7 @@ def test_push_sends_the_right_repo_files_and_message(tmp_path):
     upload = api.calls[2][2]
     assert upload["repo_id"] == "someone/emotion" and upload["repo_type"] == "model"
     assert upload["revision"] == "v1" and upload["commit_message"] == "first weights"
-    assert upload["files"] == sorted(push.UPLOAD_FILES)
+    assert upload["files"] == sorted(push.UPLOAD_FILES + EXTRAS)
     assert not Path(upload["folder_path"]).exists()  # staging folder cleaned up
 
 
@@ -111,7 +113,7 @@ def fill_cache(cache: Path, repo_id: str, commit: str = "0" * 40) -> None:
     repo = cache / f"models--{repo_id.replace('/', '--')}"
     snap = repo / "snapshots" / commit
     snap.mkdir(parents=True)
-    for f in push.UPLOAD_FILES:
+    for f in push.UPLOAD_FILES + EXTRAS:
         shutil.copy2(WEIGHTS / f, snap / f)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)

@@ -46,14 +46,23 @@ def speech_motion(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def mirror(seq: np.ndarray) -> np.ndarray:
+    """Left/Right blendshapes swapped; frame features past the 52 blendshapes (appearance) are mirror-blind."""
+    return seq[:, MIRROR + list(range(len(MIRROR), seq.shape[1]))]
+
+
 def photo_sequence(neutral: np.ndarray, peak: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """One sequence from a neutral photo to an expressive one, with timing, noise and augmentation."""
+    """One sequence from a neutral photo to an expressive one, with timing, noise and augmentation.
+
+    Every frame feature is blended with the same intensity curve: the blendshapes move from the neutral
+    photo's to the peak's, and the appearance (the expression CNN's probabilities) shifts between the two
+    crops' readings at the same pace."""
     seq = neutral[None, :] + (peak - neutral)[None, :] * ramp(n, rng)[:, None]
     if rng.random() < 0.5:
-        seq = seq + speech_motion(n, rng)
+        seq[:, :len(MIRROR)] += speech_motion(n, rng)
     seq = seq + rng.normal(0, rng.uniform(0.005, 0.03), seq.shape)
     if rng.random() < 0.5:
-        seq = seq[:, MIRROR]
+        seq = mirror(seq)
     return np.clip(seq, 0, 1).astype(np.float32)
 
 
@@ -61,7 +70,7 @@ def clip_sequence(sequence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A real clip's sequence with light noise and random mirroring."""
     seq = sequence + rng.normal(0, 0.01, sequence.shape)
     if rng.random() < 0.5:
-        seq = seq[:, MIRROR]
+        seq = mirror(seq)
     return np.clip(seq, 0, 1).astype(np.float32)
 
 
@@ -89,5 +98,6 @@ def build_photo_set(photos: list[tuple[np.ndarray, str, str, str]], per_photo: i
             ss.append(subject)
             ps.append(path)
     if not xs:
-        return np.zeros((0, n_frames, len(BLENDSHAPE_NAMES)), np.float32), [], [], []
+        width = photos[0][0].size if photos else len(BLENDSHAPE_NAMES)
+        return np.zeros((0, n_frames, width), np.float32), [], [], []
     return np.stack(xs), ys, ss, ps

@@ -24,10 +24,10 @@ from .datasets import Item
 
 AUDIO_KEYS = ("sample_rate", "n_mfcc", "n_mels", "n_fft", "hop_length", "audio_window_s", "trim_top_db")
 FACE_KEYS = ("frames_per_window", "blendshape_names", "face_confidence", "max_faces", "face_max_side_px",
-             "window_s", "single_window_max_s")
+             "window_s", "single_window_max_s", "appearance_model", "appearance_min_side_px")
 EXTRA_FACE_WINDOWS = 4  # extra random sub-windows per clip, for augmentation
 PHOTO_REPEATS = 4
-FEATURE_VERSION = 2  # bump when the extraction code changes, so old cache files are not reused
+FEATURE_VERSION = 3  # 3: appearance beside the blendshapes. Bump when the extraction code changes, so old cache files are not reused
 AUDIO_FEATURE_VERSION = 2  # 2: silent tracks give no features (nothing to learn a voice from)
 VIDEO_READER_VERSION = 2  # bump when clip frames are read differently (2: ffmpeg pipe on a time grid)
 
@@ -76,7 +76,7 @@ def audio_features(item: Item, cfg: PipelineConfig) -> np.ndarray | None:
     return mfcc_features(wave, cfg)
 
 
-def face_features(item: Item, cfg: PipelineConfig, face_model: str) -> dict:
+def face_features(item: Item, cfg: PipelineConfig, face_model: str, appearance: str | None = None) -> dict:
     """Photos: one 52-score vector. Clips: the inference windows plus a few random sub-windows."""
     import cv2
 
@@ -85,7 +85,7 @@ def face_features(item: Item, cfg: PipelineConfig, face_model: str) -> dict:
 
     if item.kind == "photo":
         bgr = cv2.imread(item.path, cv2.IMREAD_COLOR)
-        shapes = None if bgr is None else photo_blendshapes(bgr, cfg, face_model, PHOTO_REPEATS)
+        shapes = None if bgr is None else photo_blendshapes(bgr, cfg, face_model, PHOTO_REPEATS, appearance)
         return {"kind": "photo", "blendshapes": shapes}
     duration = probe(item.path).duration_s or 0.0
     windows = split_windows(duration, cfg)
@@ -98,18 +98,19 @@ def face_features(item: Item, cfg: PipelineConfig, face_model: str) -> dict:
     pack = lambda fs: [{"sequence": f.sequence, "detected": f.detected, "start_s": f.start_s, "end_s": f.end_s}
                        for f in fs]
     # Two passes: the first sees exactly the frames inference sees (same tracking), the second adds crops.
-    return {"kind": "clip", "windows": pack(video_blendshapes(item.path, windows, cfg, face_model)),
-            "augmented": pack(video_blendshapes(item.path, extra, cfg, face_model))}
+    return {"kind": "clip", "windows": pack(video_blendshapes(item.path, windows, cfg, face_model,
+                                                              appearance_path=appearance)),
+            "augmented": pack(video_blendshapes(item.path, extra, cfg, face_model, appearance_path=appearance))}
 
 
 def _extract(args: tuple) -> tuple[str, str | None]:
-    item, cfg, branch, out, face_model = args
+    item, cfg, branch, out, face_model, appearance = args
     try:
         if branch == "audio":
             mfcc = audio_features(item, cfg)
             _atomic_write(out, lambda f: np.save(f, mfcc if mfcc is not None else np.zeros((0, 0), np.float32)))
         else:
-            data = face_features(item, cfg, face_model)
+            data = face_features(item, cfg, face_model, appearance)
             _atomic_write(out, lambda f: pickle.dump(data, f))
         return item.path, None
     except Exception as exc:  # reported, and the file is retried on the next run
@@ -117,12 +118,14 @@ def _extract(args: tuple) -> tuple[str, str | None]:
 
 
 def extract_all(items: list[Item], cfg: PipelineConfig, cache_dir: str | Path, branch: str,
-                face_model: str | None = None, workers: int | None = None) -> tuple[dict[str, Path], list[str]]:
-    """Compute the missing features of `items` for one branch; returns {path: cache file} and failures."""
+                face_model: str | None = None, workers: int | None = None,
+                appearance: str | None = None) -> tuple[dict[str, Path], list[str]]:
+    """Compute the missing features of `items` for one branch; returns {path: cache file} and failures.
+    `appearance` is the expression CNN's file when cfg.appearance_model is set."""
     from tqdm import tqdm
 
     targets = {it.path: cache_path(cache_dir, it, cfg, branch) for it in items}
-    todo = [(it, cfg, branch, targets[it.path], face_model) for it in items if not targets[it.path].exists()]
+    todo = [(it, cfg, branch, targets[it.path], face_model, appearance) for it in items if not targets[it.path].exists()]
     failures = []
     if todo:
         workers = workers or min(len(todo), os.cpu_count() or 1)

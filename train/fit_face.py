@@ -30,6 +30,8 @@ def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineCo
               if i.kind == "photo" and face_data.get(i.path, {}).get("blendshapes") is not None]
     xp, yp, sp, pp = build_photo_set(photos, per_photo if train else 1, cfg.frames_per_window, rng,
                                      with_neutral=train)
+    if not len(xp):
+        xp = np.zeros((0, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32)
     dataset_of = {i.path: i.dataset for i in items}
     xs, ys, ss, ps = [], [], [], []
     for i in items:
@@ -56,7 +58,7 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
     """One LSTM per fold, trained on sequences of the other folds' subjects less the inner-validation ones
     (which pick the best epoch), then asked about its own fold's photo sequences and clip windows.
     The last-frame logistic regression is trained on the same sequences, beside it."""
-    n_shapes = len(cfg.blendshape_names)
+    n_shapes = len(cfg.face_feature_names)
     parts, logits, baseline, models, hists, trained = [], [], [], [], [], []
     for k in sorted(set(fold_of[i.path] for i in items)):
         rng = np.random.default_rng(seed * 100 + k)
@@ -94,7 +96,7 @@ def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, se
 
     keras.utils.set_random_seed(seed)
     n = len(cfg.emotions)
-    model = build_face_lstm(cfg.frames_per_window, len(cfg.blendshape_names), n)
+    model = build_face_lstm(cfg.frames_per_window, len(cfg.face_feature_names), n)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy",
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     has_val = len(y_val) > 0  # tiny runs may have no inner-validation subjects: the last epoch is kept

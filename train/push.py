@@ -16,7 +16,7 @@ from pathlib import Path
 
 from emotion.config import PipelineConfig
 from emotion.errors import EmotionError
-from emotion.hub import WEIGHT_FILES
+from emotion.hub import EXTRA_PATTERNS, WEIGHT_FILES
 
 from .card import write_card
 
@@ -50,7 +50,9 @@ def stage(weights: str | Path, out: str | Path) -> list[Path]:
     if missing:
         raise EmotionError(f"{weights} lacks {', '.join(missing)}; train first (python -m train.run).", code="bad_weights")
     prepare_staging(weights, out)
-    for name in WEIGHT_FILES + ("metrics.json",):
+    cfg = PipelineConfig.from_json(weights / "config.json")
+    extra = [f.name for f in weights.glob(f"{Path(cfg.appearance_model).stem}*") if f.is_file()] if cfg.appearance_model else []
+    for name in WEIGHT_FILES + ("metrics.json",) + tuple(extra):
         shutil.copy2(weights / name, out / name)
     metrics = json.loads((out / "metrics.json").read_text())
     write_card(out, metrics, PipelineConfig.from_json(out / "config.json"))
@@ -81,7 +83,7 @@ def push(weights: str | Path, repo_id: str, private: bool = False, revision: str
         if revision:
             api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
         info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", revision=revision,
-                                 commit_message=message, allow_patterns=list(UPLOAD_FILES))
+                                 commit_message=message, allow_patterns=list(UPLOAD_FILES) + list(EXTRA_PATTERNS))
     except EmotionError:
         raise
     except RepositoryNotFoundError:

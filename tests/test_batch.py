@@ -1,0 +1,122 @@
+"""python -m emotion batch on real clips: one row per input, the same answers as the single-file CLI, error
+rows for bad files, a resumed run after a kill, and Ray Data giving the local engine's rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import MEAD, RAVDESS, ROOT
+from emotion.batch import RowWriter, collect_inputs, run_batch
+from emotion.result import FILE_FIELDS
+
+CLIPS = [MEAD / "W009_front_happy_level3_001.mp4", MEAD / "W011_front_sad_level3_001.mp4",
+         MEAD / "M030_sad_eamm1.mp4", RAVDESS / "Actor_19" / "03-01-04-01-01-01-19.flac"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "sub").mkdir()
+    for i, c in enumerate(CLIPS):
+        shutil.copy(c, (root / "sub" if i % 2 else root) / c.name)
+    (root / "broken.mp4").write_text("not a video")
+    (root / "empty.webm").write_bytes(b"")
+    (root / "notes.md").write_text("not media: never listed")
+    return root
+
+
+def rows_by_file(rows):
+    return {r["file"]: r for r in rows}
+
+
+def test_batch_gives_one_row_per_input_with_the_clis_answers(corpus, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# two inputs from a list, one of them missing\n{CLIPS[0]}\n{tmp_path / 'missing.mp4'}\n")
+    out = tmp_path / "results.csv"
+    counts = run_batch([str(corpus), str(listing)], str(out), workers=1, timeline=True)
+    rows = list(RowWriter(out, FILE_FIELDS).rows())
+    names = sorted(r["file"] for r in rows)
+    assert names == sorted([c.name for c in CLIPS] + ["broken.mp4", "empty.webm", CLIPS[0].name, "missing.mp4"])
+    assert counts == {"inputs": 8, "skipped": 0, "analysed": 8, "errors": 3}
+    errors = {r["file"]: r["error_code"] for r in rows if r["error_code"]}
+    assert errors == {"broken.mp4": "not_media", "empty.webm": "empty_file", "missing.mp4": "not_found"}
+    cli = subprocess.run([sys.executable, "-m", "emotion", "predict", *map(str, CLIPS), "--json"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    single = {d["file"]: d for d in map(json.loads, cli.stdout.splitlines())}
+    mine = {r["file"]: r for r in rows if r["path"].startswith(str(corpus))}
+    for name, d in single.items():
+        assert mine[name]["label"] == d["label"] and mine[name]["verdict"] == d["verdict"]
+        assert mine[name]["fused_sad"] == pytest.approx(d["fused"]["sad"], abs=1e-6)
+        assert mine[name]["modalities"] == "+".join(d["modalities"])
+
+
+def test_collect_inputs_walks_folders_for_media_only(corpus):
+    found = collect_inputs([str(corpus), str(corpus / "sub" / CLIPS[1].name)])
+    assert len(found) == 6 and not any(p.endswith("notes.md") for p in found)
+    assert len(set(found)) == len(found)  # a file named twice is analysed once
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_rows_read_back_as_written(tmp_path, suffix):
+    from emotion.errors import EmotionError
+    from emotion.result import file_row
+
+    writer = RowWriter(tmp_path / f"r{suffix}", FILE_FIELDS)
+    rows = [file_row("/a/b.mp4", error=EmotionError("bad", code="not_media"), size_bytes=3, mtime=1.5),
+            file_row("/a/c.mp4", error=EmotionError("worse", code="corrupt"), size_bytes=4, mtime=2.25)]
+    writer.append(rows[:1])
+    writer.append(rows[1:])
+    back = list(RowWriter(tmp_path / f"r{suffix}", FILE_FIELDS).rows())
+    assert [(r["path"], r["size_bytes"], r["mtime"], r["error_code"], r["label"]) for r in back] == \
+        [("/a/b.mp4", 3, 1.5, "not_media", None), ("/a/c.mp4", 4, 2.25, "corrupt", None)]
+
+
+def test_interrupted_batch_resumes_without_repeating_or_losing(corpus, tmp_path):
+    out = tmp_path / "results.jsonl"
+    cmd = [sys.executable, "-m", "emotion", "batch", str(corpus), "--out", str(out), "--workers", "1", "--chunk", "1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and (not out.exists() or out.read_text().count("\n") < 2):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # as a crash or a pulled plug would
+    proc.wait()
+    first = [json.loads(line) for line in out.read_text().splitlines()]
+    assert 2 <= len(first) < 6  # killed mid-way
+    with out.open("a") as f:
+        f.write('{"path": "/half/written')  # what a kill during a write could leave
+    rerun = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert f"{len(first)} already in" in rerun.stderr
+    final = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["path"] for r in final) == sorted(collect_inputs([str(corpus)]))  # each file exactly once
+    assert final[:len(first)] == first  # what was written before the kill is kept as it was
+
+
+def test_ray_engine_matches_the_local_engine(corpus, tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra (requirements-batch.txt); CI installs it")
+    import ray
+
+    local, remote = tmp_path / "local.jsonl", tmp_path / "ray.parquet"
+    run_batch([str(corpus)], str(local), workers=1)
+    try:
+        counts = run_batch([str(corpus)], str(remote), workers=2, engine="ray")
+    finally:
+        ray.shutdown()
+    assert counts["analysed"] == 6
+    a = rows_by_file(RowWriter(local, FILE_FIELDS).rows())
+    b = rows_by_file(RowWriter(remote, FILE_FIELDS).rows())
+    assert a.keys() == b.keys()
+    for name in a:
+        for field in ("label", "verdict", "error_code", "modalities", "size_bytes"):
+            assert a[name][field] == b[name][field], (name, field)
+        for field in ("confidence", "fused_happy", "face_sad", "audio_angry"):
+            assert a[name][field] == pytest.approx(b[name][field], abs=1e-6) if a[name][field] is not None \
+                else b[name][field] is None
