@@ -42,9 +42,12 @@ def test_appearance_is_blind_to_mirroring():
     grey, landmarks = frame_and_landmarks(MEAD / "W011_front_angry_level3_001.mp4")
     flipped, flipped_landmarks = frame_and_landmarks(MEAD / "W011_front_angry_level3_001.mp4",
                                                      transform=lambda rgb: rgb[:, ::-1])
-    a = model.probabilities([face_crop(grey, landmarks, 40)])[0]
+    crop = face_crop(grey, landmarks, 40)
+    a = model.probabilities([crop])[0]
+    np.testing.assert_allclose(model.probabilities([np.ascontiguousarray(crop[:, ::-1])])[0], a, atol=1e-6)
+    # the mirrored frame: the landmarker's box moves by a pixel or so, the reading stays the same
     b = model.probabilities([face_crop(flipped, flipped_landmarks, 40)])[0]
-    assert np.abs(a - b).max() < 0.05  # the same face mirrored reads the same
+    assert a.argmax() == b.argmax() and np.abs(a - b).max() < 0.15
 
 
 def test_frames_without_a_usable_crop_give_no_appearance():
