@@ -112,7 +112,7 @@ def main() -> None:
             except Exception:
                 time.sleep(1)
         print(f"app loaded: RSS {tree_rss_mb(server.pid)[0]:.0f} MB")
-        print(f"| upload | size | answer | time | peak RSS app | peak RSS app + ffmpeg |")
+        print("| upload | size | answer | time | peak RSS app | peak RSS app + ffmpeg |")
         print("|---|---|---|---|---|---|")
         for name in args.cases or list(cases):
             path, what = cases[name]

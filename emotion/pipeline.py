@@ -76,6 +76,8 @@ class EmotionPipeline:
     def __init__(self, cfg: PipelineConfig, audio: AudioModel, face: FaceModel, fusion: FusionMLP,
                  face_model_path: Path | None, face_model_problem: str | None = None,
                  weights_dir: Path | None = None, appearance_path: Path | None = None) -> None:
+        if cfg.appearance_model and appearance_path is None:
+            raise ValueError(f"the config names the appearance model {cfg.appearance_model}: pass appearance_path")
         self.cfg = cfg
         self.appearance_path = appearance_path  # the expression CNN (cfg.appearance_model), next to the weights
         self.audio = audio
@@ -110,6 +112,13 @@ class EmotionPipeline:
             pipe.warmup()
         return pipe
 
+    def with_config(self, **changes) -> "EmotionPipeline":
+        """The same models under a changed config (e.g. a stricter length limit, another threshold)."""
+        import dataclasses
+
+        return EmotionPipeline(dataclasses.replace(self.cfg, **changes), self.audio, self.face, self.fusion,
+                               self.face_model_path, self.face_model_problem, self.weights_dir, self.appearance_path)
+
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write the config and the three models into `folder`: exactly what `from_pretrained` reads."""
         folder = Path(folder)
@@ -124,7 +133,7 @@ class EmotionPipeline:
 
             for src in (self.appearance_path, *self.appearance_path.parent.glob(f"{Path(self.cfg.appearance_model).stem}*LICENSE*")):
                 if Path(src).resolve() != (folder / Path(src).name).resolve():
-                    shutil.copy2(src, folder / Path(src).name)
+                    shutil.copyfile(src, folder / Path(src).name)
         return folder
 
     def warmup(self) -> None:

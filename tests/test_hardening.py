@@ -4,7 +4,6 @@ with ffmpeg (small and fast) and must get a clear EmotionError or a bounded, cor
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -32,8 +31,7 @@ def make(tmp: Path, name: str, *args: str) -> Path:
 
 def limited(pipe, **changes):
     """The same models under a stricter config (e.g. a 10 s length limit)."""
-    cfg = dataclasses.replace(pipe.cfg, **changes)
-    return type(pipe)(cfg, pipe.audio, pipe.face, pipe.fusion, pipe.face_model_path)
+    return pipe.with_config(**changes)
 
 
 def ffmpeg_children() -> list[int]:

@@ -3,7 +3,6 @@ never a traceback, and no temporary file is left behind."""
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -151,8 +150,7 @@ def test_corrupt_middle_still_answers(pipe, corpus):
 
 
 def test_limits_on_length_and_size(pipe, corpus):
-    strict = dataclasses.replace(pipe.cfg, max_duration_s=2.0, max_file_mb=0.5)
-    limited = type(pipe)(strict, pipe.audio, pipe.face, pipe.fusion, pipe.face_model_path)
+    limited = pipe.with_config(max_duration_s=2.0, max_file_mb=0.5)
     with pytest.raises(EmotionError) as err:
         limited.predict(MEAD / "W009_front_happy_level3_001.mp4")
     assert err.value.code == "too_long" and "limit" in str(err.value)

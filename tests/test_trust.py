@@ -4,7 +4,6 @@ and the pipeline is checked to apply what was fitted. Also the "why" figures."""
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -83,8 +82,7 @@ def test_fitting_on_the_voice_models_real_logits(pipe):
 # -- the pipeline applies what was fitted ------------------------------------------------------------------
 
 def with_cfg(pipe, **changes):
-    return type(pipe)(dataclasses.replace(pipe.cfg, **changes), pipe.audio, pipe.face, pipe.fusion,
-                      pipe.face_model_path)
+    return pipe.with_config(**changes)
 
 
 def test_temperature_is_applied_at_prediction(pipe):

@@ -322,7 +322,7 @@ def save(out: Path, run_dir: Path, cfg: PipelineConfig, audio: CrossFit, face: C
 
         appearance = out / cfg.appearance_model
         if Path(appearance_src).resolve() != appearance.resolve():
-            shutil.copy2(appearance_src, appearance)
+            shutil.copyfile(appearance_src, appearance)
         licence = Path(appearance_src).parent / "LICENSE"
         if licence.is_file():
             (out / f"{Path(cfg.appearance_model).stem}.LICENSE.txt").write_text(
