@@ -81,6 +81,7 @@ class PipelineConfig:
     # Appearance per frame (emotion.appearance): the expression CNN's 7 probabilities beside the blendshapes.
     # "" = blendshapes only (weights made before it). The file lives next to the weights.
     appearance_model: str = ""
+    appearance_origin: str = ""  # where the expression CNN comes from, and its licence
     appearance_min_side_px: int = 40  # a smaller face gives no appearance for that frame
     appearance_as: str = "prob"  # what the LSTM is fed: "prob" or "logprob"
     face_confidence: float = 0.3

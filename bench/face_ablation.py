@@ -1,0 +1,75 @@
+"""The face branch alone, cross-fitted as `python -m train.run` does it (same folds, seed and features), with one
+lever changed: what the README's face ablation figures come from.
+
+    python bench/face_ablation.py                       # as shipped: blendshapes + appearance (probabilities)
+    python bench/face_ablation.py --no-appearance       # blendshapes only
+    python bench/face_ablation.py --as logprob          # appearance as log-probabilities
+    python bench/face_ablation.py --no-frame-head       # the LSTM without the per-frame path
+
+Prints, per dataset, the LSTM and the last-frame baseline (mean ± sd over folds, per-class recall), and how
+sure the fold ensemble is on the three MEAD clips of a neutral face (not one of the six emotions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
+FACE_MODEL = str(SHARED / "models" / "face_landmarker.task")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--no-appearance", action="store_true")
+    p.add_argument("--as", dest="as_", choices=["prob", "logprob"], default="prob")
+    p.add_argument("--no-frame-head", action="store_true")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--cache", default=str(ROOT / "cache"))
+    o = p.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import emotion.face as face_module
+    from emotion.config import PipelineConfig
+    from emotion.face import FaceModel, ensemble, video_blendshapes
+    from emotion.media import probe
+    from emotion.pipeline import split_windows
+    from train import fit_face, run
+    from train.evaluate import cv_summary
+
+    build = face_module.build_face_lstm
+    fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, **k)
+    args = run.parse_args(["--shared", str(SHARED), "--cache", o.cache, "--runs", str(Path(o.cache) / "ablation-runs"),
+                           "--no-plots", "--face-epochs", str(o.epochs)] + (["--no-appearance"] if o.no_appearance else []))
+    cfg = PipelineConfig(appearance_model="" if o.no_appearance else run.APPEARANCE_FILE, appearance_as=o.as_)
+    items, _, _ = run.load_datasets(args)
+    run_dir = Path(args.runs)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fold_of, inner = run.make_folds(items, args, run_dir)
+    feats = run.extract_features(items, fold_of, cfg, FACE_MODEL, args)
+    face = fit_face.cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
+                                   args.per_photo, args.seed)
+    ex, pred = face.examples, face.logits.argmax(1)
+    print(f"face branch: {vars(o)}")
+    for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:
+        m = np.array([x == d or (d.startswith("photos") and x != "mead") for x in ex.dataset])
+        a, b = cv_summary(ex.y[m], pred[m], ex.fold[m]), cv_summary(ex.y[m], face.baseline[m], ex.fold[m])
+        recall = lambda s: " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in s["per_class"].items())
+        print(f"  {d}: n={a['n']}  LSTM {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})  |  "
+              f"baseline {b['accuracy_mean']:.1%} ± {b['accuracy_sd']:.1%} ({recall(b)})")
+    fm = FaceModel(ensemble(face.models), cfg)
+    appearance = None if o.no_appearance else run.appearance_source(args)
+    for clip in sorted((SHARED / "data" / "mead-clips").glob("*_front_neutral_*.mp4")):
+        w = video_blendshapes(clip, split_windows(probe(clip).duration_s, cfg), cfg, FACE_MODEL,
+                              appearance_path=appearance)
+        p = fm.probabilities(np.stack([w[0].sequence]))[0]
+        print(f"  neutral face {clip.name}: top probability {p.max():.2f} ({cfg.emotions[int(p.argmax())]})")
+
+
+if __name__ == "__main__":
+    main()
