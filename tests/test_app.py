@@ -75,6 +75,22 @@ def test_api_with_gradio_client(app_url):
     assert "error" in bad
 
 
+@pytest.mark.parametrize("route", ["gradio_api/file=/etc/passwd", "gradio_api/file=../../../../etc/passwd",
+                                   "gradio_api/file=%2Fetc%2Fpasswd", "file=/etc/passwd",
+                                   "gradio_api/file=weights/config.json", "gradio_api/file=../shared/README.md"])
+def test_file_routes_do_not_serve_the_servers_files(app_url, route):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(app_url + route, timeout=30) as r:
+            body = r.read()
+    except urllib.error.HTTPError as exc:
+        assert exc.code in (400, 403, 404), exc.code
+        return
+    assert b"root:" not in body and b"mfcc_mean" not in body and b"shared/" not in body
+
+
 def test_both_endpoints_keep_the_apps_length_limit(app_url, monkeypatch):
     import app
     from gradio_client import Client, handle_file

@@ -311,3 +311,54 @@ def test_dry_run_cli_into_the_weights_folder_says_why(weights_copy):
                           "--dry-run", str(weights_copy)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 1 and "overlap" in run.stderr and "Traceback" not in run.stderr
     assert (weights_copy / "audio_cnn.safetensors").is_file()
+
+
+# -- what already held: kept so, with tests -------------------------------------------------------------------
+
+def test_no_code_runs_from_tampered_weights(weights_copy, tmp_path):
+    import pickle
+
+    from emotion import EmotionPipeline
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (weights_copy / "fusion_mlp.safetensors").write_bytes(pickle.dumps(Payload()))  # a pickle renamed
+    with pytest.raises(EmotionError) as err:
+        EmotionPipeline.from_pretrained(weights_copy, warmup=False)
+    assert err.value.code == "bad_weights" and "fusion_mlp.safetensors" in str(err.value)
+    assert not marker.exists()
+
+
+def test_keras_lambda_layers_are_refused(weights_copy, tmp_path):
+    import keras
+
+    from emotion import EmotionPipeline
+
+    marker = tmp_path / "pwned"
+    inputs = keras.Input((50, 59))
+    payload = eval(f"lambda t: t * 0 + float(open({str(marker)!r}, 'w').write('x'))")  # noqa: S307 (the attack)
+    x = keras.layers.Lambda(payload)(inputs)
+    outputs = keras.layers.Dense(6, activation="softmax")(keras.layers.GlobalMaxPooling1D()(x))
+    marker.unlink(missing_ok=True)  # building the layer above ran the lambda once, here, in the test
+    keras.Model(inputs, outputs).save(weights_copy / "face_lstm.keras")
+    with pytest.raises(EmotionError) as err:
+        EmotionPipeline.from_pretrained(weights_copy, warmup=False)
+    assert err.value.code == "bad_weights" and "face_lstm.keras" in str(err.value)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("value", ["../../../etc/passwd", "/etc/passwd", ".hidden.tflite"])
+def test_config_cannot_point_outside_the_weights_folder(weights_copy, value):
+    from emotion import EmotionPipeline
+
+    path = weights_copy / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["appearance_model"] = value
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(EmotionError) as err:
+        EmotionPipeline.from_pretrained(weights_copy, warmup=False)
+    assert err.value.code == "bad_weights" and "appearance_model" in str(err.value)
