@@ -72,7 +72,10 @@ def run(config: str, corpus: Path, threads: int | None) -> None:
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0.0
     while proc.poll() is None:
-        peak = max([peak] + worker_rss_mb(proc.pid))
+        workers_rss = worker_rss_mb(proc.pid)
+        if not workers_rss and workers == "1" and engine == "local":  # one worker: the models run in the driver
+            workers_rss = [float((Path(f"/proc/{proc.pid}/statm").read_text().split()[1])) * os.sysconf("SC_PAGE_SIZE") / 1e6]
+        peak = max([peak] + workers_rss)
         time.sleep(0.5)
     took = time.perf_counter() - t
     summary = proc.stderr.read().strip().splitlines()[-1]

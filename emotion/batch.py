@@ -186,10 +186,14 @@ def analyse(pipe, path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def load_pipeline(weights: str | None, revision: str | None, face_model: str | None, threads: int | None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if threads:
+    if threads:  # several workers on one machine: each keeps to its share of the cores
+        import tensorflow as tf
         import torch
 
         torch.set_num_threads(threads)
+        os.environ["EMOTION_DECODER_THREADS"] = str(threads)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     from .pipeline import EmotionPipeline
 
     return EmotionPipeline.from_pretrained(weights, revision=revision, face_model=face_model)

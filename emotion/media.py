@@ -384,7 +384,8 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     skip = ["-skip_frame", "noref"] if skip_unreferenced else []
     budget = decode_budget_s(start_s + step_s * count) if timeout_s is None else timeout_s
     deadline = time.monotonic() + budget
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", str(min(os.cpu_count() or 2, 8)),
+    threads = os.environ.get("EMOTION_DECODER_THREADS") or str(min(os.cpu_count() or 2, 8))
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", threads,
            *skip, *ffmpeg_input(path), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf, "-frames:v", str(count),
            "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
