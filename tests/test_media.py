@@ -148,7 +148,7 @@ def test_decoder_ends_when_the_face_step_fails(monkeypatch):
     def broken(self, rgb, time_s):
         raise RuntimeError("landmarker failed")
 
-    monkeypatch.setattr(FaceTracker, "blendshapes", broken)
+    monkeypatch.setattr(FaceTracker, "read", broken)
     before = _children()
     with pytest.raises(RuntimeError):
         video_blendshapes(SPEECH_VIDEO, [(0.0, 3.0)], PipelineConfig(), FACE_MODEL)

@@ -124,6 +124,8 @@ def extract_all(items: list[Item], cfg: PipelineConfig, cache_dir: str | Path, b
     `appearance` is the expression CNN's file when cfg.appearance_model is set."""
     from tqdm import tqdm
 
+    if branch == "face" and cfg.appearance_model and not appearance:
+        raise ValueError("the config reads appearance: extract_all needs the expression CNN's file (appearance=)")
     targets = {it.path: cache_path(cache_dir, it, cfg, branch) for it in items}
     todo = [(it, cfg, branch, targets[it.path], face_model, appearance) for it in items if not targets[it.path].exists()]
     failures = []
