@@ -116,7 +116,7 @@ def cross_fit_audio(data: Examples, inner: dict[int, set[str]], cfg: PipelineCon
         baseline[test] = audio_baseline(data.x[~test], data.y[~test], data.x[test])
         models.append(net)
         hists.append(hist)
-        trained.append({s for s, t in zip(data.speaker, ~test) if t})
+        trained.append({s for s, used in zip(data.speaker, fit | val) if used})  # exactly what shaped this model
         if progress:
             progress(k)
     return CrossFit(data, logits, baseline, models, hists, trained)
