@@ -39,8 +39,10 @@ IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "tiff_pipe", "bmp_pipe", "we
 MEDIA_DEMUXERS = ("mov", "mp4", "m4a", "3gp", "3g2", "mj2", "matroska", "webm", "avi", "flv", "live_flv", "mpegts",
                   "mpeg", "ogg", "wav", "w64", "flac", "mp3", "aac", "asf", "aiff", "caf", "amr", "wv", "ivf", "mxf",
                   "dv", "nut", "rm", "opus")
-IMAGE_DEMUXERS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "tiff_pipe", "webp_pipe", "gif", "jpegxl_pipe",
+# Not `image2`: it reads numbered sequences of other files (a name with %d); images are told by content instead.
+IMAGE_DEMUXERS = ("png_pipe", "jpeg_pipe", "bmp_pipe", "tiff_pipe", "webp_pipe", "gif", "jpegxl_pipe",
                   "qoi_pipe", "pgm_pipe", "ppm_pipe")
+IMAGE_SIGNS = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 PLAYLIST_SIGNS = (b"#EXTM3U", b"#EXT-X", b"ffconcat", b"[playlist]", b"<MPD", b"<?xml", b"<smil", b"#EXTINF",
                   b"file '", b"file /", b"v=0\r\n", b"v=0\n")
 PROBE_TIMEOUT_S = 30
@@ -212,6 +214,9 @@ def probe(path: str | Path, max_file_mb: float | None = None, limits: Limits | N
     if "moov atom not found" in text and head[4:8] == b"ftyp":  # an MP4/MOV that starts right but ends early
         raise EmotionError(f"{name} is incomplete: the recording or download was cut off before the end, so "
                            "the video cannot be read.", code="truncated")
+    if "Input #0" not in text and (head.startswith(IMAGE_SIGNS) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")):
+        raise EmotionError(f"{name} is a still image. Please upload a video of a face (with speech) "
+                           "or an audio recording.", code="image")
     if "Input #0" not in text:
         raise EmotionError(f"{name} is not a video or audio file we can read (it may be another kind of "
                            "file renamed, or damaged).", code="not_media")

@@ -362,3 +362,14 @@ def test_config_cannot_point_outside_the_weights_folder(weights_copy, value):
     with pytest.raises(EmotionError) as err:
         EmotionPipeline.from_pretrained(weights_copy, warmup=False)
     assert err.value.code == "bad_weights" and "appearance_model" in str(err.value)
+
+
+def test_image_sequences_are_never_expanded(pipe, tmp_path):
+    # ffmpeg's image2 demuxer would read the numbered files next to a name with %d: not on the allow-list
+    for i in range(1, 4):
+        ffmpeg("-f", "lavfi", "-i", "color=c=red:size=64x64", "-frames:v", "1", str(tmp_path / f"img{i:03d}.jpg"))
+    pattern = tmp_path / "img%03d.jpg"
+    pattern.write_text("not an image")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(pattern)
+    assert err.value.code == "not_media"  # judged by its own bytes; the neighbours were never opened
