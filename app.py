@@ -59,29 +59,40 @@ def verdict_markdown(pred) -> str:
     return f"## {emoji} {pred.verdict}"
 
 
+WEBCAM_NAMES = {"sample", "recording", "webcam", "video", "blob", ""}  # what browsers call a webcam recording
+
+
+def download_stem(file_name: str) -> str:
+    """Downloads are named after the upload; a webcam recording gets webcam-<time>."""
+    stem = Path(file_name).stem
+    return f"webcam-{time.strftime('%Y%m%d-%H%M%S')}" if stem.lower() in WEBCAM_NAMES else stem
+
+
 def write_downloads(pred) -> list[str]:
-    """The result as JSON and as CSV (one row per window), in a fresh folder; results past their age are removed."""
+    """The result as JSON, and as CSV in the one export format of the CLI and batch (emotion.result: a row for
+    the file; the windows of a long clip in a second file); in a fresh folder, results past their age removed."""
+    from emotion.result import FILE_FIELDS, TIMELINE_FIELDS, file_row, timeline_rows
+
     RESULTS_DIR.mkdir(exist_ok=True)
     for old in RESULTS_DIR.iterdir():
         with contextlib.suppress(OSError):
             if time.time() - old.stat().st_mtime > FILE_MAX_AGE_S:
                 shutil.rmtree(old, ignore_errors=True)
     folder = Path(tempfile.mkdtemp(dir=RESULTS_DIR))
-    stem = Path(pred.file).stem or "result"
-    data = pred.to_dict()
+    stem = download_stem(pred.file)
     json_path = folder / f"{stem}.emotion.json"
-    json_path.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    csv_path = folder / f"{stem}.emotion.csv"
-    windows = pred.timeline or [None]
-    with csv_path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["file", "start_s", "end_s", "label", "confidence", *[f"p_{e}" for e in data["fused"] or {}]])
-        for win in windows:
-            if win is None:
-                w.writerow([pred.file, 0, pred.duration_s, pred.label, pred.confidence, *(data["fused"] or {}).values()])
-            else:
-                w.writerow([pred.file, win.start_s, win.end_s, win.label, win.confidence, *(win.fused or {}).values()])
-    return [str(json_path), str(csv_path)]
+    json_path.write_text(json.dumps(pred.to_dict(), indent=1, ensure_ascii=False))
+    paths = [str(json_path)]
+    tables = [(folder / f"{stem}.emotion.csv", FILE_FIELDS, [file_row(pred.file, pred)])]
+    if pred.timeline:
+        tables.append((folder / f"{stem}.emotion.timeline.csv", TIMELINE_FIELDS, timeline_rows(pred.file, pred)))
+    for path, fields, rows in tables:
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(fields))
+            writer.writeheader()
+            writer.writerows({k: r.get(k) for k in fields} for r in rows)
+        paths.append(str(path))
+    return paths
 
 
 def as_user_error(exc: Exception) -> EmotionError:

@@ -184,5 +184,11 @@ def test_result_files_are_removed_when_old(pipe, monkeypatch, tmp_path):
     os.utime(Path(first[0]).parent, (old, old))
     second = app.write_downloads(pred)
     assert not Path(first[0]).parent.exists()  # past its age: gone
+    import csv
+
+    row = next(csv.DictReader(open(second[1])))  # the one export format of the CLI and batch
+    assert row["label"] == pred.label and float(row["fused_happy"]) == pytest.approx(pred.fused["happy"], abs=1e-6)
+    assert row["not_sure"] == str(pred.not_sure) and row["modalities"] == "face"
+    assert app.download_stem("sample.webm").startswith("webcam-") and app.download_stem("my clip.mp4") == "my clip"
     assert all(Path(p).is_file() for p in second)
     assert app.build_app(pipe).delete_cache == (600, app.FILE_MAX_AGE_S)  # Gradio's own upload cache too

@@ -71,6 +71,12 @@ def test_long_clip_has_a_timeline(pipe, tmp_path):
         assert_distribution(w.fused)
         assert w.label == max(w.fused, key=w.fused.get) and w.confidence == pytest.approx(max(w.fused.values()), abs=1e-3)
         assert w.speech_present and w.face_coverage > 0.9
+    # the export rows (CLI, batch, app downloads): one per window, with the window's own numbers
+    from emotion.result import timeline_rows
+
+    rows = timeline_rows(str(long_clip), pred)
+    assert [(r["start_s"], r["label"], r["fused_sad"]) for r in rows] == \
+        [(w.start_s, w.label, w.fused["sad"]) for w in pred.timeline]
     # the explanation covers every window, not only the first
     e = pred.explanation
     assert e.face_times_s[0] < expected[0][1] and e.face_times_s[-1] > expected[-1][0]
