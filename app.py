@@ -20,7 +20,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from emotion.errors import EmotionError
+from emotion.errors import EmotionError, as_emotion_error
 from emotion.explain import face_figure, voice_figure
 from emotion.labels import EMOTION_EMOJI
 from emotion.plots import probability_figure, timeline_figure
@@ -98,11 +98,9 @@ def write_downloads(pred) -> list[str]:
 def as_user_error(exc: Exception) -> EmotionError:
     """The error as words for the visitor: an EmotionError as it is; anything else logged in full for the
     operator and shown as a plain sentence."""
-    if isinstance(exc, EmotionError):
-        return exc
-    logging.getLogger("emotion.app").exception("unexpected error while analysing an upload")
-    return EmotionError(f"This file could not be analysed because of an unexpected problem "
-                        f"({exc.__class__.__name__}); it may be damaged. Please try another file.", code="internal")
+    if not isinstance(exc, EmotionError):
+        logging.getLogger("emotion.app").exception("unexpected error while analysing an upload")
+    return as_emotion_error(exc)
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:

@@ -44,7 +44,7 @@ def landmarker_only(clip: Path, n: int = 50) -> float:
     step = probe(clip).duration_s / n
     with FaceTracker(FACE_MODEL, cfg) as tracker:
         for i, rgb in read_frames(clip, step / 2, step, n, cfg.face_max_side_px):
-            tracker.blendshapes(rgb, step / 2 + i * step)
+            tracker.read(rgb, step / 2 + i * step)
     return time.perf_counter() - t
 
 

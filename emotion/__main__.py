@@ -28,10 +28,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pr.add_argument("files", nargs="+", metavar="FILE")
     pr.add_argument("--json", action="store_true", help="one JSON object per line on stdout")
     pr.add_argument("--csv", metavar="OUT", help="also write one CSV row per file to OUT")
-    pr.add_argument("--weights", default=None, help="weights folder or Hugging Face repo id (default: shipped weights)")
-    pr.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
-    pr.add_argument("--face-model", default=None, help="face_landmarker.task (default: $EMOTION_FACE_MODEL or download)")
-    pr.add_argument("--verbose", action="store_true", help="show library logs")
     b = sub.add_parser("batch", help="analyse a whole corpus into one table (resumable, parallel)",
                        description="INPUT: files, folders (walked for media files) or .txt lists of paths.")
     b.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -42,8 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="local processes, or Ray Data (a cluster via RAY_ADDRESS; pip install -r requirements-batch.txt)")
     b.add_argument("--chunk", type=int, default=16, help="rows written at a time (what an interruption may lose)")
     b.add_argument("--threads", type=int, default=None, help="PyTorch threads per worker (default: its own)")
-    for q in (b,):
-        q.add_argument("--weights", default=None, help="weights folder or Hugging Face repo id")
+    for q in (pr, b):
+        q.add_argument("--weights", default=None, help="weights folder or Hugging Face repo id (default: shipped weights)")
         q.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
         q.add_argument("--face-model", default=None, help="face_landmarker.task (default: $EMOTION_FACE_MODEL or download)")
         q.add_argument("--verbose", action="store_true", help="show library logs")
@@ -75,7 +71,7 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from tqdm import tqdm
 
-    from .errors import EmotionError
+    from .errors import EmotionError, as_emotion_error
     from .media import display_name
     from .pipeline import EmotionPipeline
     from .result import FILE_FIELDS, file_row
@@ -101,17 +97,15 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
                 pred = pipe.predict(path)
             except Exception as exc:  # one bad file never stops the others
                 failures += 1
-                if not isinstance(exc, EmotionError):
-                    if args.verbose:
-                        traceback.print_exc(file=err)
-                    exc = EmotionError(f"{display_name(path)} could not be analysed because of an unexpected "
-                                       f"problem ({exc.__class__.__name__}); it may be damaged.", code="internal")
+                if args.verbose and not isinstance(exc, EmotionError):
+                    traceback.print_exc(file=err)
+                exc = as_emotion_error(exc, display_name(path))
                 print(f"error: {shown}: {exc}", file=err)
                 if args.json:
                     print(json.dumps({"file": display_name(path), "error": str(exc), "code": exc.code},
                                      ensure_ascii=False), flush=True)
                 if writer:
-                    writer.writerow(file_row(path, error=exc, **file_stat(path)))
+                    writer.writerow(file_row(path, error=exc))
                 continue
             d = pred.to_dict()
             if args.json:
@@ -119,18 +113,11 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
             else:
                 print(f"{shown}: {pred.verdict}" + "".join(f"\n  note: {w}" for w in pred.warnings), flush=True)
             if writer:
-                writer.writerow(file_row(path, pred, **file_stat(path)))
+                writer.writerow(file_row(path, pred))
     finally:
         if csv_file:
             csv_file.close()
     return 1 if failures else 0
-
-
-def file_stat(path: str) -> dict:
-    from .batch import file_key
-
-    _, size, mtime = file_key(path)
-    return {"size_bytes": size, "mtime": mtime}
 
 
 def batch(args: argparse.Namespace, err: TextIO) -> int:

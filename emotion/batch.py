@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .result import FILE_FIELDS, TIMELINE_FIELDS, file_row, timeline_rows
+from .result import FILE_FIELDS, TIMELINE_FIELDS, file_key, file_row, timeline_rows
 
 MEDIA_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv", ".m4v", ".mpg", ".mpeg", ".ts", ".3gp", ".wmv",
              ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac", ".wma", ".aiff"}
@@ -57,15 +57,6 @@ def collect_inputs(inputs: Iterable[str]) -> list[str]:
         else:
             add(str(p))
     return out
-
-
-def file_key(path: str) -> tuple[str, int | None, float | None]:
-    """(path, size, mtime): a file is done when a row with this key is in the output."""
-    try:
-        st = os.stat(path)
-        return path, st.st_size, round(st.st_mtime, 3)
-    except OSError:
-        return path, None, None
 
 
 # -- output ------------------------------------------------------------------------------------------------------
@@ -172,16 +163,14 @@ def timeline_path(out: str | Path) -> Path:
 
 def analyse(pipe, path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(file row, timeline rows) for one file; any failure becomes an error row."""
-    from .errors import EmotionError
+    from .errors import as_emotion_error
+    from .media import display_name
 
-    _, size, mtime = file_key(path)
     try:
         pred = pipe.predict(path)
     except Exception as exc:  # one bad file never stops the batch
-        if not isinstance(exc, EmotionError):
-            exc = EmotionError(f"Unexpected problem ({exc.__class__.__name__}: {exc}).", code="internal")
-        return file_row(path, error=exc, size_bytes=size, mtime=mtime), []
-    return file_row(path, pred, size_bytes=size, mtime=mtime), timeline_rows(path, pred)
+        return file_row(path, error=as_emotion_error(exc, display_name(path))), []
+    return file_row(path, pred), timeline_rows(path, pred)
 
 
 def load_pipeline(weights: str | None, revision: str | None, face_model: str | None, threads: int | None):

@@ -55,6 +55,13 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def feature_mirror(n_features: int) -> list[int]:
+    """Index map of a mirrored face frame of `n_features` scores: the Left/Right blendshapes swap; what follows
+    the 52 blendshapes (the appearance, already averaged over the crop and its mirror) stays."""
+    n = len(BLENDSHAPE_NAMES)
+    return mirror_permutation() + list(range(n, n_features))
+
+
 @dataclass
 class PipelineConfig:
     """Preprocessing parameters, thresholds and calibration, as saved next to the weights."""
@@ -191,11 +198,6 @@ class PipelineConfig:
     def face_feature_names(self) -> list[str]:
         """What each frame of a face sequence holds: the blendshapes, then the appearance (if any)."""
         return list(self.blendshape_names) + list(self.appearance_names)
-
-    def face_mirror(self) -> list[int]:
-        """Index map of a mirrored face sequence: Left/Right blendshapes swap; appearance is already mirror-blind."""
-        n = len(self.blendshape_names)
-        return mirror_permutation(tuple(self.blendshape_names)) + list(range(n, n + len(self.appearance_names)))
 
     @property
     def audio_window_samples(self) -> int:

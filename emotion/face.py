@@ -18,7 +18,7 @@ import numpy as np
 
 from .appearance import AppearanceModel, face_crop
 from .calibration import as_logits
-from .config import PipelineConfig
+from .config import PipelineConfig, feature_mirror
 from .errors import EmotionError
 from .media import read_frames
 
@@ -122,10 +122,6 @@ class FaceTracker:
         largest = int(np.argmax(areas))
         return np.array([c.score for c in faces[largest]], dtype=np.float32), len(faces), points[largest]
 
-    def blendshapes(self, rgb: np.ndarray, time_s: float) -> tuple[np.ndarray | None, int]:
-        """(52 scores of the largest face or None, number of faces) for one RGB frame."""
-        shapes, n, _ = self.read(rgb, time_s)
-        return shapes, n
 
 
 @dataclass
@@ -213,7 +209,8 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     detected = np.zeros(times.size, dtype=bool)
     sampled = np.zeros(times.size, dtype=bool)
     faces_seen = np.zeros(times.size, dtype=np.int32)
-    crops: dict[int, np.ndarray] = {}
+    appearance = AppearanceModel(appearance_path) if use_appearance else None
+    appearance_s = 0.0
 
     for run in _grid_runs(windows):
         first = run[0] * n
@@ -227,18 +224,16 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
                 sampled[i] = True
                 if shapes is None:
                     continue
-                if use_appearance:
+                if appearance is not None:
+                    t = time.perf_counter()
                     crop = face_crop(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), landmarks, cfg.appearance_min_side_px)
                     if crop is None:
                         continue  # a face too small or at the border: this frame is filled in like a missing one
-                    crops[i] = crop
+                    scores[i, n_shapes:] = appearance.probabilities([crop])[0]
+                    appearance_s += time.perf_counter() - t
                 scores[i, :n_shapes], detected[i] = shapes, True
-    if crops:
-        t = time.perf_counter()
-        idx = sorted(crops)
-        scores[idx, n_shapes:] = AppearanceModel(appearance_path).probabilities([crops[i] for i in idx])
-        if timings is not None:
-            timings["appearance"] = timings.get("appearance", 0.0) + time.perf_counter() - t
+    if timings is not None and appearance is not None:
+        timings["appearance"] = timings.get("appearance", 0.0) + appearance_s
 
     out = []
     for w, (a, b) in enumerate(windows):
@@ -339,7 +334,7 @@ class FaceModel:
     def __init__(self, model, cfg: PipelineConfig) -> None:
         self.model = model
         self.cfg = cfg
-        self.mirror = cfg.face_mirror()
+        self.mirror = feature_mirror(len(cfg.face_feature_names))
 
     def probabilities(self, sequences: np.ndarray, chunk: int = 32) -> np.ndarray:
         """(batch, 6) probabilities for (batch, frames, 52) sequences, `chunk` sequences at a time."""

@@ -172,15 +172,18 @@ def _check_is_file(p: Path) -> None:
                            "a video or audio file saved on disk.", code="not_a_file")
 
 
-def _sniff_text(p: Path) -> None:
+def _sniff_text(head: bytes, name: str) -> None:
     """Refuse playlists and scripts by their first bytes, whatever the file is called: they name other files."""
-    with open(p, "rb") as f:
-        head = f.read(512)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if any(text.startswith(sign) for sign in PLAYLIST_SIGNS) or (
             b"#EXTM3U" in head or b"ffconcat version" in head):
-        raise EmotionError(f"{display_name(p)} is a playlist or script that points to other files, not a recording. "
+        raise EmotionError(f"{name} is a playlist or script that points to other files, not a recording. "
                            "Please upload the video or audio file itself.", code="playlist")
+
+
+def _still_image(name: str) -> EmotionError:
+    return EmotionError(f"{name} is a still image. Please upload a video of a face (with speech) "
+                        "or an audio recording.", code="image")
 
 
 def _is_animated_webp(head: bytes) -> bool:
@@ -188,35 +191,34 @@ def _is_animated_webp(head: bytes) -> bool:
         (head[12:16] == b"VP8X" and bool(head[20] & 0x02)) or b"ANIM" in head)
 
 
-def probe(path: str | Path, max_file_mb: float | None = None, limits: Limits | None = None) -> MediaInfo:
+def probe(path: str | Path, limits: Limits | None = None, shown_as: str | Path | None = None) -> MediaInfo:
     """Describe a media file, or raise EmotionError saying plainly why it cannot be used.
 
     With `limits`, a file beyond them is refused here, before anything is decoded: its size, its
     frame size and pixel rate, and the length of its video as counted from its packets (counted up
     to the limit only, so a crafted 10-hour file costs no more than an allowed one). The sound's
-    length is checked while it is decoded (`load_audio`).
+    length is checked while it is decoded (`load_audio`). Messages name the file as `shown_as`
+    (default: its own name).
     """
     p = Path(path)
-    name = display_name(p)
+    name = display_name(shown_as or p)
     _check_is_file(p)
-    if limits is not None and max_file_mb is None:
-        max_file_mb = limits.max_file_mb
     size_mb = p.stat().st_size / 1e6
     if size_mb == 0:
         raise EmotionError(f"{name} is empty (0 bytes). Please choose another file.", code="empty_file")
-    if max_file_mb is not None and size_mb > max_file_mb:
-        raise EmotionError(f"{name} is {size_mb:.0f} MB; the limit is {max_file_mb:.0f} MB. "
+    if limits is not None and size_mb > limits.max_file_mb:
+        raise EmotionError(f"{name} is {size_mb:.0f} MB; the limit is {limits.max_file_mb:.0f} MB. "
                            "Please trim or compress the video.", code="too_large")
-    _sniff_text(p)
-    text = run_ffmpeg(ffmpeg_input(p, limits and limits.max_frame_pixels), PROBE_TIMEOUT_S, f"Reading {name}").stderr.decode("utf-8", "replace")
     with open(p, "rb") as f:
-        head = f.read(64)
+        head = f.read(512)
+    _sniff_text(head, name)
+    text = run_ffmpeg(ffmpeg_input(p, limits and limits.max_frame_pixels), PROBE_TIMEOUT_S,
+                      f"Reading {name}").stderr.decode("utf-8", "replace")
     if "moov atom not found" in text and head[4:8] == b"ftyp":  # an MP4/MOV that starts right but ends early
         raise EmotionError(f"{name} is incomplete: the recording or download was cut off before the end, so "
                            "the video cannot be read.", code="truncated")
     if "Input #0" not in text and (head.startswith(IMAGE_SIGNS) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")):
-        raise EmotionError(f"{name} is a still image. Please upload a video of a face (with speech) "
-                           "or an audio recording.", code="image")
+        raise _still_image(name)
     if "Input #0" not in text:
         raise EmotionError(f"{name} is not a video or audio file we can read (it may be another kind of "
                            "file renamed, or damaged).", code="not_media")
@@ -227,8 +229,7 @@ def probe(path: str | Path, max_file_mb: float | None = None, limits: Limits | N
     if info.format_name in IMAGE_FORMATS or info.video_codec in {"png", "bmp", "tiff", "webp", "gif"} or (
             info.has_video and not info.has_audio and info.video_codec == "mjpeg"
             and (info.duration_s or 0) <= 0.05):
-        raise EmotionError(f"{name} is a still image. Please upload a video of a face (with speech) "
-                           "or an audio recording.", code="image")
+        raise _still_image(name)
     if not info.has_video and not info.has_audio:
         raise EmotionError(f"{name} has neither a video nor an audio track.", code="no_streams")
     if info.has_video:
@@ -236,7 +237,7 @@ def probe(path: str | Path, max_file_mb: float | None = None, limits: Limits | N
     info.header_duration_s = info.duration_s
     if info.has_video:
         cap = None if limits is None else limits.max_duration_s
-        measured = video_packet_duration(str(p), cap)
+        measured = video_packet_duration(str(p), cap, name)
         info.measured_s = measured
         if measured is not None and (info.duration_s is None or measured < info.duration_s):
             info.duration_s = measured
@@ -269,18 +270,14 @@ def _check_frame_size(info: MediaInfo, name: str, limits: Limits | None) -> None
                            code="too_big_frame")
 
 
-def video_packet_duration(path: str, cap_s: float | None = None) -> float | None:
+def video_packet_duration(path: str, cap_s: float | None = None, name: str | None = None) -> float | None:
     """How long the video stream really lasts, from its packets (copied, not decoded: fast).
 
     With `cap_s`, counting stops a second past it: a longer video then reads as cap + 1 s.
     """
     cap = ["-t", f"{cap_s + 1:.3f}"] if cap_s is not None else []
-    try:
-        run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *ffmpeg_input(path), "-map", "0:V:0", *cap,
-                              "-c", "copy", "-f", "null", "-"], capture_output=True, timeout=PROBE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise EmotionError(f"{display_name(path)} could not be measured in time; it may be damaged.",
-                           code="timeout") from None
+    run = run_ffmpeg([*ffmpeg_input(path), "-map", "0:V:0", *cap, "-c", "copy", "-f", "null", "-"], PROBE_TIMEOUT_S,
+                     f"Measuring {name or display_name(path)}")
     text = run.stderr.decode("utf-8", "replace")
     times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", text)
     frames = re.findall(r"frame=\s*(\d+)", text)
@@ -309,10 +306,10 @@ def readable_copy(info: MediaInfo, limits: Limits | None = None) -> Iterator[Med
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
             raise EmotionError(f"{display_name(info.path)} could not be read; it may be damaged.", code="corrupt")
         try:
-            remuxed = probe(out, limits=limits)
-        except EmotionError as exc:  # said of the user's file, never of our temporary copy
+            remuxed = probe(out, limits=limits, shown_as=info.path)  # said of the user's file, not our copy
+        except EmotionError as exc:
             if exc.code in ("too_long", "too_big_frame", "too_small"):
-                raise EmotionError(str(exc).replace("remuxed.mkv", display_name(info.path)), code=exc.code) from None
+                raise
             raise EmotionError(f"{display_name(info.path)} could not be read; it may be damaged.",
                                code="corrupt") from None
         if remuxed.duration_s is None:

@@ -83,11 +83,25 @@ def _probabilities(prefix: str, probs: Probabilities | None) -> dict[str, float 
     return {f"{prefix}_{e}": (None if probs is None else probs.get(e)) for e in EMOTIONS}
 
 
+def file_key(path: str) -> tuple[str, int | None, float | None]:
+    """(path, size, mtime): what identifies a file's row (a batch skips files whose key is already written)."""
+    import os
+
+    try:
+        st = os.stat(path)
+        return path, st.st_size, round(st.st_mtime, 3)
+    except OSError:
+        return path, None, None
+
+
 def file_row(path: str, pred: Prediction | None = None, error: Exception | None = None,
              size_bytes: int | None = None, mtime: float | None = None) -> dict[str, Any]:
-    """One flat row for a file: its answer, or its error (code and message) with the answer's fields empty."""
+    """One flat row for a file: its answer, or its error (code and message) with the answer's fields empty.
+    Size and mtime are read from the file unless given."""
     from .media import display_name
 
+    if size_bytes is None and mtime is None:
+        _, size_bytes, mtime = file_key(str(path))
     row: dict[str, Any] = {k: None for k in FILE_FIELDS}
     row.update(path=str(path), file=display_name(path), size_bytes=size_bytes, mtime=mtime)
     if pred is not None:

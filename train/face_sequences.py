@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from emotion.config import BLENDSHAPE_NAMES, mirror_permutation
+from emotion.config import BLENDSHAPE_NAMES, feature_mirror
 
-MIRROR = mirror_permutation()
 SPEECH_SHAPES = {"jawOpen": 0.35, "mouthClose": 0.1, "mouthFunnel": 0.15, "mouthPucker": 0.15,
                  "mouthLowerDownLeft": 0.15, "mouthLowerDownRight": 0.15, "mouthUpperUpLeft": 0.05,
                  "mouthUpperUpRight": 0.05, "mouthRollLower": 0.08, "mouthShrugUpper": 0.05}
@@ -47,8 +46,8 @@ def speech_motion(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def mirror(seq: np.ndarray) -> np.ndarray:
-    """Left/Right blendshapes swapped; frame features past the 52 blendshapes (appearance) are mirror-blind."""
-    return seq[:, MIRROR + list(range(len(MIRROR), seq.shape[1]))]
+    """The sequence of the mirrored face (see emotion.config.feature_mirror)."""
+    return seq[:, feature_mirror(seq.shape[1])]
 
 
 def photo_sequence(neutral: np.ndarray, peak: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -59,7 +58,7 @@ def photo_sequence(neutral: np.ndarray, peak: np.ndarray, n: int, rng: np.random
     crops' readings at the same pace."""
     seq = neutral[None, :] + (peak - neutral)[None, :] * ramp(n, rng)[:, None]
     if rng.random() < 0.5:
-        seq[:, :len(MIRROR)] += speech_motion(n, rng)
+        seq[:, :len(BLENDSHAPE_NAMES)] += speech_motion(n, rng)
     seq = seq + rng.normal(0, rng.uniform(0.005, 0.03), seq.shape)
     if rng.random() < 0.5:
         seq = mirror(seq)
