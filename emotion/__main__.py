@@ -37,7 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     b.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local processes, or Ray Data (a cluster via RAY_ADDRESS; pip install -r requirements-batch.txt)")
     b.add_argument("--chunk", type=int, default=16, help="rows written at a time (what an interruption may lose)")
-    b.add_argument("--threads", type=int, default=None, help="PyTorch threads per worker (default: its own)")
+    b.add_argument("--threads", type=int, default=None,
+                   help="threads per worker for PyTorch, TensorFlow and the decoder (default: their own)")
     for q in (pr, b):
         q.add_argument("--weights", default=None, help="weights folder or Hugging Face repo id (default: shipped weights)")
         q.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
