@@ -1,9 +1,11 @@
 """Voice branch: MFCC features and the CNN that reads them (PyTorch).
 
-`mfcc_features` is the one feature function: training caches its output, inference calls it live.
+`voice_features` is the one feature function: training caches its output, inference calls it live.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -13,7 +15,7 @@ from .config import PipelineConfig
 
 
 def speech_level(wave: np.ndarray) -> float:
-    """Loudness of the loudest 100 ms (RMS), to tell speech from silence."""
+    """Loudness of the loudest 100 ms (RMS), to tell a silent track from one with sound."""
     if wave.size == 0:
         return 0.0
     frame = 1600
@@ -23,41 +25,109 @@ def speech_level(wave: np.ndarray) -> float:
     return float(rms.max())
 
 
-def centre_speech(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
-    """Trim leading/trailing silence, then centre-crop or zero-pad to the CNN's fixed window."""
+@lru_cache(maxsize=1)
+def _vad_model():
+    from silero_vad import load_silero_vad  # its model ships inside the wheel: nothing is downloaded
+
+    return load_silero_vad()
+
+
+def speech_segments(wave: np.ndarray, cfg: PipelineConfig) -> list[tuple[int, int]]:
+    """(start, end) samples where Silero VAD hears speech. Tones, music and noise are loud but not speech,
+    which a loudness threshold cannot tell."""
+    from silero_vad import get_speech_timestamps
+
+    if wave.size < 512:
+        return []
+    with torch.inference_mode():
+        found = get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), _vad_model(),
+                                      sampling_rate=cfg.sample_rate, threshold=cfg.vad_threshold,
+                                      min_speech_duration_ms=int(cfg.min_speech_s * 1000))
+    return [(int(s["start"]), int(s["end"])) for s in found]
+
+
+def speech_only(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
+    """The speech of `wave`, its pauses and surroundings cut out; None when there is too little speech."""
+    segments = speech_segments(wave, cfg)
+    if sum(b - a for a, b in segments) < cfg.min_speech_s * cfg.sample_rate:
+        return None
+    return np.concatenate([wave[a:b] for a, b in segments])
+
+
+def trim_silence(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
+    """Leading and trailing silence cut by loudness (the branch's first recipe, kept for old weights)."""
     import librosa
 
     if wave.size > cfg.n_fft:
         trimmed, _ = librosa.effects.trim(wave, top_db=cfg.trim_top_db, frame_length=cfg.n_fft,
                                           hop_length=cfg.hop_length)
         if trimmed.size >= cfg.sample_rate // 10:
-            wave = trimmed
-    n = cfg.audio_window_samples
-    if wave.size >= n:
-        start = (wave.size - n) // 2
-        return wave[start:start + n]
-    pad = n - wave.size
-    return np.pad(wave, (pad // 2, pad - pad // 2))
+            return trimmed
+    return wave
 
 
-def mfcc_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
-    """MFCC "spectrogram" (n_mfcc × frames, float32) of the centred speech window."""
+def centre_crop(wave: np.ndarray, n: int) -> np.ndarray:
+    if wave.size <= n:
+        return wave
+    start = (wave.size - n) // 2
+    return wave[start:start + n]
+
+
+def spectral_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
+    """MFCCs, or log-mel energies with their deltas stacked below them (rows × frames, float32)."""
     import librosa
 
-    window = centre_speech(np.asarray(wave, dtype=np.float32), cfg)
-    mfcc = librosa.feature.mfcc(y=window, sr=cfg.sample_rate, n_mfcc=cfg.n_mfcc, n_fft=cfg.n_fft,
-                                hop_length=cfg.hop_length, n_mels=cfg.n_mels)
-    return mfcc.astype(np.float32)
+    if cfg.voice_features == "mfcc":
+        return librosa.feature.mfcc(y=wave, sr=cfg.sample_rate, n_mfcc=cfg.n_mfcc, n_fft=cfg.n_fft,
+                                    hop_length=cfg.hop_length, n_mels=cfg.n_mels).astype(np.float32)
+    mel = librosa.feature.melspectrogram(y=wave, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                                         n_mels=cfg.n_mels)
+    logmel = librosa.power_to_db(mel, ref=1.0, top_db=None)
+    width = min(9, logmel.shape[1] - (1 - logmel.shape[1] % 2))  # deltas need an odd width up to the length
+    if width < 3:
+        return np.concatenate([logmel, np.zeros_like(logmel), np.zeros_like(logmel)]).astype(np.float32)
+    d1 = librosa.feature.delta(logmel, width=width)
+    d2 = librosa.feature.delta(logmel, width=width, order=2)
+    return np.concatenate([logmel, d1, d2]).astype(np.float32)
+
+
+def voice_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
+    """The CNN's input (rows × a fixed number of frames) for a piece of sound; None when it holds no speech.
+
+    `cfg.voice_vad`: keep only what the voice-activity detector calls speech (else trim silence by loudness).
+    `cfg.voice_norm` "utterance": every row standardised over this utterance's speech frames, which takes out
+    much of the speaker and the microphone; the padding is then zeros, the utterance's mean.
+    """
+    wave = np.asarray(wave, dtype=np.float32)
+    if speech_level(wave) < cfg.min_speech_rms:
+        return None
+    if cfg.voice_vad:
+        wave = speech_only(wave, cfg)
+        if wave is None:
+            return None
+    else:
+        wave = trim_silence(wave, cfg)
+    n = cfg.audio_window_samples
+    wave = centre_crop(wave, n)
+    if cfg.voice_norm != "utterance":  # the first recipe: pad the sound with silence
+        pad = n - wave.size
+        return spectral_features(np.pad(wave, (pad // 2, pad - pad // 2)), cfg)
+    feats = spectral_features(wave, cfg)
+    feats = (feats - feats.mean(axis=1, keepdims=True)) / (feats.std(axis=1, keepdims=True) + 1e-3)
+    frames = 1 + n // cfg.hop_length
+    pad = max(0, frames - feats.shape[1])
+    return np.pad(feats[:, :frames], ((0, 0), (pad // 2, pad - pad // 2))).astype(np.float32)
 
 
 class AudioCNN(nn.Module):
     """4 blocks of conv → batch-norm → ReLU → max-pool, then fully connected layers with dropout."""
 
     def __init__(self, n_classes: int = 6, channels: tuple[int, ...] = (16, 32, 64, 128),
-                 hidden: int = 128, dropout: float = 0.4) -> None:
+                 hidden: int = 128, dropout: float = 0.4, in_channels: int = 1) -> None:
         super().__init__()
+        self.in_channels = in_channels
         blocks: list[nn.Module] = []
-        c_in = 1
+        c_in = in_channels
         for c_out in channels:
             blocks += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
             c_in = c_out
@@ -68,8 +138,9 @@ class AudioCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits; x is (batch, n_mfcc, frames), already normalised."""
-        return self.classifier(self.features(x.unsqueeze(1)))
+        """Logits; x is (batch, rows, frames), already normalised. With 3 input channels the rows are log-mel,
+        deltas and delta-deltas stacked (emotion.audio.spectral_features), seen as 3 planes of one image."""
+        return self.classifier(self.features(x.reshape(x.shape[0], self.in_channels, -1, x.shape[-1])))
 
 
 def normalise(mfcc: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
@@ -114,7 +185,7 @@ class AudioModel:
         tensors = load_file(path)
         nets = []
         for i in range(n_nets):
-            net = AudioCNN(n_classes=len(cfg.emotions))
+            net = AudioCNN(n_classes=len(cfg.emotions), in_channels=cfg.voice_channels)
             prefix = f"net{i}."
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             nets.append(net)

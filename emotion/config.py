@@ -77,6 +77,13 @@ class PipelineConfig:
     audio_window_s: float = 3.0  # the CNN sees this much speech, centred after trimming silence
     trim_top_db: float = 30.0
     min_speech_rms: float = 0.003  # below this the voice branch is treated as absent (silence)
+    # What the voice CNN reads (emotion.audio.voice_features); the defaults are the first recipe, which old
+    # weights were trained with: MFCCs, one normalisation for everybody, silence trimmed by loudness.
+    voice_features: str = "mfcc"  # "mfcc", or "logmel": log-mel energies with deltas and delta-deltas
+    voice_norm: str = "global"  # "global" (training set's statistics) or "utterance" (each clip its own)
+    voice_vad: bool = False  # keep only what the voice-activity detector calls speech ("No speech found" if none)
+    vad_threshold: float = 0.5
+    min_speech_s: float = 0.25  # less speech than this counts as none
     mfcc_mean: list[float] = field(default_factory=list)  # per coefficient, from the training set
     mfcc_std: list[float] = field(default_factory=list)
     # face
@@ -176,10 +183,19 @@ class PipelineConfig:
             raise bad("appearance_model", "must be a file name next to the weights")
         if self.appearance_as not in ("prob", "logprob"):
             raise bad("appearance_as", "must be 'prob' or 'logprob'")
+        if self.voice_features not in ("mfcc", "logmel"):
+            raise bad("voice_features", "must be 'mfcc' or 'logmel'")
+        if self.voice_norm not in ("global", "utterance"):
+            raise bad("voice_norm", "must be 'global' or 'utterance'")
+        if not isinstance(self.voice_vad, bool):
+            raise bad("voice_vad", "must be true or false")
+        for name in ("vad_threshold", "min_speech_s"):
+            if not _is_number(getattr(self, name)) or not 0 < getattr(self, name) < 1:
+                raise bad(name, "must be between 0 and 1")
         for name in ("mfcc_mean", "mfcc_std"):
             values = getattr(self, name)
-            if not isinstance(values, list) or len(values) != self.n_mfcc or not all(_is_number(v) for v in values):
-                raise bad(name, f"must be {self.n_mfcc} finite numbers (one per MFCC)")
+            if not isinstance(values, list) or len(values) != self.voice_rows or not all(_is_number(v) for v in values):
+                raise bad(name, f"must be {self.voice_rows} finite numbers (one per row of the voice features)")
         if not all(v > 0 for v in self.mfcc_std):
             raise bad("mfcc_std", "must be positive")
 
@@ -198,6 +214,16 @@ class PipelineConfig:
     def face_feature_names(self) -> list[str]:
         """What each frame of a face sequence holds: the blendshapes, then the appearance (if any)."""
         return list(self.blendshape_names) + list(self.appearance_names)
+
+    @property
+    def voice_rows(self) -> int:
+        """Rows of the voice features: the MFCCs, or the log-mel bands with their two deltas."""
+        return self.n_mfcc if self.voice_features == "mfcc" else 3 * self.n_mels
+
+    @property
+    def voice_channels(self) -> int:
+        """Planes of the voice CNN's input: 1 for MFCCs, 3 for log-mel with its deltas."""
+        return 1 if self.voice_features == "mfcc" else 3
 
     @property
     def audio_window_samples(self) -> int:

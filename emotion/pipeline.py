@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .appearance import AppearanceModel
-from .audio import AudioModel, mfcc_features, speech_level
+from .audio import AudioModel, speech_level, voice_features
 from .config import PipelineConfig
 from .errors import EmotionError
 from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
@@ -140,8 +140,12 @@ class EmotionPipeline:
         """Compile what compiles lazily (librosa's numba code, Keras' predict function), and check that
         each model answers with finite numbers (tampered weights would answer NaN)."""
         cfg = self.cfg
-        mfcc = mfcc_features(np.zeros(cfg.sample_rate, np.float32), cfg)
-        outputs = {"audio_cnn.safetensors": self.audio.logits(mfcc[None])}
+        tone = (0.1 * np.sin(np.arange(cfg.sample_rate) * 0.3)).astype(np.float32)
+        voice_features(tone, replace(cfg, voice_vad=False))  # loads the VAD and compiles librosa's code
+        if cfg.voice_vad:
+            voice_features(tone, cfg)
+        rows = cfg.voice_rows
+        outputs = {"audio_cnn.safetensors": self.audio.logits(np.zeros((1, rows, 1 + cfg.audio_window_samples // cfg.hop_length), np.float32))}
         for batch in (1, 2):
             outputs["face_lstm.keras"] = self.face.probabilities(
                 np.zeros((batch, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32))
@@ -173,11 +177,17 @@ class EmotionPipeline:
                                 else "The file has no sound.")
             else:
                 for i, (a, b) in enumerate(windows):
-                    piece = wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)]
-                    if speech_level(piece) >= cfg.min_speech_rms:
-                        mfccs[i] = mfcc_features(piece, cfg)
+                    mfccs[i] = voice_features(wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)], cfg)
                 if windows and all(m is None for m in mfccs):
-                    warnings.append("The sound track is silent — the result comes from the face only.")
+                    silent = speech_level(wave) < cfg.min_speech_rms
+                    if info.has_video:
+                        warnings.append("The sound track is silent — the result comes from the face only." if silent
+                                        else "No speech found in the sound track (music, noise or a tone?) — the "
+                                             "result comes from the face only.")
+                    else:
+                        warnings.append("The sound is silent: there is no voice to judge." if silent else
+                                        "No speech found in the sound (music, noise or a tone?): there is no voice "
+                                        "to judge.")
             timings["audio_features"] = time.perf_counter() - t
 
             faces = None

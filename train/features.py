@@ -22,13 +22,16 @@ from emotion.pipeline import split_windows
 
 from .datasets import Item
 
-AUDIO_KEYS = ("sample_rate", "n_mfcc", "n_mels", "n_fft", "hop_length", "audio_window_s", "trim_top_db")
+AUDIO_KEYS = ("sample_rate", "n_mfcc", "n_mels", "n_fft", "hop_length", "audio_window_s", "trim_top_db",
+              "voice_features", "voice_norm", "voice_vad", "vad_threshold", "min_speech_s")
 FACE_KEYS = ("frames_per_window", "blendshape_names", "face_confidence", "max_faces", "face_max_side_px",
              "window_s", "single_window_max_s", "appearance_model", "appearance_min_side_px")
 EXTRA_FACE_WINDOWS = 4  # extra random sub-windows per clip, for augmentation
 PHOTO_REPEATS = 4
 FEATURE_VERSION = 3  # 3: appearance beside the blendshapes. Bump when the extraction code changes, so old cache files are not reused
 AUDIO_FEATURE_VERSION = 2  # 2: silent tracks give no features (nothing to learn a voice from)
+AUDIO_AUG_COPIES = 4  # degraded versions of each voice clip (branch "audio_aug"), see train.augment
+AUDIO_AUG_VERSION = 1  # bump when train.augment changes
 VIDEO_READER_VERSION = 2  # bump when clip frames are read differently (2: ffmpeg pipe on a time grid)
 
 
@@ -49,6 +52,10 @@ def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: s
     """Where an item's features live; any change to the file or the branch's parameters changes it."""
     if branch == "audio":
         key, ext = config_hash(cfg, AUDIO_KEYS + ("min_speech_rms",), f"{FEATURE_VERSION}-{AUDIO_FEATURE_VERSION}"), ".npy"
+    elif branch == "audio_aug":
+        key = config_hash(cfg, AUDIO_KEYS + ("min_speech_rms",),
+                          f"{FEATURE_VERSION}-{AUDIO_FEATURE_VERSION}-{AUDIO_AUG_COPIES}-{AUDIO_AUG_VERSION}")
+        ext = ".npy"
     else:
         reader = "" if item.kind == "photo" else f"-{VIDEO_READER_VERSION}"
         key = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}{reader}")
@@ -65,15 +72,30 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def audio_features(item: Item, cfg: PipelineConfig) -> np.ndarray | None:
-    from emotion.audio import mfcc_features
+    """The voice CNN's input for a clip; None when it has no speech (e.g. a digitally silent track)."""
+    from emotion.audio import voice_features
     from emotion.media import load_audio
 
-    from emotion.audio import speech_level
+    wave = load_audio(item.path, cfg.sample_rate)
+    return None if wave is None else voice_features(wave, cfg)
+
+
+def augmented_audio_features(item: Item, cfg: PipelineConfig, copies: int) -> np.ndarray:
+    """`copies` randomly degraded versions of a clip (emotion-preserving: see train.augment), as voice features
+    (copies × rows × frames); the ones in which no speech is left are dropped. Seeded by the file's content."""
+    from emotion.audio import voice_features
+    from emotion.media import load_audio
+
+    from .augment import random_degradation
 
     wave = load_audio(item.path, cfg.sample_rate)
-    if wave is None or speech_level(wave) < cfg.min_speech_rms:  # no voice (e.g. a digitally silent track)
-        return None
-    return mfcc_features(wave, cfg)
+    rng = np.random.default_rng(int(file_hash(item.path)[:8], 16))
+    out = []
+    for _ in range(copies if wave is not None else 0):
+        f = voice_features(random_degradation(wave, cfg.sample_rate, rng), cfg)
+        if f is not None:
+            out.append(f)
+    return np.stack(out) if out else np.zeros((0, 0, 0), np.float32)
 
 
 def face_features(item: Item, cfg: PipelineConfig, face_model: str, appearance: str | None = None) -> dict:
@@ -109,6 +131,9 @@ def _extract(args: tuple) -> tuple[str, str | None]:
         if branch == "audio":
             mfcc = audio_features(item, cfg)
             _atomic_write(out, lambda f: np.save(f, mfcc if mfcc is not None else np.zeros((0, 0), np.float32)))
+        elif branch == "audio_aug":
+            copies = augmented_audio_features(item, cfg, AUDIO_AUG_COPIES)
+            _atomic_write(out, lambda f: np.save(f, copies))
         else:
             data = face_features(item, cfg, face_model, appearance)
             _atomic_write(out, lambda f: pickle.dump(data, f))

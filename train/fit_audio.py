@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,29 +44,62 @@ def spec_augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return x
 
 
+@dataclass
+class Recipe:
+    """How the voice CNN is trained (the features themselves are set by the config)."""
+
+    epochs: int = 40
+    augmented_share: float = 0.0  # chance that an example is replaced by one of its degraded copies, per epoch
+    mixup: float = 0.0  # Beta(a, a) mixing of example pairs within a batch; 0 = off
+
+
+def epoch_inputs(x: torch.Tensor, augmented: list[torch.Tensor] | None, share: float,
+                 rng: np.random.Generator) -> torch.Tensor:
+    """The clean examples, each swapped for a random degraded copy of itself with probability `share`."""
+    if not augmented or share <= 0:
+        return x
+    out = x.clone()
+    for i in np.flatnonzero(rng.random(len(x)) < share):
+        if len(augmented[i]):
+            out[i] = augmented[i][int(rng.integers(len(augmented[i])))]
+    return out
+
+
 def fit_one(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int,
-            epochs: int, batch_size: int = 32, lr: float = 2e-3, smooth: int = 3) -> tuple[AudioCNN, History]:
-    """Train one CNN; keep the weights of the epoch with the best smoothed validation accuracy."""
+            epochs: int, batch_size: int = 32, lr: float = 2e-3, smooth: int = 3,
+            augmented: list[np.ndarray] | None = None, recipe: Recipe | None = None,
+            in_channels: int = 1) -> tuple[AudioCNN, History]:
+    """Train one CNN; keep the weights of the epoch with the best smoothed validation accuracy.
+    `augmented[i]` holds degraded copies of example i (normalised like x_train)."""
+    recipe = recipe or Recipe(epochs=epochs)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = AudioCNN()
+    net = AudioCNN(in_channels=in_channels)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2)
     steps = epochs * int(np.ceil(len(x_train) / batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
     xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val)
+    aug = [torch.from_numpy(a) for a in augmented] if augmented is not None else None
     hist = History()
     best, best_score = copy.deepcopy(net.state_dict()), -1.0
     for epoch in range(epochs):
         net.train()
         order = rng.permutation(len(xt))
+        x_epoch = epoch_inputs(xt, aug, recipe.augmented_share, rng)
         total, correct, loss_sum = 0, 0, 0.0
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
-            xb, yb = spec_augment(xt[idx], rng), yt[idx]
-            out = net(xb)
-            loss = loss_fn(out, yb)
+            xb, yb = spec_augment(x_epoch[idx], rng), yt[idx]
+            if recipe.mixup > 0:
+                lam = float(rng.beta(recipe.mixup, recipe.mixup))
+                perm = torch.from_numpy(rng.permutation(len(idx)))
+                out = net(lam * xb + (1 - lam) * xb[perm])
+                loss = lam * loss_fn(out, yb) + (1 - lam) * loss_fn(out, yb[perm])
+            else:
+                out = net(xb)
+                loss = loss_fn(out, yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -97,13 +131,17 @@ def normalisation(x: np.ndarray, cfg: PipelineConfig) -> None:
 
 
 def cross_fit_audio(data: Examples, inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 40,
-                    seed: int = 0, progress=None) -> CrossFit:
+                    seed: int = 0, progress=None, augmented: list[np.ndarray] | None = None,
+                    recipe: Recipe | None = None) -> CrossFit:
     """One CNN per fold: trained on the other folds' speakers less the inner-validation ones (which pick the
     best epoch), then asked about its own fold. Returns every clip's OOF logits, the fold models and the
-    MFCC-statistics baseline's OOF predictions on the same folds."""
+    MFCC-statistics baseline's OOF predictions on the same folds. `augmented[i]`: degraded copies of clip i,
+    used for training only (never for choosing the epoch nor for the OOF predictions)."""
+    recipe = recipe or Recipe(epochs=epochs)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     normalisation(data.x, cfg)
     x = normalise(data.x, cfg).astype(np.float32)
+    aug = [normalise(a, cfg).astype(np.float32) if len(a) else a for a in augmented] if augmented is not None else None
     logits = np.zeros((len(data), len(cfg.emotions)), np.float32)
     baseline = np.zeros(len(data), np.int64)
     models, hists, trained = [], [], []
@@ -111,7 +149,9 @@ def cross_fit_audio(data: Examples, inner: dict[int, set[str]], cfg: PipelineCon
         test = data.fold == k
         val = ~test & np.isin(data.path, list(inner[k]))
         fit = ~test & ~val
-        net, hist = fit_one(x[fit], data.y[fit], x[val], data.y[val], seed + k, epochs)
+        net, hist = fit_one(x[fit], data.y[fit], x[val], data.y[val], seed + k, recipe.epochs,
+                            augmented=[aug[i] for i in np.flatnonzero(fit)] if aug is not None else None, recipe=recipe,
+                            in_channels=cfg.voice_channels)
         logits[test] = AudioModel([net], cfg).logits(data.x[test])
         baseline[test] = audio_baseline(data.x[~test], data.y[~test], data.x[test])
         models.append(net)
@@ -120,3 +160,53 @@ def cross_fit_audio(data: Examples, inner: dict[int, set[str]], cfg: PipelineCon
         if progress:
             progress(k)
     return CrossFit(data, logits, baseline, models, hists, trained)
+
+
+CROSSFIT_VERSION = 1  # bump when the training code changes, so saved cross-fits are not reused
+
+
+def crossfit_key(data: Examples, inner: dict[int, set[str]], cfg: PipelineConfig, seed: int,
+                 augmented: list[np.ndarray] | None, recipe: Recipe) -> str:
+    """Everything a voice cross-fit depends on: the features (their cache key and the clips' content), the
+    folds, the inner validation, the recipe and the seed."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from .features import AUDIO_AUG_COPIES, AUDIO_AUG_VERSION, AUDIO_KEYS
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"cfg": {k: getattr(cfg, k) for k in AUDIO_KEYS}, "recipe": asdict(recipe), "seed": seed,
+                         "aug": [AUDIO_AUG_COPIES, AUDIO_AUG_VERSION] if augmented is not None else None,
+                         "inner": {str(k): sorted(v) for k, v in inner.items()}, "version": CROSSFIT_VERSION,
+                         "items": list(zip(data.path, data.fold.tolist(), data.y.tolist()))},
+                        sort_keys=True).encode())
+    h.update(np.ascontiguousarray(data.x).tobytes())
+    return h.hexdigest()[:16]
+
+
+def cached_cross_fit_audio(cache_dir: str | Path, data: Examples, inner: dict[int, set[str]], cfg: PipelineConfig,
+                           seed: int = 0, progress=None, augmented: list[np.ndarray] | None = None,
+                           recipe: Recipe | None = None) -> CrossFit:
+    """`cross_fit_audio`, saved under `cache_dir/voice_crossfit/` and reused when nothing it depends on
+    changed: the voice CNNs are most of a training run's time (the ablation bench and train.run share them)."""
+    recipe = recipe or Recipe()
+    path = Path(cache_dir) / "voice_crossfit" / f"{crossfit_key(data, inner, cfg, seed, augmented, recipe)}.pt"
+    if path.exists():
+        saved = torch.load(path, weights_only=True)  # our own cache file
+        normalisation(data.x, cfg)
+        models = []
+        for state in saved["models"]:
+            net = AudioCNN(n_classes=len(cfg.emotions), in_channels=cfg.voice_channels)
+            net.load_state_dict(state)
+            models.append(net.eval())
+        return CrossFit(data, saved["logits"].numpy(), saved["baseline"].numpy(), models,
+                        [History(**h) for h in saved["histories"]], [set(s) for s in saved["trained"]])
+    fit = cross_fit_audio(data, inner, cfg, seed=seed, progress=progress, augmented=augmented, recipe=recipe)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"logits": torch.from_numpy(fit.logits), "baseline": torch.from_numpy(fit.baseline),
+                "models": [m.state_dict() for m in fit.models], "histories": [h.__dict__ for h in fit.histories],
+                "trained": [sorted(s) for s in fit.trained_speakers]}, tmp)
+    tmp.replace(path)
+    return fit

@@ -32,7 +32,7 @@ from emotion.labels import EMOTIONS
 from . import datasets, features, folds
 from .calibration import temperature_report, threshold_report
 from .evaluate import cv_summary
-from .fit_audio import cross_fit_audio
+from .fit_audio import Recipe, cached_cross_fit_audio
 from .fit_face import cross_fit_face
 from .fit_fusion import Example, cross_fit_stacker, pair_by_emotion, to_arrays, with_dropout
 from .folds import CrossFit, Examples
@@ -63,6 +63,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="speaker: no speaker in two folds (reported); random: folds by clip, as the original write-up")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--audio-epochs", type=int, default=40)
+    p.add_argument("--voice-features", choices=["mfcc", "logmel"], default="mfcc",
+                   help="what the voice CNN reads: MFCCs, or log-mel energies with deltas")
+    p.add_argument("--voice-norm", choices=["global", "utterance"], default="global",
+                   help="normalise voice features with the training set's statistics, or per utterance")
+    p.add_argument("--no-vad", action="store_true",
+                   help="trim silence by loudness instead of keeping what the voice-activity detector calls speech")
+    p.add_argument("--voice-augment", type=float, default=0.0,
+                   help="share of voice examples swapped for a degraded copy each epoch (0 = none)")
+    p.add_argument("--voice-mixup", type=float, default=0.0, help="mixup Beta parameter for the voice CNN (0 = off)")
     p.add_argument("--face-epochs", type=int, default=15)
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
@@ -113,29 +122,44 @@ def limit_items(items: list[datasets.Item], n: int) -> list[datasets.Item]:
 
 @dataclass
 class Features:
-    audio: Examples  # MFCCs of the clips with speech
+    audio: Examples  # voice features of the clips with speech
+    audio_augmented: list[np.ndarray] | None  # per voice clip, its degraded copies (training only)
     face_items: list[datasets.Item]
     face_data: dict[str, dict]  # path → cached blendshapes (photos) or windows (clips)
 
 
-def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: PipelineConfig, face_model: str,
-                     args: argparse.Namespace) -> Features:
-    """Cached MFCCs and blendshapes (computed by the pipeline's own functions, on both cores)."""
+def audio_examples(items: list[datasets.Item], fold_of: dict[str, int], cfg: PipelineConfig, cache: str | Path,
+                   augment: bool = False, workers: int | None = None) -> tuple[Examples, list[np.ndarray] | None]:
+    """Cached voice features of the clips with speech (and, with `augment`, each one's degraded copies)."""
     audio_items = [i for i in items if i.kind in ("audio", "video")]
-    face_items = [i for i in items if i.kind in ("photo", "video", "video_only")]
-    audio_cache, fail_a = features.extract_all(audio_items, cfg, args.cache, "audio", workers=args.workers)
-    face_cache, fail_f = features.extract_all(face_items, cfg, args.cache, "face", face_model, workers=args.workers,
-                                              appearance=appearance_source(args))
-    for f in fail_a + fail_f:
-        print(f"  feature extraction failed: {f}")
+    audio_cache, failed = features.extract_all(audio_items, cfg, cache, "audio", workers=workers)
     kept = [(features.load_audio_cache(audio_cache[i.path]), i) for i in audio_items if i.path in audio_cache]
     kept = [(m, i) for m, i in kept if m is not None]  # silent tracks have no voice to learn from
-    audio = Examples(np.stack([m for m, _ in kept]).astype(np.float32) if kept else np.zeros((0, cfg.n_mfcc, 1), np.float32),
-                     np.array([Y[i.emotion] for _, i in kept], dtype=np.int64),
-                     np.array([fold_of[i.path] for _, i in kept], dtype=np.int64),
-                     [i.speaker for _, i in kept], [i.dataset for _, i in kept], [i.path for _, i in kept])
+    augmented = None
+    if augment:
+        aug_cache, failed_aug = features.extract_all([i for _, i in kept], cfg, cache, "audio_aug", workers=workers)
+        failed += failed_aug
+        augmented = [np.load(aug_cache[i.path]) if i.path in aug_cache else np.zeros((0, 0, 0), np.float32)
+                     for _, i in kept]
+    for f in failed:
+        print(f"  feature extraction failed: {f}")
+    x = np.stack([m for m, _ in kept]).astype(np.float32) if kept else np.zeros((0, cfg.voice_rows, 1), np.float32)
+    return Examples(x, np.array([Y[i.emotion] for _, i in kept], dtype=np.int64),
+                    np.array([fold_of[i.path] for _, i in kept], dtype=np.int64),
+                    [i.speaker for _, i in kept], [i.dataset for _, i in kept], [i.path for _, i in kept]), augmented
+
+
+def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: PipelineConfig, face_model: str,
+                     args: argparse.Namespace) -> Features:
+    """Cached voice features and blendshapes (computed by the pipeline's own functions, on both cores)."""
+    audio, augmented = audio_examples(items, fold_of, cfg, args.cache, args.voice_augment > 0, args.workers)
+    face_items = [i for i in items if i.kind in ("photo", "video", "video_only")]
+    face_cache, failed = features.extract_all(face_items, cfg, args.cache, "face", face_model, workers=args.workers,
+                                              appearance=appearance_source(args))
+    for f in failed:
+        print(f"  feature extraction failed: {f}")
     face_data = {i.path: features.load_face_cache(face_cache[i.path]) for i in face_items if i.path in face_cache}
-    return Features(audio, [i for i in face_items if i.path in face_data], face_data)
+    return Features(audio, augmented, [i for i in face_items if i.path in face_data], face_data)
 
 
 APPEARANCE_FILE = "fer2013_mini_xception.tflite"  # its name in the weights folder, with its licence beside it
@@ -149,6 +173,14 @@ def appearance_source(args: argparse.Namespace) -> str | None:
         return None
     return args.appearance_model or str(Path(args.shared) / "models" / "fer2013-mini-xception" /
                                         "emotion_model_quantized.tflite")
+
+
+def voice_recipe(args: argparse.Namespace) -> Recipe:
+    return Recipe(epochs=args.audio_epochs, augmented_share=args.voice_augment, mixup=args.voice_mixup)
+
+
+def voice_config(args: argparse.Namespace) -> dict:
+    return {"voice_features": args.voice_features, "voice_norm": args.voice_norm, "voice_vad": not args.no_vad}
 
 
 # -- 3. folds ------------------------------------------------------------------------------------------------
@@ -177,7 +209,8 @@ def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[
     from tqdm import tqdm
 
     with tqdm(total=args.folds, desc="voice CNN, folds", unit="fold") as bar:
-        audio = cross_fit_audio(feats.audio, inner, cfg, args.audio_epochs, args.seed, lambda k: bar.update())
+        audio = cached_cross_fit_audio(args.cache, feats.audio, inner, cfg, seed=args.seed, progress=lambda k: bar.update(),
+                                augmented=feats.audio_augmented, recipe=voice_recipe(args))
     with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
         face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
                               args.per_photo, args.seed, progress=lambda k: bar.update())
@@ -365,7 +398,7 @@ def train(args: argparse.Namespace, face_model: str) -> Run:
     """The recipe, step by step."""
     started = time.time()
     cfg = PipelineConfig(appearance_model="" if args.no_appearance else APPEARANCE_FILE,
-                         appearance_origin="" if args.no_appearance else APPEARANCE_ORIGIN)
+                         appearance_origin="" if args.no_appearance else APPEARANCE_ORIGIN, **voice_config(args))
     items, sources, malformed = load_datasets(args)
     run_dir = Path(args.runs) / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
