@@ -13,16 +13,18 @@ import ctypes
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
 from emotion.errors import EmotionError, as_emotion_error
-from emotion.explain import face_figure, voice_figure
-from emotion.labels import EMOTION_EMOJI
+from emotion.explain import face_figure, face_words, voice_figure
+from emotion.labels import EMOTION_EMOJI, EMOTIONS
 from emotion.plots import probability_figure, timeline_figure
 
 VIDEO_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv"}
@@ -35,27 +37,86 @@ FILE_MAX_AGE_S = int(os.environ.get("EMOTION_FILE_MAX_AGE_S", "3600"))
 RESULTS_DIR = Path(tempfile.gettempdir()) / "emotion-results"
 
 INTRO = """# 🎭 What emotion does this clip show?
-Upload a short video of someone speaking (or record one with your webcam), then press **Analyze**.
-The voice and the face are judged separately, then together. Six emotions: happy, sad, angry, fearful,
-disgust, surprised. Works best on a few seconds of one clearly visible face."""
+Upload a short video of someone speaking, or record one with your webcam, and press **Analyze**.
+The voice and the face are judged separately, then together: happy, sad, angry, fearful, disgust or surprised."""
+HOW_IT_WORKS = """**How it works.** The sound is cut to speech (a voice-activity detector) and read by a small
+convolutional network; the face is followed frame by frame (MediaPipe's 52 face movements plus a pretrained
+expression network) and read by a recurrent network; a third small network combines the two. Every confidence
+shown is calibrated on speakers the models never saw, so "Not sure" and "Voice and face disagree" are said
+when the evidence is weak or conflicting.
+
+**Limits.** Trained on actors posing emotions in studios (a few dozen people): real, subtle or mixed feelings,
+children, strong accents, noisy rooms and faces in profile are read less well. It recognises expressions, not
+what anybody feels inside: a demo, never a diagnosis, and not for decisions about people."""
+EMOTION_WORDS = {**{e: e for e in EMOTIONS}, "fear": "fearful", "afraid": "fearful", "disgusted": "disgust",
+                 "surprise": "surprised", "anger": "angry", "happiness": "happy", "sadness": "sad"}
+AUDIO_EXT = {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus"}
+PREVIEW_EXT = {".flv", ".avi", ".mkv", ".wmv", ".mpg", ".mpeg", ".3gp", ".ts", ".mov", ".mts", ".m2ts"}
 
 
-def example_clips(folder: str | Path | None) -> list[str]:
+def limits_text() -> str:
+    return (f"Up to {MAX_DURATION_S / 60:g} min and {MAX_UPLOAD.upper()}: mp4, webm, mov, mkv, avi or flv video, or "
+            "sound alone (wav, mp3, m4a, flac). Best with one clearly visible face and someone speaking.")
+
+
+@dataclass
+class Example:
+    path: str
+    emotion: str
+    caption: str
+
+
+def emotion_in_name(name: str) -> str | None:
+    words = [w for w in re.split(r"[^a-z]+", name.lower()) if w]
+    return next((EMOTION_WORDS[w] for w in words if w in EMOTION_WORDS), None)
+
+
+def example_clips(folder: str | Path | None) -> list[Example]:
+    """One clip per emotion, in the order of EMOTIONS. From `examples.csv` in the folder (columns file, emotion,
+    caption) if there is one, else from emotion words in the file names (clips with a sound track first)."""
     if not folder or not Path(folder).is_dir():
         return []
-    return sorted(str(p) for p in Path(folder).iterdir() if p.suffix.lower() in VIDEO_EXT)[:12]
+    folder = Path(folder)
+    found: list[Example] = []
+    listing = folder / "examples.csv"
+    if listing.is_file():
+        with listing.open(newline="") as f:
+            for row in csv.DictReader(f):
+                path = folder / row.get("file", "")
+                emotion = EMOTION_WORDS.get((row.get("emotion") or "").strip().lower())
+                if emotion and path.is_file():
+                    found.append(Example(str(path), emotion, (row.get("caption") or path.stem).strip()))
+    else:
+        from emotion.media import probe
+
+        clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXT)
+        with_sound = {}
+        for p in clips:
+            with contextlib.suppress(Exception):
+                with_sound[p] = probe(p).has_audio
+        for p in sorted(clips, key=lambda p: (not with_sound.get(p, False), p.name)):
+            emotion = emotion_in_name(p.stem)
+            if emotion:
+                found.append(Example(str(p), emotion, p.stem))
+    first = {}
+    for ex in found:
+        first.setdefault(ex.emotion, ex)
+    return [first[e] for e in EMOTIONS if e in first]
 
 
 def details_markdown(pred) -> str:
     used = {"audio": "🎙️ voice", "face": "🙂 face"}
     lines = [f"**Used:** {' + '.join(used[m] for m in pred.modalities) or 'nothing'}  ·  "
              f"**Face visible in** {pred.face_coverage:.0%} of the frames  ·  **Length:** {pred.duration_s:.1f} s"]
+    if pred.disagreement and pred.audio and pred.face:
+        lines.append("- ⚖️ The two readings point to different emotions, both with real confidence, so no single "
+                     "answer is given. Look at both below.")
     lines += [f"- ⚠️ {w}" for w in pred.warnings]
     return "\n".join(lines)
 
 
 def verdict_markdown(pred) -> str:
-    emoji = "🤔" if pred.not_sure or not pred.label else EMOTION_EMOJI.get(pred.label, "")
+    emoji = "⚖️" if pred.disagreement else "🤔" if pred.not_sure or not pred.label else EMOTION_EMOJI.get(pred.label, "")
     return f"## {emoji} {pred.verdict}"
 
 
@@ -112,61 +173,158 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
         ctypes.CDLL("libc.so.6").mallopt(m_arena_max, arenas)
 
 
-def build_app(pipe, examples_dir: str | Path | None = None) -> gr.Blocks:
-    """The interface around a loaded EmotionPipeline."""
+CSS = """
+#verdict { min-height: 4.5em; }
+#verdict h2 { margin: 0.2em 0; }
+.js-plotly-plot .modebar-container { display: none !important; }  /* the toolbar covered titles on phones */
+"""
+# The browser's player says "Video not playable" for formats it cannot show (flv, avi, mkv) before the preview
+# arrives, and for files that are not video at all, which the analysis then explains in words: that toast goes.
+JS = """() => {
+  const dismiss = () => document.querySelectorAll('.toast-body').forEach(t => {
+    if (/Video not playable/.test(t.innerText)) { const c = t.querySelector('.toast-close'); c ? c.click() : t.remove(); }
+  });
+  new MutationObserver(dismiss).observe(document.body, {childList: true, subtree: true});
+}"""
+LAUNCH_STYLE = {"css": CSS, "js": JS}
+START_VERDICT = "## Upload or record a clip, then press Analyze."
+PREDICT_DOC = """Analyse one clip; returns the result as JSON.
 
-    def run(video: str | None, progress=gr.Progress()):
+Input: `video`, a video or sound file (gradio_client: `handle_file(path)`), at most {limit:g} s long.
+Output: on success the fields of `emotion.Prediction`: `file`, `label` (the most likely emotion, or null),
+`confidence` (its calibrated probability), `verdict` (the answer in words), `not_sure` (true when the answer is a
+guess), `disagreement` (true when voice and face read different emotions, both with real confidence),
+`fused`, `audio`, `face` (the six probabilities from both, the voice and the face; null for a branch not used),
+`modalities` (["audio", "face"] as used), `face_coverage` (share of frames with a face), `speech_present`,
+`duration_s`, `warnings` (plain sentences), `timings_s` and `timeline` (one entry per window of a long clip).
+On failure: {{"error": "a plain sentence", "code": "not_media" | "too_long" | "corrupt" | "no_input" | ...}}."""
+
+
+def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool | None = None) -> gr.Blocks:
+    """The interface around a loaded EmotionPipeline. Examples' results are computed when the app starts
+    (`cache_examples`, default on; EMOTION_CACHE_EXAMPLES=0 turns it off), so a click shows an answer at once."""
+    if cache_examples is None:
+        cache_examples = os.environ.get("EMOTION_CACHE_EXAMPLES", "1") != "0"
+
+    def cleared():
+        """Every output as before the first run: nothing stale next to a new clip, no empty plot frames."""
+        return (START_VERDICT, gr.update(value=None, visible=False), "", gr.update(visible=False), None,
+                gr.update(value=None, visible=False), gr.update(value=None, visible=False), "",
+                gr.update(value=None, visible=False), "", gr.update(value=None, visible=False), None)
+
+    def failed(words: str):
+        out = list(cleared())
+        out[0] = words
+        return tuple(out)
+
+    def run(video: str | None, source: dict | None = None, progress=gr.Progress()):
+        """Analyse the clip shown (the original upload when the player shows a preview of it)."""
         if not video:
-            return ("## Please upload or record a video first.", None, gr.update(visible=False), "", None,
-                    None, None, None)
+            return failed("## Please upload or record a video first.")
+        path = video
+        if source and source.get("preview") and Path(video).name == Path(source["preview"]).name:
+            path = source["original"]
         try:
-            pred = pipe.predict(video, explain=True, max_duration_s=MAX_DURATION_S,
+            pred = pipe.predict(path, explain=True, max_duration_s=MAX_DURATION_S,
                                 progress=lambda fraction, words: progress(fraction, desc=words))
         except Exception as exc:  # a public demo answers every upload in words, never with a traceback
-            return (f"## ⚠️ {as_user_error(exc)}", None, gr.update(visible=False), "", None, None, None, None)
-        timeline = gr.update(value=timeline_figure(pred), visible=True) if pred.timeline else gr.update(visible=False)
-        return (verdict_markdown(pred), probability_figure(pred), timeline, details_markdown(pred),
-                write_downloads(pred), face_figure(pred.explanation), voice_figure(pred.explanation), pred.to_dict())
+            return failed(f"## ⚠️ {as_user_error(exc)}")
+        expl = pred.explanation
+        face_fig, voice_fig = face_figure(expl), voice_figure(expl)
+        top3 = gr.update(value=pred.fused, visible=pred.fused is not None,
+                         show_heading=not pred.not_sure and pred.fused is not None)
+        timeline = gr.update(value=timeline_figure(pred), visible=True) if pred.timeline else gr.update(value=None, visible=False)
+        voice_text = expl.voice_words if voice_fig is not None else \
+            "The voice was not used for this clip (no speech found), so there is no voice plot."
+        return (verdict_markdown(pred), top3, details_markdown(pred), gr.update(visible=True),
+                probability_figure(pred), timeline, gr.update(value=face_fig, visible=face_fig is not None),
+                face_words(expl), gr.update(value=voice_fig, visible=voice_fig is not None), voice_text,
+                gr.update(value=write_downloads(pred), visible=True), pred.to_dict())
 
     def api_predict(video: str | None) -> dict:
-        """The result as JSON (for gradio_client): same fields as Prediction.to_dict(), or {"error": ...}."""
-        if not video:
-            return {"error": "No video given."}
+        if not video or not isinstance(video, str):
+            return {"error": "No video given: send a file (gradio_client: handle_file(path)).", "code": "no_input"}
         try:
             return pipe.predict(video, max_duration_s=MAX_DURATION_S).to_dict()
         except Exception as exc:
             err = as_user_error(exc)
             return {"error": str(err), "code": err.code}
 
+    def make_preview(video: str | None):
+        """What the browser cannot play (flv, avi, mkv, some mov) is shown as a small mp4; analysis keeps the
+        original."""
+        from emotion.media import browser_preview
+
+        if not video or Path(video).suffix.lower() not in PREVIEW_EXT:
+            return gr.skip(), None
+        try:
+            preview = browser_preview(video, Path(video).parent)
+        except Exception:  # the analysis will say what is wrong with the file, in words
+            return gr.skip(), None
+        if preview is None:
+            return gr.skip(), None
+        return preview, {"original": video, "preview": preview}
+
+    examples = example_clips(examples_dir)
     with gr.Blocks(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO)
-        with gr.Row():
-            with gr.Column(scale=1):
+        source = gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=300):
                 video = gr.Video(label="Your clip", sources=["upload", "webcam"], include_audio=True,
-                                 webcam_options=gr.WebcamOptions(mirror=True), elem_id="clip")
-                analyze = gr.Button("Analyze", variant="primary", elem_id="analyze")
-                clips = example_clips(examples_dir)
-                if clips:
-                    gr.Examples(examples=[[c] for c in clips], inputs=[video], label="Try an example")
-            with gr.Column(scale=2):
-                verdict = gr.Markdown("## Upload or record a clip, then press Analyze.", elem_id="verdict")
-                details = gr.Markdown(elem_id="details")
-                probs = gr.Plot(label="Probabilities: voice, face, both", elem_id="prob-plot")
-                timeline = gr.Plot(label="Emotion over time", visible=False, elem_id="timeline-plot")
+                                 webcam_options=gr.WebcamOptions(mirror=True), elem_id="clip", height=320)
+                gr.Markdown(limits_text(), elem_id="limits")
+                with gr.Row():
+                    analyze = gr.Button("Analyze", variant="primary", elem_id="analyze", scale=2)
+                    clear = gr.Button("Clear", variant="secondary", elem_id="clear", scale=1)
+                verdict = gr.Markdown(START_VERDICT, elem_id="verdict", label="verdict")
+                top3 = gr.Label(num_top_classes=3, label="Top 3, from voice and face together", elem_id="top3",
+                                visible=False)
+                details = gr.Markdown(elem_id="details", label="details")
+            with gr.Column(scale=2, min_width=300, visible=False) as results:
+                with gr.Accordion("Voice, face and both", open=True):
+                    probs = gr.Plot(label="probabilities", show_label=False, elem_id="prob-plot")
+                    timeline = gr.Plot(label="timeline", show_label=False, visible=False, elem_id="timeline-plot")
                 with gr.Accordion("Why? What the models looked at", open=True):
-                    face_why = gr.Plot(label="Face: the most telling expressions over time", elem_id="face-why")
-                    voice_why = gr.Plot(label="Voice: loudness and pitch over time", elem_id="voice-why")
-                downloads = gr.File(label="Download the result (JSON, CSV)", file_count="multiple", elem_id="downloads")
+                    face_text = gr.Markdown(elem_id="face-words", label="face_words")
+                    face_why = gr.Plot(label="face_why", show_label=False, elem_id="face-why")
+                    voice_text = gr.Markdown(elem_id="voice-words", label="voice_words")
+                    voice_why = gr.Plot(label="voice_why", show_label=False, elem_id="voice-why")
+                downloads = gr.File(label="Download the result (JSON, CSV)", file_count="multiple",
+                                    elem_id="downloads", visible=False)
                 with gr.Accordion("All numbers (JSON)", open=False):
-                    raw = gr.JSON(elem_id="raw")
-        gr.Markdown("Confidence is calibrated on speakers the models never saw; when the top emotion is not "
-                    "clearly ahead the app says *Not sure*. Trained on acted emotions: treat it as a demo, not a "
-                    "diagnosis.")
-        analyze.click(run, inputs=[video], outputs=[verdict, probs, timeline, details, downloads, face_why,
-                                                    voice_why, raw], api_name="analyze")
+                    raw = gr.JSON(label="result", elem_id="raw")
+        outputs = [verdict, top3, details, results, probs, timeline, face_why, face_text, voice_why, voice_text,
+                   downloads, raw]
+        if examples:
+            gr.Examples(examples=[[ex.path] for ex in examples], inputs=[video], outputs=outputs,
+                        fn=lambda v: run(v), cache_examples=cache_examples, cache_mode="eager",
+                        example_labels=[f"{EMOTION_EMOJI[ex.emotion]} {ex.emotion}: {ex.caption}" for ex in examples],
+                        label="Examples, one per emotion (the expected emotion first): click one to see its result",
+                        elem_id="examples", preload=False)
+        with gr.Accordion("How it works, and its limits", open=False):
+            gr.Markdown(HOW_IT_WORKS)
+            card = Path(pipe.weights_dir or "") / "README.md"
+            if pipe.weights_dir and card.is_file():
+                with gr.Accordion("Model card", open=False):
+                    gr.Markdown(card.read_text(encoding="utf-8", errors="replace"))
+
+        lock = lambda: (gr.update(interactive=False, value="Analysing…"), gr.update(interactive=False))
+        unlock = lambda: (gr.update(interactive=True, value="Analyze"), gr.update(interactive=True))
+        analyze.click(lock, None, [analyze, clear], queue=False, api_visibility="private").then(
+            run, inputs=[video, source], outputs=outputs, api_name="analyze", scroll_to_output=True,
+            show_progress_on=[verdict], trigger_mode="once").then(
+            unlock, None, [analyze, clear], queue=False, api_visibility="private")
+        for event in (video.upload, video.start_recording):
+            event(cleared, None, outputs, queue=False, api_visibility="private")
+        video.upload(make_preview, inputs=[video], outputs=[video, source], api_visibility="private")
+        video.clear(lambda: (*cleared(), None), None, [*outputs, source], queue=False, api_visibility="private")
+        clear.click(lambda: (None, None, *cleared()), None, [video, source, *outputs], queue=False,
+                    api_visibility="private")
         api_button = gr.Button(visible=False)
-        api_out = gr.JSON(visible=False)
-        api_button.click(api_predict, inputs=[video], outputs=[api_out], api_name="predict")
+        api_out = gr.JSON(visible=False, label="result")
+        api_button.click(api_predict, inputs=[video], outputs=[api_out], api_name="predict",
+                         api_description=PREDICT_DOC.format(limit=MAX_DURATION_S))
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 
@@ -182,7 +340,7 @@ def main() -> None:
         print(f"Face analysis is off: {pipe.face_model_problem}")
     demo = build_app(pipe, os.environ.get("EMOTION_EXAMPLES_DIR"))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size=MAX_UPLOAD)
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size=MAX_UPLOAD, **LAUNCH_STYLE)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,9 @@ class PipelineConfig:
     temperature_face: float = 1.0
     temperature_fused: float = 1.0
     not_sure_top_p: float = 0.0  # a fused top probability below this reads "not sure"
+    # Voice and face disagree when both top probabilities reach this and name different emotions: the answer
+    # says so, is marked not sure, and its probabilities are bounded by the evidence (emotion.fusion).
+    disagreement_min_p: float = 0.5
     metrics_file: str = "metrics.json"
 
     def to_json(self, path: str | Path) -> None:
@@ -175,6 +178,8 @@ class PipelineConfig:
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 raise bad(name, "must be a finite number ≥ 0")
+        if not _is_number(self.disagreement_min_p) or not 0 < self.disagreement_min_p <= 1:
+            raise bad("disagreement_min_p", "must be between 0 and 1")
         for name in ("face_confidence", "min_face_coverage", "not_sure_top_p"):
             if getattr(self, name) > 1:
                 raise bad(name, "must be between 0 and 1")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
+from .plots import styled
+
 PLAIN_NAMES = {
     "mouthSmile": "smile", "browInnerUp": "inner brows raised", "browDown": "brows lowered (frown)",
     "browOuterUp": "outer brows raised", "jawOpen": "jaw open", "eyeWide": "eyes wide open",
@@ -28,6 +30,13 @@ PLAIN_NAMES = {
 TOP_MOVEMENTS = 8
 BLOCK_FRAMES = 5
 PITCH_MAX_S = 120.0
+EDGE_S = 0.4  # the "strongest moments" are not looked for this close to a window's ends (blurring there says little)
+LONG_VOICE_S = 20.0  # longer sound is drawn in half-second steps, not frame by frame
+# Calm speech of the training actors (48 neutral and calm RAVDESS clips in ../shared): how far the pitch moves
+# (interquartile range, semitones) and how far loud moments rise above the typical level (90th percentile minus
+# median of the voiced frames' loudness, dB).
+CALM_PITCH_SPREAD_ST = 3.9
+CALM_LOUD_BURST_DB = 7.5
 
 
 def movement_groups(names: list[str]) -> dict[str, list[int]]:
@@ -49,20 +58,25 @@ class Explanation:
     face_values: np.ndarray | None = None  # (movements, frames) scores over time
     face_evidence: np.ndarray | None = None  # (frames,) how much each moment supports the face answer
     face_peak_times_s: list[float] = field(default_factory=list)
-    face_label: str | None = None
+    face_label: str | None = None  # the emotion the face plot explains: the verdict's when there is one
+    face_reads: str | None = None  # what the face branch itself reads, when that differs
     voice_times_s: np.ndarray | None = None
     loudness_db: np.ndarray | None = None
     pitch_hz: np.ndarray | None = None  # NaN where unvoiced
+    voice_words: str = ""  # the voice's pitch and loudness, in words
 
 
-def _face_part(pipe, feats, face_p, expl: Explanation) -> None:
+def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None) -> None:
     cfg = pipe.cfg
     used = [i for i, p in enumerate(face_p) if p is not None]
     if not used:
         return
     seqs = np.stack([feats.faces[i].sequence for i in used])  # (W, T, 52)
     probs = np.mean([face_p[i] for i in used], axis=0)
-    label = int(np.argmax(probs))
+    own = int(np.argmax(probs))
+    label = cfg.emotions.index(verdict) if verdict in cfg.emotions else own
+    if label != own:
+        expl.face_reads = cfg.emotions[own]
     base = pipe.face.probabilities(seqs)[:, label]
     groups = movement_groups(list(cfg.blendshape_names))
     names = [g for g in groups if g != "neutral"]
@@ -86,13 +100,16 @@ def _face_part(pipe, feats, face_p, expl: Explanation) -> None:
     evidence = np.repeat(base[None, :] - block_p, BLOCK_FRAMES, axis=0)[:n].T.reshape(-1)  # (W*T,)
     times = np.concatenate([feats.faces[i].times_s for i in used])
     values = np.concatenate([np.stack([seqs[k][:, groups[names[j]]].mean(1) for j in order]) for k in range(len(used))], axis=1)
-    peaks = np.argsort(evidence)[::-1][:3]
+    starts_s = np.concatenate([np.full(n, feats.faces[i].start_s) for i in used])
+    ends_s = np.concatenate([np.full(n, feats.faces[i].end_s) for i in used])
+    inside = (times >= starts_s + EDGE_S) & (times <= ends_s - EDGE_S)
+    peaks = np.argsort(np.where(inside, evidence, -np.inf))[::-1][:3]
     expl.face_times_s = times
     expl.face_movements = [names[j] for j in order]
     expl.face_importance = [float(importance[j]) for j in order]
     expl.face_values = values
     expl.face_evidence = evidence
-    expl.face_peak_times_s = sorted(float(times[p]) for p in peaks if evidence[p] > 0)
+    expl.face_peak_times_s = sorted(float(times[p]) for p in peaks if inside[p] and evidence[p] > 0)
     expl.face_label = cfg.emotions[label]
 
 
@@ -105,28 +122,57 @@ def _voice_part(pipe, feats, expl: Explanation, hop: int = 320) -> None:
     wave = feats.wave[: int(PITCH_MAX_S * cfg.sample_rate)]
     rms = librosa.feature.rms(y=wave, frame_length=1024, hop_length=hop)[0]
     f0, voiced, _ = librosa.pyin(wave, fmin=65, fmax=500, sr=cfg.sample_rate, frame_length=1024, hop_length=hop)
-    expl.voice_times_s = librosa.times_like(rms, sr=cfg.sample_rate, hop_length=hop)
-    expl.loudness_db = 20 * np.log10(np.maximum(rms, 1e-5))
-    expl.pitch_hz = np.where(voiced, f0, np.nan)[: rms.size]
+    times = librosa.times_like(rms, sr=cfg.sample_rate, hop_length=hop)
+    loudness = 20 * np.log10(np.maximum(rms, 1e-5))
+    pitch = np.where(voiced, f0, np.nan)[: rms.size]
+    expl.voice_words = voice_words(loudness[: pitch.size], pitch)
+    if times.size and times[-1] > LONG_VOICE_S:  # half-second steps: loudest moment, median pitch
+        step = int(round(0.5 * cfg.sample_rate / hop))
+        m = rms.size // step * step
+        times = times[:m].reshape(-1, step)[:, 0]
+        loudness = loudness[:m].reshape(-1, step).max(axis=1)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (no voiced frame) stay NaN
+                pitch = np.nanmedian(pitch[:m].reshape(-1, step), axis=1)
+    expl.voice_times_s, expl.loudness_db, expl.pitch_hz = times, loudness, pitch
 
 
-def explain_prediction(pipe, feats, face_p) -> Explanation:
+def voice_words(loudness_db: np.ndarray, pitch_hz: np.ndarray) -> str:
+    """How the voice moves, compared with calm speech of the training actors, in a sentence or two."""
+    voiced = np.isfinite(pitch_hz)
+    if voiced.sum() < 10:
+        return "Too little voiced sound to describe the pitch."
+    semitones = 12 * np.log2(pitch_hz[voiced] / np.median(pitch_hz[voiced]))
+    semitones = semitones[np.abs(semitones) < 9]  # octave slips of the pitch tracker
+    spread = float(np.percentile(semitones, 75) - np.percentile(semitones, 25)) if semitones.size else 0.0
+    loud = loudness_db[voiced]
+    burst = float(np.percentile(loud, 90) - np.median(loud))
+    pitch = ("a flat, monotone pitch" if spread < 0.75 * CALM_PITCH_SPREAD_ST else
+             "a lively, strongly moving pitch" if spread > 1.3 * CALM_PITCH_SPREAD_ST else "an ordinary pitch movement")
+    level = ("even loudness" if burst < 0.75 * CALM_LOUD_BURST_DB else
+             "loud bursts" if burst > 1.3 * CALM_LOUD_BURST_DB else "ordinary changes in loudness")
+    return (f"The voice has {pitch} (it moves over {spread:.1f} semitones; calm speech: about "
+            f"{CALM_PITCH_SPREAD_ST:.0f}) and {level} (loud moments {burst:.0f} dB above its usual level; calm "
+            f"speech: about {CALM_LOUD_BURST_DB:.0f} dB). Around {float(np.median(pitch_hz[voiced])):.0f} Hz on "
+            "average.")
+
+
+def explain_prediction(pipe, feats, face_p, verdict: str | None = None) -> Explanation:
+    """The "why" for a prediction; the face part explains `verdict` (the answer shown), else the face's own read."""
     expl = Explanation()
-    _face_part(pipe, feats, face_p, expl)
+    _face_part(pipe, feats, face_p, expl, verdict)
     _voice_part(pipe, feats, expl)
     return expl
 
 
-def _not_used(branch: str) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(title=f"{branch}: not used for this clip", height=200)
-    return fig
-
-
-def face_figure(expl: Explanation) -> go.Figure:
-    """Heatmap of the most telling face movements over time, with the strongest moments marked."""
+def face_figure(expl: Explanation) -> go.Figure | None:
+    """Heatmap of the most telling face movements over time, with the strongest moments marked (None when the
+    face was not used)."""
     if expl.face_values is None:
-        return _not_used("Face")
+        return None
     fig = go.Figure()
     order = np.argsort(expl.face_times_s)
     t = expl.face_times_s[order]
@@ -134,20 +180,38 @@ def face_figure(expl: Explanation) -> go.Figure:
                     colorbar=dict(title="strength"))
     for p in expl.face_peak_times_s:
         fig.add_vline(x=p, line_color="red", line_dash="dash")
-    fig.update_layout(title=f"Face: movements that most support “{expl.face_label}” (red: strongest moments)",
-                      xaxis_title="time (s)", yaxis_autorange="reversed", height=360, margin=dict(l=160, r=20, t=50, b=40))
-    return fig
+    fig.update_layout(title=dict(text=f"Movements behind “{expl.face_label}”<br><sub>red lines: strongest moments</sub>",
+                                 x=0, xanchor="left"),
+                      xaxis_title="time (s)", yaxis_autorange="reversed", height=380, margin=dict(l=10, r=10, t=70, b=40))
+    fig.update_yaxes(automargin=True)
+    return styled(fig)
 
 
-def voice_figure(expl: Explanation) -> go.Figure:
-    """Loudness and pitch over time (two y axes)."""
+def face_words(expl: Explanation) -> str:
+    """What the face plot shows, or why there is none."""
+    if expl.face_values is None:
+        return "The face was not used for this clip (no face, or too little of it), so there is no face plot."
+    top = ", ".join(expl.face_movements[:3])
+    words = f"The face plot explains **{expl.face_label}**: the movements that mattered most were {top}."
+    if expl.face_reads:
+        words += f" (On its own, the face reads *{expl.face_reads}*.)"
+    return words
+
+
+def voice_figure(expl: Explanation) -> go.Figure | None:
+    """Loudness and pitch over time, stacked (None when the voice was not used)."""
     if expl.loudness_db is None:
-        return _not_used("Voice")
-    fig = go.Figure()
-    fig.add_scatter(x=expl.voice_times_s, y=expl.loudness_db, name="loudness (dB)", line=dict(color="#1f77b4"))
-    fig.add_scatter(x=expl.voice_times_s, y=expl.pitch_hz, name="pitch (Hz)", yaxis="y2", mode="lines",
-                    line=dict(color="#d62728"), connectgaps=False)
-    fig.update_layout(title="Voice: loudness and pitch", xaxis_title="time (s)",
-                      yaxis=dict(title="loudness (dB)"), yaxis2=dict(title="pitch (Hz)", overlaying="y", side="right"),
-                      height=320, margin=dict(l=60, r=60, t=50, b=40))
-    return fig
+        return None
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig.add_scatter(x=expl.voice_times_s, y=expl.loudness_db, name="loudness", line=dict(color="#1f77b4"),
+                    row=1, col=1)
+    fig.add_scatter(x=expl.voice_times_s, y=expl.pitch_hz, name="pitch", mode="lines", line=dict(color="#d62728"),
+                    connectgaps=False, row=2, col=1)
+    fig.update_yaxes(title_text="loudness (dB)", row=1, col=1)
+    fig.update_yaxes(title_text="pitch (Hz)", row=2, col=1)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    fig.update_layout(title=dict(text="Voice: loudness and pitch", x=0, xanchor="left"), showlegend=False,
+                      height=360, margin=dict(l=10, r=10, t=50, b=40))
+    return styled(fig)

@@ -12,7 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -187,7 +187,8 @@ def _grid_runs(windows: Sequence[tuple[float, float]]) -> list[list[int]]:
 
 def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
                       model_path: str | Path, fast: bool = False, appearance_path: str | Path | None = None,
-                      timings: dict[str, float] | None = None) -> list[FaceWindow]:
+                      timings: dict[str, float] | None = None,
+                      on_frames: Callable[[float], None] | None = None) -> list[FaceWindow]:
     """Face sequences for each window of a video, from sequential passes over its frames: per frame the
     blendshapes and, with `appearance_path` (the expression CNN), the appearance of the face crop.
 
@@ -195,7 +196,8 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     landmarker and the decoder are all the cost) reads only 1 frame in `cfg.long_video_face_stride`,
     interpolating the others, and leaves unreferenced frames undecoded. One landmarker follows the
     face through each run of back-to-back windows. A frame counts as showing a face when the landmarker
-    found one and (with appearance) its crop was usable. `timings` gets the appearance step's seconds.
+    found one and (with appearance) its crop was usable. `timings` gets the appearance step's seconds;
+    `on_frames(fraction)` is told every 10 frames how much of the reading is done (the longest stage).
     """
     import cv2
 
@@ -211,8 +213,11 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     faces_seen = np.zeros(times.size, dtype=np.int32)
     appearance = AppearanceModel(appearance_path) if use_appearance else None
     appearance_s = 0.0
+    runs = list(_grid_runs(windows))
+    to_read = sum(-(-len(run) * n // stride) for run in runs) or 1
+    read = 0
 
-    for run in _grid_runs(windows):
+    for run in runs:
         first = run[0] * n
         count = len(run) * n
         step = (windows[run[0]][1] - windows[run[0]][0]) / n
@@ -222,6 +227,9 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
                 i = first + j * stride
                 shapes, faces_seen[i], landmarks = tracker.read(rgb, times[i])
                 sampled[i] = True
+                read += 1
+                if on_frames is not None and read % 10 == 0:
+                    on_frames(read / to_read)
                 if shapes is None:
                     continue
                 if appearance is not None:

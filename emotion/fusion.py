@@ -66,3 +66,27 @@ def fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float =
         if out[i] is None and (a is not None or f is not None):
             out[i] = np.asarray(a if a is not None else f, dtype=np.float32)
     return out
+
+
+def disagree(audio_p: np.ndarray | None, face_p: np.ndarray | None, min_p: float) -> bool:
+    """Voice and face both read an emotion with real confidence (top probability ≥ `min_p`), and not the same
+    one. The stacker never trained on real conflicting clips, so it would turn such a pair into one confident
+    answer; the pipeline reports the conflict instead."""
+    if audio_p is None or face_p is None:
+        return False
+    a, f = np.asarray(audio_p), np.asarray(face_p)
+    return int(a.argmax()) != int(f.argmax()) and min(float(a.max()), float(f.max())) >= min_p
+
+
+def evidence_bound(audio_p: np.ndarray, face_p: np.ndarray) -> np.ndarray:
+    """What two disagreeing branches support together: the mean of their calibrated probabilities, so no
+    emotion gets more than the two readings give it (a face happy at 99% and a voice angry at 84% make
+    happy ~51%, angry ~43%: not a confident answer)."""
+    return ((np.asarray(audio_p, np.float32) + np.asarray(face_p, np.float32)) / 2).astype(np.float32)
+
+
+def bounded_fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float, min_p: float,
+                 n_classes: int = 6) -> list:
+    """`fuse`, with each disagreeing pair's answer replaced by `evidence_bound`."""
+    out = fuse(stacker, audio_p, face_p, temperature, n_classes)
+    return [evidence_bound(a, f) if disagree(a, f, min_p) else p for p, a, f in zip(out, audio_p, face_p)]

@@ -449,3 +449,29 @@ def _read_exactly(stream, size: int) -> bytes | None:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
+
+
+BROWSER_PLAYABLE = {"mp4": {"h264", "av1", "vp9"}, "mov": {"h264"}, "webm": {"vp8", "vp9", "av1"}}
+PREVIEW_MAX_S = 60.0
+PREVIEW_HEIGHT = 480
+
+
+def browser_preview(path: str | Path, folder: str | Path, limits: Limits | None = None) -> str | None:
+    """A small H.264 mp4 of the first minute, for a browser that cannot play the upload (flv, avi, mkv, some
+    mov); None when the upload plays as it is or has no picture. Only the preview is converted: analysis
+    always reads the original. Fenced like every other ffmpeg call."""
+    info = probe(path, limits=limits)
+    if not info.has_video:
+        return None
+    container = next((c for c in BROWSER_PLAYABLE if c in info.format_name.split(",")), None)
+    suffix_ok = Path(path).suffix.lower() in (".mp4", ".m4v", ".mov", ".webm")
+    if container and suffix_ok and info.video_codec in BROWSER_PLAYABLE[container] and \
+            (not info.has_audio or info.audio_codec in ("aac", "mp3", "opus", "vorbis")):
+        return None
+    out = Path(folder) / f"{Path(path).stem[:80]}.preview.mp4"
+    seconds = min(PREVIEW_MAX_S, info.duration_s or PREVIEW_MAX_S)
+    run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path), "-t", f"{seconds:.3f}", "-map", "0:V:0", "-map", "0:a:0?",
+                "-vf", f"scale=-2:'min({PREVIEW_HEIGHT},ih)'", "-c:v", "libx264", "-preset", "veryfast",
+                "-crf", "28", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart",
+                str(out)], decode_budget_s(seconds), f"Making a preview of {display_name(path)}")
+    return str(out) if out.is_file() and out.stat().st_size > 0 else None

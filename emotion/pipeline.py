@@ -16,7 +16,7 @@ from .config import PipelineConfig
 from .errors import EmotionError
 from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
 from .calibration import calibrate
-from .fusion import FusionMLP, fuse
+from .fusion import FusionMLP, bounded_fuse, disagree, evidence_bound, fuse
 from .hub import resolve_weights
 from .media import display_name, load_audio, probe, readable_copy
 from .result import Prediction, WindowResult
@@ -56,6 +56,13 @@ def verdict_text(label: str | None, confidence: float, not_sure: bool, second: s
         maybe = f"maybe {label} or {second}" if second else f"maybe {label}"
         return f"Not sure — {maybe} (from {source})"
     return f"{label.capitalize()} ({confidence:.0%}), from {source}"
+
+
+def disagreement_text(audio: np.ndarray, face: np.ndarray, names: list[str]) -> str:
+    """Both readings in words, when they conflict."""
+    a, f = int(np.argmax(audio)), int(np.argmax(face))
+    return (f"Voice and face disagree: the voice sounds {names[a]} ({audio[a]:.0%}), the face looks {names[f]} "
+            f"({face[f]:.0%})")
 
 
 def _load_weights(path: Path, loader: Callable[[str], object]):
@@ -157,8 +164,12 @@ class EmotionPipeline:
                                    "damaged.", code="bad_weights")
 
     # -- step 1 ---------------------------------------------------------------------------------
-    def preprocess(self, path: str | Path, keep_wave: bool = False, max_duration_s: float | None = None) -> Features:
+    def preprocess(self, path: str | Path, keep_wave: bool = False, max_duration_s: float | None = None,
+                   progress: Callable[[float, str], None] | None = None) -> Features:
+        """Decode and extract both branches' features. `progress(fraction, words)` hears of each stage, and of
+        the face frames read (the longest stage) as fractions from 0.15 to 0.85."""
         cfg = self.cfg
+        report = progress or (lambda fraction, words: None)
         limits = cfg.limits(max_duration_s)
         t0 = time.perf_counter()
         info = probe(path, limits=limits)
@@ -167,6 +178,7 @@ class EmotionPipeline:
             duration = info.duration_s or 0.0
             timings = {"probe": time.perf_counter() - t0}
             t = time.perf_counter()
+            report(0.05, "Listening to the voice")
             wave = load_audio(info.path, cfg.sample_rate, max_s=limits.max_duration_s) if info.has_audio else None
             if wave is not None and not info.has_video:
                 duration = wave.size / cfg.sample_rate
@@ -196,9 +208,11 @@ class EmotionPipeline:
                 if self.face_model_path is None:
                     warnings.append(f"Face analysis is off: {self.face_model_problem} Result from the voice only.")
                 else:
+                    report(0.15, "Following the face: 0%")
                     faces = video_blendshapes(info.path, windows, cfg, self.face_model_path,
                                               fast=duration > cfg.long_video_s, appearance_path=self.appearance_path,
-                                              timings=timings)
+                                              timings=timings,
+                                              on_frames=lambda f: report(0.15 + 0.7 * f, f"Following the face: {f:.0%}"))
                     if max(f.max_faces for f in faces) > 1:
                         warnings.append("Several faces are visible — the largest one was followed.")
             timings["face_features"] = time.perf_counter() - t
@@ -229,7 +243,8 @@ class EmotionPipeline:
                     face_p[i] = p
         feats.timings_s["face_model"] = time.perf_counter() - t
         t = time.perf_counter()
-        fused_p = fuse(self.fusion, audio_p, face_p, cfg.temperature_fused, len(cfg.emotions))
+        fused_p = bounded_fuse(self.fusion, audio_p, face_p, cfg.temperature_fused, cfg.disagreement_min_p,
+                               len(cfg.emotions))
         feats.timings_s["fusion"] = time.perf_counter() - t
         return audio_p, face_p, fused_p
 
@@ -255,6 +270,9 @@ class EmotionPipeline:
                 warnings.append(f"A face was visible in only {face_coverage:.0%} of the frames — too little "
                                 "to judge; the result comes from the voice only.")
         fused, audio, face = mean_of(fused_p), mean_of(audio_p), mean_of(face_p)
+        disagreement = disagree(audio, face, cfg.disagreement_min_p)
+        if disagreement:
+            fused = evidence_bound(audio, face)
         modalities = tuple(m for m, p in (("audio", audio), ("face", face)) if p is not None)
         timeline = []
         for i, (a, b) in enumerate(feats.windows):
@@ -262,7 +280,8 @@ class EmotionPipeline:
             timeline.append(WindowResult(round(a, 3), round(b, 3), None if p is None else names[int(np.argmax(p))],
                                          0.0 if p is None else round(float(np.max(p)), 4), as_dict(p),
                                          as_dict(audio_p[i]), as_dict(face_p[i]),
-                                         feats.faces[i].coverage if feats.faces else 0.0, feats.mfccs[i] is not None))
+                                         feats.faces[i].coverage if feats.faces else 0.0, feats.mfccs[i] is not None,
+                                         disagree(audio_p[i], face_p[i], cfg.disagreement_min_p)))
         if fused is None:
             label, confidence, second, not_sure = None, 0.0, None, True
             warnings.append("Neither a voice nor a face could be used, so there is no answer.")
@@ -270,10 +289,12 @@ class EmotionPipeline:
             order = np.argsort(fused)[::-1]
             label, second = names[int(order[0])], names[int(order[1])]
             confidence = float(fused[order[0]])
-            not_sure = confidence < cfg.not_sure_top_p
+            not_sure = disagreement or confidence < cfg.not_sure_top_p
+        verdict = disagreement_text(audio, face, names) if disagreement else \
+            verdict_text(label, confidence, not_sure, second, modalities)
         return Prediction(
             file=display_name(path), label=label, confidence=round(confidence, 4),
-            verdict=verdict_text(label, confidence, not_sure, second, modalities), not_sure=not_sure,
+            verdict=verdict, not_sure=not_sure, disagreement=disagreement,
             fused=as_dict(fused), audio=as_dict(audio), face=as_dict(face), modalities=list(modalities),
             face_coverage=round(face_coverage, 4), speech_present=audio is not None,
             duration_s=round(feats.info_duration_s, 3), warnings=warnings,
@@ -289,14 +310,14 @@ class EmotionPipeline:
         """
         report = progress or (lambda fraction, words: None)
         start = time.perf_counter()
-        report(0.05, "Listening to the voice and following the face")
-        feats = self.preprocess(path, keep_wave=explain, max_duration_s=max_duration_s)
-        report(0.85, "Deciding")
+        feats = self.preprocess(path, keep_wave=explain, max_duration_s=max_duration_s, progress=report)
+        report(0.86, "Weighing voice and face")
         audio_p, face_p, fused_p = self.forward(feats)
         pred = self.postprocess(path, feats, audio_p, face_p, fused_p)
         pred.timings_s["total"] = round(time.perf_counter() - start, 4)
         if explain:
             from .explain import explain_prediction
 
-            pred.explanation = explain_prediction(self, feats, face_p)
+            report(0.93, "Explaining the answer")
+            pred.explanation = explain_prediction(self, feats, face_p, None if pred.disagreement else pred.label)
         return pred

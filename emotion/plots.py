@@ -11,6 +11,15 @@ from .labels import EMOTIONS
 COLORS = {"voice": "#1f77b4", "face": "#ff7f0e", "both": "#2ca02c"}
 
 
+def styled(fig: go.Figure) -> go.Figure:
+    """Readable on a light and on a dark page: transparent background, mid-grey text and grid; titles left."""
+    fig.update_layout(paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+                      font=dict(color="#8a8a8a", size=13), title_x=0, title_xanchor="left")
+    fig.update_xaxes(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)")
+    fig.update_yaxes(gridcolor="rgba(128,128,128,0.25)", zerolinecolor="rgba(128,128,128,0.4)")
+    return fig
+
+
 def probability_figure(prediction: Any) -> go.Figure:
     """Grouped bars: the six probabilities from the voice, the face and both together."""
     fig = go.Figure()
@@ -18,10 +27,11 @@ def probability_figure(prediction: Any) -> go.Figure:
         if probs:
             fig.add_bar(name=name.capitalize(), x=list(probs), y=[probs[e] for e in probs],
                         marker_color=COLORS[name], text=[f"{probs[e]:.0%}" for e in probs], textposition="outside")
-    fig.update_layout(barmode="group", yaxis=dict(range=[0, 1.1], tickformat=".0%", title="probability"),
-                      title="How likely each emotion is", legend_title_text="from", height=380,
-                      margin=dict(l=40, r=20, t=50, b=40))
-    return fig
+    fig.update_layout(barmode="group", yaxis=dict(range=[0, 1.15], tickformat=".0%", title="probability"),
+                      title="How likely each emotion is", legend=dict(orientation="h", y=-0.18, title_text="from: "),
+                      height=400, margin=dict(l=10, r=10, t=50, b=40), uniformtext=dict(minsize=10, mode="hide"))
+    fig.update_yaxes(automargin=True)
+    return styled(fig)
 
 
 def timeline_figure(prediction: Any) -> go.Figure:
@@ -33,8 +43,9 @@ def timeline_figure(prediction: Any) -> go.Figure:
         fig.add_scatter(x=mids, y=[w.fused[e] for w in windows], mode="lines+markers", name=e)
     fig.update_layout(title="Emotion over time", xaxis_title="time (s)",
                       yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"), height=340,
-                      margin=dict(l=40, r=20, t=50, b=40))
-    return fig
+                      margin=dict(l=10, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.25))
+    fig.update_yaxes(automargin=True)
+    return styled(fig)
 
 
 def history_figure(history: dict, title: str) -> go.Figure:

@@ -22,6 +22,7 @@ class WindowResult:
     face: Probabilities | None
     face_coverage: float
     speech_present: bool
+    disagreement: bool = False  # voice and face read different emotions, both with real confidence
 
 
 @dataclass
@@ -42,6 +43,9 @@ class Prediction:
     duration_s: float
     warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    # Voice and face read different emotions, both with real confidence: `not_sure` is set, the verdict names
+    # both readings, and `fused` is bounded by them (their mean) instead of the stacker's answer.
+    disagreement: bool = False
     timeline: list[WindowResult] = field(default_factory=list)
     explanation: Any = field(default=None, repr=False)  # an Explanation, for the "why" plots
 
@@ -66,14 +70,14 @@ def _branch_fields(prefix: str) -> list[str]:
 
 FILE_FIELDS: dict[str, type] = {
     "path": str, "file": str, "size_bytes": int, "mtime": float, "label": str, "confidence": float, "not_sure": bool,
-    "verdict": str, "modalities": str, "face_coverage": float, "speech_present": bool, "duration_s": float,
+    "disagreement": bool, "verdict": str, "modalities": str, "face_coverage": float, "speech_present": bool, "duration_s": float,
     **{f: float for f in _branch_fields("fused") + _branch_fields("audio") + _branch_fields("face")},
     "warnings": str, "error_code": str, "error": str,
 }
 TIMELINE_FIELDS: dict[str, type] = {
     "path": str, "file": str, "start_s": float, "end_s": float, "label": str, "confidence": float,
     **{f: float for f in _branch_fields("fused") + _branch_fields("audio") + _branch_fields("face")},
-    "face_coverage": float, "speech_present": bool,
+    "face_coverage": float, "speech_present": bool, "disagreement": bool,
 }
 
 
@@ -105,7 +109,8 @@ def file_row(path: str, pred: Prediction | None = None, error: Exception | None 
     row: dict[str, Any] = {k: None for k in FILE_FIELDS}
     row.update(path=str(path), file=display_name(path), size_bytes=size_bytes, mtime=mtime)
     if pred is not None:
-        row.update(label=pred.label, confidence=pred.confidence, not_sure=pred.not_sure, verdict=pred.verdict,
+        row.update(label=pred.label, confidence=pred.confidence, not_sure=pred.not_sure,
+                   disagreement=pred.disagreement, verdict=pred.verdict,
                    modalities="+".join(pred.modalities), face_coverage=pred.face_coverage,
                    speech_present=pred.speech_present, duration_s=pred.duration_s,
                    warnings=" | ".join(pred.warnings))
@@ -124,7 +129,7 @@ def timeline_rows(path: str, pred: Prediction) -> list[dict[str, Any]]:
     for w in pred.timeline:
         row = {"path": str(path), "file": display_name(path), "start_s": w.start_s, "end_s": w.end_s,
                "label": w.label, "confidence": w.confidence, "face_coverage": w.face_coverage,
-               "speech_present": w.speech_present}
+               "speech_present": w.speech_present, "disagreement": w.disagreement}
         for prefix, probs in (("fused", w.fused), ("audio", w.audio), ("face", w.face)):
             row.update(_probabilities(prefix, probs))
         rows.append(row)

@@ -143,10 +143,43 @@ def test_explanation_figures(pipe):
     heat = [t for t in fig.data if t.type == "heatmap"][0]
     assert list(heat.y) == e.face_movements
     assert len(fig.layout.shapes) == len(e.face_peak_times_s) >= 1  # the strongest moments are marked
+    assert e.face_label == pred.label  # the face plot explains the verdict, not the face's own guess
+    assert all(0.4 <= t <= pred.duration_s - 0.4 for t in e.face_peak_times_s)  # not bunched at the clip's ends
+    assert "semitones" in e.voice_words
     vfig = voice_figure(e)
     names = [t.name for t in vfig.data]
-    assert names == ["loudness (dB)", "pitch (Hz)"]
+    assert names == ["loudness", "pitch"]
     pitch = np.asarray(vfig.data[1].y, dtype=float)
     voiced = pitch[~np.isnan(pitch)]
     assert voiced.size > 20 and 70 < np.median(voiced) < 300  # a speaking voice
     assert "explanation" not in pred.to_dict()
+
+
+def test_disagreeing_branches_are_reported_not_fused_into_a_confident_answer(pipe, tmp_path):
+    from conftest import RAVDESS, ffmpeg
+    from emotion.result import file_row
+
+    clip = tmp_path / "happy_face_angry_voice.mp4"  # a real smiling face with a real angry voice
+    ffmpeg("-i", str(MEAD / "W009_front_happy_level3_001.mp4"), "-i", str(RAVDESS / "Actor_02" / "03-01-05-02-01-01-02.flac"),
+           "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(clip))
+    pred = pipe.predict(clip)
+    assert max(pred.audio, key=pred.audio.get) == "angry" and max(pred.face, key=pred.face.get) == "happy"
+    assert pred.disagreement and pred.not_sure
+    assert pred.verdict.startswith("Voice and face disagree: the voice sounds angry")
+    # the fused answer claims no more than the two readings support together
+    for e in pred.fused:
+        assert pred.fused[e] <= max(pred.audio[e], pred.face[e]) + 1e-3
+    assert pred.confidence < 0.6
+    row = file_row(str(clip), pred)
+    assert row["disagreement"] is True and row["not_sure"] is True and row["audio_angry"] > 0.5
+
+
+def test_the_disagreement_rule():
+    from emotion.fusion import disagree, evidence_bound
+
+    happy, angry = np.array([.9, .02, .02, .02, .02, .02]), np.array([.05, .05, .8, .04, .03, .03])
+    weak_angry = np.array([.2, .15, .3, .15, .1, .1])
+    assert disagree(angry, happy, 0.5) and not disagree(weak_angry, happy, 0.5)
+    assert not disagree(happy, happy, 0.5) and not disagree(None, happy, 0.5)
+    bound = evidence_bound(angry, happy)
+    assert bound.sum() == pytest.approx(1) and bound.max() < 0.5

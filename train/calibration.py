@@ -97,3 +97,50 @@ def threshold_report(probs: np.ndarray, y: np.ndarray, folds: np.ndarray) -> dic
             "answered_share": round(float(answered.mean()), 4) if len(y) else None,
             "accuracy_when_answered": round(float(right[answered].mean()), 4) if answered.any() else None,
             "accuracy_when_not_sure": round(float(right[~answered].mean()), 4) if (~answered).any() else None}
+
+
+DISAGREEMENT_GRID = tuple(round(t, 2) for t in np.arange(0.3, 0.91, 0.05))
+MIN_FLAGGED = 10
+
+
+def disagreement_min_p(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.ndarray, y: np.ndarray) -> float:
+    """The lowest confidence at which two disagreeing branches make the stacker's answer a coin toss or worse
+    (right on under half of those pairs, with at least MIN_FLAGGED of them): from there on the app reports the
+    conflict instead of the answer. 0.5 when no threshold qualifies (e.g. too few pairs)."""
+    right = fused_p.argmax(1) == y
+    for t in DISAGREEMENT_GRID:
+        flagged = (audio_p.argmax(1) != face_p.argmax(1)) & (np.minimum(audio_p.max(1), face_p.max(1)) >= t)
+        if flagged.sum() >= MIN_FLAGGED and right[flagged].mean() < 0.5:
+            return float(t)
+    return 0.5
+
+
+def disagreement_report(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.ndarray, y: np.ndarray,
+                        folds: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The threshold fitted on all OOF pairs (what ships) and, fold by fold with a threshold fitted on the other
+    folds: how many pairs are flagged, how often the stacker's answer on them was wrong (the flag's precision),
+    and the calibration (ECE, mean top probability) of the stacker's and of the bounded answer on them.
+    Also returns the fused probabilities with the rule applied (the bounded ones where flagged)."""
+    from emotion.fusion import disagree, evidence_bound
+
+    flagged = np.zeros(len(y), bool)
+    for k in np.unique(folds):
+        here = folds == k
+        t = disagreement_min_p(audio_p[~here], face_p[~here], fused_p[~here], y[~here]) if (~here).any() else 0.5
+        flagged[here] = [disagree(a, f, t) for a, f in zip(audio_p[here], face_p[here])]
+    bounded = fused_p.copy()
+    for i in np.flatnonzero(flagged):
+        bounded[i] = evidence_bound(audio_p[i], face_p[i])
+    out = {"disagreement_min_p": disagreement_min_p(audio_p, face_p, fused_p, y), "pairs": int(len(y)),
+           "flagged": int(flagged.sum()), "flagged_share": round(float(flagged.mean()), 4) if len(y) else None}
+    if flagged.any():
+        wrong = fused_p[flagged].argmax(1) != y[flagged]
+        out.update({
+            "stacker_wrong_when_flagged": round(float(wrong.mean()), 4),
+            "stacker_top_p_when_flagged": round(float(fused_p[flagged].max(1).mean()), 4),
+            "bounded_top_p_when_flagged": round(float(bounded[flagged].max(1).mean()), 4),
+            "stacker_ece_when_flagged": round(expected_calibration_error(fused_p[flagged], y[flagged]), 4),
+            "bounded_ece_when_flagged": round(expected_calibration_error(bounded[flagged], y[flagged]), 4),
+            "either_branch_right_when_flagged": round(float(np.mean((audio_p[flagged].argmax(1) == y[flagged]) |
+                                                                    (face_p[flagged].argmax(1) == y[flagged]))), 4)})
+    return out, bounded

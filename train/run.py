@@ -30,7 +30,7 @@ from emotion.fusion import FusionMLP
 from emotion.labels import EMOTIONS
 
 from . import datasets, features, folds
-from .calibration import temperature_report, threshold_report
+from .calibration import disagreement_report, temperature_report, threshold_report
 from .evaluate import cv_summary
 from .fit_audio import Recipe, cached_cross_fit_audio
 from .fit_face import cross_fit_face
@@ -271,9 +271,13 @@ def fit_fusion(audio: CrossFit, face: CrossFit, cfg: PipelineConfig, args: argpa
     fused = np.stack([e.audio if e.face is None else e.face if e.audio is None else np.zeros(len(EMOTIONS))
                       for e in examples]).astype(np.float32)
     fused[both] = fused_both  # a lone branch passes through, as at inference
+    a_both = np.stack([e.audio for e, b in zip(examples, both) if b]) if both.any() else np.zeros((0, len(EMOTIONS)))
+    f_both = np.stack([e.face for e, b in zip(examples, both) if b]) if both.any() else np.zeros((0, len(EMOTIONS)))
+    conflict, fused[both] = disagreement_report(a_both, f_both, fused[both], y[both], fold[both])
+    cfg.disagreement_min_p = conflict["disagreement_min_p"]
     threshold = threshold_report(fused, y, fold)
     cfg.not_sure_top_p = threshold["not_sure_top_p"]
-    calibration = {"audio": audio_cal, "face": face_cal, "fused": fused_cal, **threshold}
+    calibration = {"audio": audio_cal, "face": face_cal, "fused": fused_cal, "disagreement": conflict, **threshold}
     return Fusion(stacker, examples, fused, true_pairs, calibration, losses)
 
 
