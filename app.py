@@ -251,11 +251,11 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
             return {"error": str(err), "code": err.code}
 
     def make_preview(video: str | None):
-        """What the browser cannot play (flv, avi, mkv, some mov) is shown as a small mp4; analysis keeps the
-        original."""
+        """What the browser cannot play (flv, avi, mkv, some mov) is shown as a small mp4, a webcam recording
+        remuxed so the player knows its length; analysis keeps the original."""
         from emotion.media import browser_preview
 
-        if not video or Path(video).suffix.lower() not in PREVIEW_EXT:
+        if not video or Path(video).suffix.lower() not in PREVIEW_EXT | {".webm"}:
             return gr.skip(), None
         try:
             preview = browser_preview(video, Path(video).parent)
@@ -317,7 +317,8 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
             unlock, None, [analyze, clear], queue=False, api_visibility="private")
         for event in (video.upload, video.start_recording):
             event(cleared, None, outputs, queue=False, api_visibility="private")
-        video.upload(make_preview, inputs=[video], outputs=[video, source], api_visibility="private")
+        for event in (video.upload, video.stop_recording):
+            event(make_preview, inputs=[video], outputs=[video, source], api_visibility="private")
         video.clear(lambda: (*cleared(), None), None, [*outputs, source], queue=False, api_visibility="private")
         clear.click(lambda: (None, None, *cleared()), None, [video, source, *outputs], queue=False,
                     api_visibility="private")

@@ -458,16 +458,24 @@ PREVIEW_HEIGHT = 480
 
 def browser_preview(path: str | Path, folder: str | Path, limits: Limits | None = None) -> str | None:
     """A small H.264 mp4 of the first minute, for a browser that cannot play the upload (flv, avi, mkv, some
-    mov); None when the upload plays as it is or has no picture. Only the preview is converted: analysis
+    mov), or a browser recording remuxed to carry its length; None when the upload plays as it is or has no
+    picture. Only the preview is converted: analysis
     always reads the original. Fenced like every other ffmpeg call."""
     info = probe(path, limits=limits)
     if not info.has_video:
         return None
     container = next((c for c in BROWSER_PLAYABLE if c in info.format_name.split(",")), None)
     suffix_ok = Path(path).suffix.lower() in (".mp4", ".m4v", ".mov", ".webm")
-    if container and suffix_ok and info.video_codec in BROWSER_PLAYABLE[container] and \
-            (not info.has_audio or info.audio_codec in ("aac", "mp3", "opus", "vorbis")):
+    playable = container and suffix_ok and info.video_codec in BROWSER_PLAYABLE[container] and \
+        (not info.has_audio or info.audio_codec in ("aac", "mp3", "opus", "vorbis"))
+    if playable and info.header_duration_s is not None:
         return None
+    if playable:  # a browser recording: playable, but without a length its player reads "Infinity:NaN:NaN"
+        out = Path(folder) / f"{Path(path).stem[:80]}.preview.webm"
+        seconds = limits.max_duration_s if limits else PREVIEW_MAX_S
+        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path), "-t", f"{seconds + 1:.3f}", "-c", "copy", str(out)],
+                   decode_budget_s(seconds), f"Reading {display_name(path)}")
+        return str(out) if out.is_file() and out.stat().st_size > 0 else None
     out = Path(folder) / f"{Path(path).stem[:80]}.preview.mp4"
     seconds = min(PREVIEW_MAX_S, info.duration_s or PREVIEW_MAX_S)
     run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path), "-t", f"{seconds:.3f}", "-map", "0:V:0", "-map", "0:a:0?",

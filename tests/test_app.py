@@ -271,6 +271,9 @@ def test_webcam_recording_gives_a_result_or_a_plain_warning(page, artifacts):
     page.wait_for_timeout(3000)
     page.click("#clip button:has-text('Stop')")
     page.wait_for_selector("#clip video[src]", timeout=30000)
+    # the recording is remuxed so that the player knows its length (not "0:00 / Infinity:NaN:NaN")
+    page.wait_for_function("() => { const v = document.querySelector('#clip video'); "
+                           "return v && v.src.includes('.preview.webm') && isFinite(v.duration) }", timeout=30000)
     page.click("#analyze")
     page.wait_for_function(VERDICT_DONE, timeout=120000)
     text = page.inner_text("#verdict h2") + page.inner_text("#details")
