@@ -86,6 +86,7 @@ def card_text(metrics: dict, cfg: PipelineConfig) -> str:
         f"{_pct(ref['audio_cnn'])}, face {_pct(ref['face_lstm'])}, fused {_pct(ref['fused_both'])}. It measures "
         "memory of the actors, which is why it is not the figure we report.\n")
     header = card_data(metrics).to_yaml()
+    voice_words, disagreement = voice_description(cfg), disagreement_description(cal)
     appearance = "" if not cfg.appearance_model else (
         f", plus the appearance of a 64×64 grey crop of the face (taken from the landmarks) read by "
         f"`{cfg.appearance_model}` — {cfg.appearance_origin} — averaged over the crop and its mirror image")
@@ -136,10 +137,10 @@ fitted on the other folds): voice ECE {cal['audio'].get('ece_before', 'n/a')} �
 {cal['fused'].get('ece_before', 'n/a')} → {cal['fused'].get('ece_after', 'n/a')} (T = {cal['fused'].get('temperature', 1):.2f}).
 A fused top probability under {cal['not_sure_top_p']:.2f} is reported as "not sure": measured the same way,
 {(cal.get('answered_share') or 0):.0%} of examples were answered, {(cal.get('accuracy_when_answered') or 0):.0%} of them right.
+{disagreement}
 
 ## Preprocessing (stored in config.json)
-Audio: {cfg.sample_rate} Hz mono, silence trimmed ({cfg.trim_top_db} dB), centred {cfg.audio_window_s} s window,
-{cfg.n_mfcc} MFCCs (n_fft {cfg.n_fft}, hop {cfg.hop_length}, {cfg.n_mels} mels). Face: {cfg.frames_per_window}
+Audio: {cfg.sample_rate} Hz mono, {voice_words}, centred {cfg.audio_window_s} s window. Face: {cfg.frames_per_window}
 frames sampled evenly per window, MediaPipe Face Landmarker (VIDEO mode, confidence {cfg.face_confidence}),
 52 blendshapes{appearance}. Clips longer than {cfg.single_window_max_s} s are cut into windows of about {cfg.window_s} s.
 
@@ -155,6 +156,30 @@ frames sampled evenly per window, MediaPipe Face Landmarker (VIDEO mode, confide
 `python -m train.run --data /path/to/folder --out weights` (sub-folders `RAVDESS/`, `RML/`, `CREMA-D/`, `MEAD/`):
 with audio-video clips both branches see the same clips and the stacker learns from true pairs.
 """
+
+
+def voice_description(cfg: PipelineConfig) -> str:
+    trim = (f"speech only (Silero VAD, threshold {cfg.vad_threshold}; under {cfg.min_speech_s} s of speech = no voice)"
+            if cfg.voice_vad else f"silence trimmed ({cfg.trim_top_db} dB)")
+    feats = (f"{cfg.n_mfcc} MFCCs" if cfg.voice_features == "mfcc" else
+             f"{cfg.n_mels} log-mel bands with deltas and delta-deltas (3 planes)")
+    norm = "each utterance normalised on its own" if cfg.voice_norm == "utterance" else "normalised with the training set's statistics"
+    return f"{trim}; {feats} (n_fft {cfg.n_fft}, hop {cfg.hop_length}), {norm}"
+
+
+def disagreement_description(cal: dict) -> str:
+    d = cal.get("disagreement") or {}
+    if not d:
+        return ""
+    text = (f"When voice and face both reach a top probability of {d['disagreement_min_p']:.2f} and name different "
+            f"emotions, the answer is \"voice and face disagree\" (marked not sure; fused probabilities = the mean of "
+            f"the two). Measured fold by fold on {d['pairs']} paired examples: {d['flagged']} flagged")
+    if d.get("flagged"):
+        text += (f"; on those the stacker's answer was wrong {d['stacker_wrong_when_flagged']:.0%} of the time with a "
+                 f"mean top probability of {d['stacker_top_p_when_flagged']:.2f} (ECE {d['stacker_ece_when_flagged']:.3f}); "
+                 f"the bounded answer's mean top probability is {d['bounded_top_p_when_flagged']:.2f} "
+                 f"(ECE {d['bounded_ece_when_flagged']:.3f})")
+    return text + "."
 
 
 def write_card(folder: str | Path, metrics: dict, cfg: PipelineConfig) -> Path:
