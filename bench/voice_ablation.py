@@ -34,8 +34,8 @@ LEVERS = {
     "utterance_norm": ("+ per-utterance normalisation", dict(voice_norm="utterance"), dict()),
     "logmel": ("+ log-mel with deltas instead of MFCC", dict(voice_features="logmel"), dict()),
     "vad": ("+ speech only (Silero VAD) instead of loudness trim", dict(voice_vad=True), dict()),
-    "degrade": ("+ degraded copies (speed/pitch, room, band, noise, gain; half the examples each epoch), "
-                "60 epochs", dict(), dict(augmented_share=0.5, epochs=60)),
+    "degrade": ("+ degraded copies (speed/pitch, room, band, noise, gain; half the examples each epoch)",
+                dict(), dict(augmented_share=0.5)),
     "mixup": ("+ mixup (Beta 0.4)", dict(), dict(mixup=0.4)),
 }
 

@@ -46,6 +46,11 @@ def speech_segments(wave: np.ndarray, cfg: PipelineConfig) -> list[tuple[int, in
     return [(int(s["start"]), int(s["end"])) for s in found]
 
 
+def has_speech(wave: np.ndarray, cfg: PipelineConfig) -> bool:
+    """At least `cfg.min_speech_s` of what the voice-activity detector calls speech."""
+    return sum(b - a for a, b in speech_segments(wave, cfg)) >= cfg.min_speech_s * cfg.sample_rate
+
+
 def speech_only(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
     """The speech of `wave`, its pauses and surroundings cut out; None when there is too little speech."""
     segments = speech_segments(wave, cfg)
@@ -91,9 +96,12 @@ def spectral_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     return np.concatenate([logmel, d1, d2]).astype(np.float32)
 
 
-def voice_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
+def voice_features(wave: np.ndarray, cfg: PipelineConfig, gate: bool = True) -> np.ndarray | None:
     """The CNN's input (rows × a fixed number of frames) for a piece of sound; None when it holds no speech.
 
+    Silent sound has no voice. With `cfg.vad_gate` (and `gate`), neither has sound in which the voice-activity
+    detector finds no speech: a tone, music, noise. Training passes gate=False: its clips are known to be
+    speech, and the gate must not decide what the model learns from.
     `cfg.voice_vad`: keep only what the voice-activity detector calls speech (else trim silence by loudness).
     `cfg.voice_norm` "utterance": every row standardised over this utterance's speech frames, which takes out
     much of the speaker and the microphone; the padding is then zeros, the utterance's mean.
@@ -106,6 +114,8 @@ def voice_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
         if wave is None:
             return None
     else:
+        if gate and cfg.vad_gate and not has_speech(wave, cfg):
+            return None
         wave = trim_silence(wave, cfg)
     n = cfg.audio_window_samples
     wave = centre_crop(wave, n)

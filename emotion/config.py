@@ -81,7 +81,8 @@ class PipelineConfig:
     # weights were trained with: MFCCs, one normalisation for everybody, silence trimmed by loudness.
     voice_features: str = "mfcc"  # "mfcc", or "logmel": log-mel energies with deltas and delta-deltas
     voice_norm: str = "global"  # "global" (training set's statistics) or "utterance" (each clip its own)
-    voice_vad: bool = False  # keep only what the voice-activity detector calls speech ("No speech found" if none)
+    voice_vad: bool = False  # the CNN reads only what the voice-activity detector calls speech (not kept: it did worse)
+    vad_gate: bool = True  # sound in which the voice-activity detector finds no speech gives no voice answer
     vad_threshold: float = 0.15  # Silero's speech probability; its default 0.5 missed 15 of 952 RAVDESS clips (shouting)
     min_speech_s: float = 0.5  # less speech than this counts as none (shorter bits, like a beep, are not speech)
     mfcc_mean: list[float] = field(default_factory=list)  # per coefficient, from the training set
@@ -192,8 +193,9 @@ class PipelineConfig:
             raise bad("voice_features", "must be 'mfcc' or 'logmel'")
         if self.voice_norm not in ("global", "utterance"):
             raise bad("voice_norm", "must be 'global' or 'utterance'")
-        if not isinstance(self.voice_vad, bool):
-            raise bad("voice_vad", "must be true or false")
+        for name in ("voice_vad", "vad_gate"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "must be true or false")
         for name in ("vad_threshold", "min_speech_s"):
             if not _is_number(getattr(self, name)) or not 0 < getattr(self, name) < 1:
                 raise bad(name, "must be between 0 and 1")

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .appearance import AppearanceModel
-from .audio import AudioModel, speech_level, voice_features
+from .audio import AudioModel, speech_level, speech_segments, voice_features
 from .config import PipelineConfig
 from .errors import EmotionError
 from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
@@ -148,9 +148,9 @@ class EmotionPipeline:
         each model answers with finite numbers (tampered weights would answer NaN)."""
         cfg = self.cfg
         tone = (0.1 * np.sin(np.arange(cfg.sample_rate) * 0.3)).astype(np.float32)
-        voice_features(tone, replace(cfg, voice_vad=False))  # loads the VAD and compiles librosa's code
-        if cfg.voice_vad:
-            voice_features(tone, cfg)
+        voice_features(tone, cfg, gate=False)  # compiles librosa's code
+        if cfg.vad_gate or cfg.voice_vad:
+            speech_segments(tone, cfg)  # loads the voice-activity detector
         rows = cfg.voice_rows
         outputs = {"audio_cnn.safetensors": self.audio.logits(np.zeros((1, rows, 1 + cfg.audio_window_samples // cfg.hop_length), np.float32))}
         for batch in (1, 2):

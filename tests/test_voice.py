@@ -132,21 +132,24 @@ def test_vad_finds_speech_in_real_speech_and_none_in_tones_noise_and_music(speec
     from emotion.audio import speech_segments, voice_features
     from emotion.config import PipelineConfig
 
-    cfg = replace(PipelineConfig(), voice_vad=True)
+    cfg = PipelineConfig()  # the gate is on by default
     segments = speech_segments(speech, cfg)
     assert segments and 0.8 < sum(b - a for a, b in segments) / SR < speech.size / SR
     assert voice_features(speech, cfg) is not None
+    assert voice_features(speech, replace(cfg, voice_vad=True)) is not None  # reading only the speech works too
     for name, sound in synthetic_sounds().items():
         assert speech_segments(sound, cfg) == [], name
         assert voice_features(sound, cfg) is None, name
+        assert voice_features(sound, replace(cfg, voice_vad=True)) is None, name
         # the loudness rule alone would have taken each of them for a voice
-        assert voice_features(sound, replace(cfg, voice_vad=False)) is not None, name
+        assert voice_features(sound, replace(cfg, vad_gate=False)) is not None, name
+        assert voice_features(sound, cfg, gate=False) is not None, name  # training's call: no gate
 
 
 def test_a_tone_file_gives_no_speech_with_a_clear_warning(pipe, tmp_path):
     tone = tmp_path / "tone.wav"
     sf.write(tone, synthetic_sounds()["tone"], SR)
-    pred = pipe.with_config(voice_vad=True).predict(tone)
+    pred = pipe.with_config(vad_gate=True).predict(tone)
     assert pred.audio is None and not pred.speech_present and pred.label is None
     assert any(w.startswith("No speech found") for w in pred.warnings), pred.warnings
 
@@ -157,7 +160,7 @@ def test_a_video_with_music_for_sound_is_judged_by_the_face_only(pipe, tmp_path)
     clip = tmp_path / "face_and_music.mp4"
     ffmpeg("-i", str(MEAD / "M030_front_happy_level3_001.mp4"), "-i", str(music), "-map", "0:v", "-map", "1:a",
            "-c:v", "copy", "-c:a", "aac", "-shortest", str(clip))
-    pred = pipe.with_config(voice_vad=True).predict(clip)
+    pred = pipe.with_config(vad_gate=True).predict(clip)
     assert pred.modalities == ["face"] and not pred.speech_present
     assert any("No speech found in the sound track" in w for w in pred.warnings), pred.warnings
 

@@ -77,7 +77,7 @@ def audio_features(item: Item, cfg: PipelineConfig) -> np.ndarray | None:
     from emotion.media import load_audio
 
     wave = load_audio(item.path, cfg.sample_rate)
-    return None if wave is None else voice_features(wave, cfg)
+    return None if wave is None else voice_features(wave, cfg, gate=False)
 
 
 def augmented_audio_features(item: Item, cfg: PipelineConfig, copies: int) -> np.ndarray:
@@ -92,7 +92,7 @@ def augmented_audio_features(item: Item, cfg: PipelineConfig, copies: int) -> np
     rng = np.random.default_rng(int(file_hash(item.path)[:8], 16))
     out = []
     for _ in range(copies if wave is not None else 0):
-        f = voice_features(random_degradation(wave, cfg.sample_rate, rng), cfg)
+        f = voice_features(random_degradation(wave, cfg.sample_rate, rng), cfg, gate=False)
         if f is not None:
             out.append(f)
     return np.stack(out) if out else np.zeros((0, 0, 0), np.float32)

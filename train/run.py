@@ -67,8 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="what the voice CNN reads: MFCCs, or log-mel energies with deltas")
     p.add_argument("--voice-norm", choices=["global", "utterance"], default="global",
                    help="normalise voice features with the training set's statistics, or per utterance")
-    p.add_argument("--no-vad", action="store_true",
-                   help="trim silence by loudness instead of keeping what the voice-activity detector calls speech")
+    p.add_argument("--vad-trim", action="store_true",
+                   help="the voice CNN reads only what the voice-activity detector calls speech (default: silence "
+                        "trimmed by loudness, which did better)")
     p.add_argument("--voice-augment", type=float, default=0.0,
                    help="share of voice examples swapped for a degraded copy each epoch (0 = none)")
     p.add_argument("--voice-mixup", type=float, default=0.0, help="mixup Beta parameter for the voice CNN (0 = off)")
@@ -180,7 +181,7 @@ def voice_recipe(args: argparse.Namespace) -> Recipe:
 
 
 def voice_config(args: argparse.Namespace) -> dict:
-    return {"voice_features": args.voice_features, "voice_norm": args.voice_norm, "voice_vad": not args.no_vad}
+    return {"voice_features": args.voice_features, "voice_norm": args.voice_norm, "voice_vad": args.vad_trim}
 
 
 # -- 3. folds ------------------------------------------------------------------------------------------------
