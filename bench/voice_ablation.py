@@ -60,7 +60,7 @@ def evaluate(audio, cfg_fields: dict, recipe: dict, base: str | None, seconds: f
     ex = audio.examples
     pred = audio.logits.argmax(1)
     s = cv_summary(ex.y, pred, ex.fold)
-    base = cv_summary(ex.y, audio.baseline, ex.fold)
+    baseline = cv_summary(ex.y, audio.baseline, ex.fold)
     actors = sorted(set(ex.speaker))
     per_actor = [float(np.mean(pred[np.array(ex.speaker) == a] == ex.y[np.array(ex.speaker) == a])) for a in actors]
     cal, _ = temperature_report(audio.logits, ex.y, ex.fold)
@@ -72,7 +72,7 @@ def evaluate(audio, cfg_fields: dict, recipe: dict, base: str | None, seconds: f
             "recall": {e: r["recall"] for e, r in s["per_class"].items()},
             "macro_f1": s["macro_f1"], "confusion_matrix": s["confusion_matrix"],
             "ece_before": cal["ece_before"], "ece_after": cal["ece_after"], "temperature": cal["temperature"],
-            "baseline_accuracy_mean": base["accuracy_mean"], "minutes": round(seconds / 60, 1)}
+            "baseline_accuracy_mean": baseline["accuracy_mean"], "minutes": round(seconds / 60, 1)}
 
 
 def table(results: dict) -> str:

@@ -175,8 +175,11 @@ def crossfit_key(data: Examples, inner: dict[int, set[str]], cfg: PipelineConfig
 
     from .features import AUDIO_AUG_COPIES, AUDIO_AUG_VERSION, AUDIO_KEYS
 
+    # the features themselves are hashed below; of the config, only what shapes the network or the features'
+    # meaning counts (the voice-activity settings do not, when the features are not cut to its speech)
+    keys = [k for k in AUDIO_KEYS if cfg.voice_vad or k not in ("vad_threshold", "min_speech_s")]
     h = hashlib.sha256()
-    h.update(json.dumps({"cfg": {k: getattr(cfg, k) for k in AUDIO_KEYS}, "recipe": asdict(recipe), "seed": seed,
+    h.update(json.dumps({"cfg": {k: getattr(cfg, k) for k in keys}, "recipe": asdict(recipe), "seed": seed,
                          "aug": [AUDIO_AUG_COPIES, AUDIO_AUG_VERSION] if augmented is not None else None,
                          "inner": {str(k): sorted(v) for k, v in inner.items()}, "version": CROSSFIT_VERSION,
                          "items": list(zip(data.path, data.fold.tolist(), data.y.tolist()))},
