@@ -165,6 +165,15 @@ def cross_fit_audio(data: Examples, inner: dict[int, set[str]], cfg: PipelineCon
 CROSSFIT_VERSION = 1  # bump when the training code changes, so saved cross-fits are not reused
 
 
+def oof_baseline(data: Examples) -> np.ndarray:
+    """The simple baseline's out-of-fold classes on the same folds (recomputed, never taken from a saved fit)."""
+    out = np.zeros(len(data), np.int64)
+    for k in sorted(set(data.fold.tolist())):
+        test = data.fold == k
+        out[test] = audio_baseline(data.x[~test], data.y[~test], data.x[test])
+    return out
+
+
 def crossfit_key(data: Examples, inner: dict[int, set[str]], cfg: PipelineConfig, seed: int,
                  augmented: list[np.ndarray] | None, recipe: Recipe) -> str:
     """Everything a voice cross-fit depends on: the features (their cache key and the clips' content), the
@@ -203,7 +212,7 @@ def cached_cross_fit_audio(cache_dir: str | Path, data: Examples, inner: dict[in
             net = AudioCNN(n_classes=len(cfg.emotions), in_channels=cfg.voice_channels)
             net.load_state_dict(state)
             models.append(net.eval())
-        return CrossFit(data, saved["logits"].numpy(), saved["baseline"].numpy(), models,
+        return CrossFit(data, saved["logits"].numpy(), oof_baseline(data), models,
                         [History(**h) for h in saved["histories"]], [set(s) for s in saved["trained"]])
     fit = cross_fit_audio(data, inner, cfg, seed=seed, progress=progress, augmented=augmented, recipe=recipe)
     path.parent.mkdir(parents=True, exist_ok=True)
