@@ -37,6 +37,7 @@ LEVERS = {
     "degrade": ("+ degraded copies (speed/pitch, room, band, noise, gain; half the examples each epoch)",
                 dict(), dict(augmented_share=0.5)),
     "mixup": ("+ mixup (Beta 0.4)", dict(), dict(mixup=0.4)),
+    "longer": ("+ a longer schedule: 60 epochs instead of 40", dict(), dict(epochs=60)),
 }
 
 

@@ -161,6 +161,9 @@ with audio-video clips both branches see the same clips and the stacker learns f
 def voice_description(cfg: PipelineConfig) -> str:
     trim = (f"speech only (Silero VAD, threshold {cfg.vad_threshold}; under {cfg.min_speech_s} s of speech = no voice)"
             if cfg.voice_vad else f"silence trimmed ({cfg.trim_top_db} dB)")
+    if cfg.vad_gate and not cfg.voice_vad:
+        trim = (f"no voice answer unless Silero VAD (threshold {cfg.vad_threshold}) hears at least {cfg.min_speech_s} s "
+                f"of speech; {trim}")
     feats = (f"{cfg.n_mfcc} MFCCs" if cfg.voice_features == "mfcc" else
              f"{cfg.n_mels} log-mel bands with deltas and delta-deltas (3 planes)")
     norm = "each utterance normalised on its own" if cfg.voice_norm == "utterance" else "normalised with the training set's statistics"
