@@ -84,7 +84,7 @@ def table(results: dict) -> str:
     best = best_row(results)
     for name, r in results.items():
         what = (LEVERS[name][0] if name in LEVERS else name) + (" (to " + r["base"] + ")" if r.get("base") else "")
-        what = f"**{what}** (shipped)" if name == best else what
+        what = f"**{what}** (best)" if name == best else what
         rec = " | ".join(f"{v:.0%}" for v in r["recall"].values())
         lines.append(f"| {what} | {r['accuracy_mean']:.1%} ± {r['accuracy_sd_folds']:.1%} | "
                      f"{r['actor_accuracy_mean']:.1%} ± {r['actor_accuracy_sd']:.1%} | {rec} | "
