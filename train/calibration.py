@@ -115,23 +115,29 @@ def disagreement_min_p(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.ndar
     return 0.5
 
 
+DEFAULT_DISAGREEMENT_MIN_P = 0.5
+
+
 def disagreement_report(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.ndarray, y: np.ndarray,
-                        folds: np.ndarray) -> tuple[dict, np.ndarray]:
+                        folds: np.ndarray, fit: bool = True) -> tuple[dict, np.ndarray]:
     """The threshold fitted on all OOF pairs (what ships) and, fold by fold with a threshold fitted on the other
     folds: how many pairs are flagged, how often the stacker's answer on them was wrong (the flag's precision),
     and the calibration (ECE, mean top probability) of the stacker's and of the bounded answer on them.
-    Also returns the fused probabilities with the rule applied (the bounded ones where flagged)."""
+    Also returns the fused probabilities with the rule applied (the bounded ones where flagged).
+    `fit=False` (pairs built by emotion, which hold no real conflicting clip): the threshold stays at
+    DEFAULT_DISAGREEMENT_MIN_P and is only measured."""
     from emotion.fusion import disagree, evidence_bound
 
+    choose = (lambda a, f, p, t: disagreement_min_p(a, f, p, t)) if fit else (lambda *_: DEFAULT_DISAGREEMENT_MIN_P)
     flagged = np.zeros(len(y), bool)
     for k in np.unique(folds):
         here = folds == k
-        t = disagreement_min_p(audio_p[~here], face_p[~here], fused_p[~here], y[~here]) if (~here).any() else 0.5
+        t = choose(audio_p[~here], face_p[~here], fused_p[~here], y[~here]) if (~here).any() else 0.5
         flagged[here] = [disagree(a, f, t) for a, f in zip(audio_p[here], face_p[here])]
     bounded = fused_p.copy()
     for i in np.flatnonzero(flagged):
         bounded[i] = evidence_bound(audio_p[i], face_p[i])
-    out = {"disagreement_min_p": disagreement_min_p(audio_p, face_p, fused_p, y), "pairs": int(len(y)),
+    out = {"disagreement_min_p": choose(audio_p, face_p, fused_p, y), "fitted": fit, "pairs": int(len(y)),
            "flagged": int(flagged.sum()), "flagged_share": round(float(flagged.mean()), 4) if len(y) else None}
     if flagged.any():
         wrong = fused_p[flagged].argmax(1) != y[flagged]
