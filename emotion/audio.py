@@ -46,17 +46,19 @@ def speech_segments(wave: np.ndarray, cfg: PipelineConfig) -> list[tuple[int, in
     return [(int(s["start"]), int(s["end"])) for s in found]
 
 
+def enough_speech(segments: list[tuple[int, int]], cfg: PipelineConfig) -> bool:
+    """At least `cfg.min_speech_s` of speech in these segments."""
+    return sum(b - a for a, b in segments) >= cfg.min_speech_s * cfg.sample_rate
+
+
 def has_speech(wave: np.ndarray, cfg: PipelineConfig) -> bool:
-    """At least `cfg.min_speech_s` of what the voice-activity detector calls speech."""
-    return sum(b - a for a, b in speech_segments(wave, cfg)) >= cfg.min_speech_s * cfg.sample_rate
+    return enough_speech(speech_segments(wave, cfg), cfg)
 
 
 def speech_only(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
     """The speech of `wave`, its pauses and surroundings cut out; None when there is too little speech."""
     segments = speech_segments(wave, cfg)
-    if sum(b - a for a, b in segments) < cfg.min_speech_s * cfg.sample_rate:
-        return None
-    return np.concatenate([wave[a:b] for a, b in segments])
+    return np.concatenate([wave[a:b] for a, b in segments]) if enough_speech(segments, cfg) else None
 
 
 def trim_silence(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
@@ -124,7 +126,7 @@ def voice_features(wave: np.ndarray, cfg: PipelineConfig, gate: bool = True) -> 
         return spectral_features(np.pad(wave, (pad // 2, pad - pad // 2)), cfg)
     feats = spectral_features(wave, cfg)
     feats = (feats - feats.mean(axis=1, keepdims=True)) / (feats.std(axis=1, keepdims=True) + 1e-3)
-    frames = 1 + n // cfg.hop_length
+    frames = cfg.voice_frames
     pad = max(0, frames - feats.shape[1])
     return np.pad(feats[:, :frames], ((0, 0), (pad // 2, pad - pad // 2))).astype(np.float32)
 

@@ -233,5 +233,10 @@ class PipelineConfig:
         return 1 if self.voice_features == "mfcc" else 3
 
     @property
+    def voice_frames(self) -> int:
+        """Frames of the voice CNN's input: the fixed window at the hop length."""
+        return 1 + self.audio_window_samples // self.hop_length
+
+    @property
     def audio_window_samples(self) -> int:
         return int(round(self.audio_window_s * self.sample_rate))

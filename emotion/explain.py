@@ -7,6 +7,7 @@ clip's median. Voice: loudness (RMS, dB) and pitch (librosa's pyin) beside the p
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,12 +132,9 @@ def _voice_part(pipe, feats, expl: Explanation, hop: int = 320) -> None:
         m = rms.size // step * step
         times = times[:m].reshape(-1, step)[:, 0]
         loudness = loudness[:m].reshape(-1, step).max(axis=1)
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (no voiced frame) stay NaN
-                pitch = np.nanmedian(pitch[:m].reshape(-1, step), axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (no voiced frame) stay NaN
+            pitch = np.nanmedian(pitch[:m].reshape(-1, step), axis=1)
     expl.voice_times_s, expl.loudness_db, expl.pitch_hz = times, loudness, pitch
 
 

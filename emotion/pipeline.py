@@ -151,8 +151,7 @@ class EmotionPipeline:
         voice_features(tone, cfg, gate=False)  # compiles librosa's code
         if cfg.vad_gate or cfg.voice_vad:
             speech_segments(tone, cfg)  # loads the voice-activity detector
-        rows = cfg.voice_rows
-        outputs = {"audio_cnn.safetensors": self.audio.logits(np.zeros((1, rows, 1 + cfg.audio_window_samples // cfg.hop_length), np.float32))}
+        outputs = {"audio_cnn.safetensors": self.audio.logits(np.zeros((1, cfg.voice_rows, cfg.voice_frames), np.float32))}
         for batch in (1, 2):
             outputs["face_lstm.keras"] = self.face.probabilities(
                 np.zeros((batch, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32))

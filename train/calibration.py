@@ -128,7 +128,7 @@ def disagreement_report(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.nda
     DEFAULT_DISAGREEMENT_MIN_P and is only measured."""
     from emotion.fusion import disagree, evidence_bound
 
-    choose = (lambda a, f, p, t: disagreement_min_p(a, f, p, t)) if fit else (lambda *_: DEFAULT_DISAGREEMENT_MIN_P)
+    choose = disagreement_min_p if fit else (lambda *_: DEFAULT_DISAGREEMENT_MIN_P)
     flagged = np.zeros(len(y), bool)
     for k in np.unique(folds):
         here = folds == k
