@@ -31,6 +31,7 @@ def main() -> None:
     p.add_argument("--as", dest="as_", choices=["prob", "logprob"], default="prob")
     p.add_argument("--no-frame-head", action="store_true")
     p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--standardise", action="store_true", help="standardise the input inside the model")
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -53,7 +54,7 @@ def main() -> None:
     fold_of, inner = run.make_folds(items, args, run_dir)
     feats = run.extract_features(items, fold_of, cfg, FACE_MODEL, args)
     face = fit_face.cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
-                                   args.per_photo, args.seed)
+                                   args.per_photo, args.seed, standardise=o.standardise)
     ex, pred = face.examples, face.logits.argmax(1)
     print(f"face branch: {vars(o)}")
     for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:

@@ -38,6 +38,8 @@ LEVERS = {
                 dict(), dict(augmented_share=0.5)),
     "mixup": ("+ mixup (Beta 0.4)", dict(), dict(mixup=0.4)),
     "longer": ("+ a longer schedule: 60 epochs instead of 40", dict(), dict(epochs=60)),
+    "ema": ("+ weight averaging (EMA 0.99 per step; the averaged weights are validated and kept)", dict(),
+            dict(ema=0.99)),
 }
 
 

@@ -282,19 +282,24 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
 
 
 def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 16,
-                    dropout: float = 0.3, noise: float = 0.03, frame_head: bool = True):
+                    dropout: float = 0.3, noise: float = 0.03, frame_head: bool = True,
+                    scale: tuple[np.ndarray, np.ndarray] | None = None):
     """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool, beside a per-frame
     dense layer max- and mean-pooled over time → dense ReLU → softmax.
 
     The max-pools let the peak frames drive the decision (the expression's apex), wherever it falls in the
     window; the per-frame path (`frame_head`) reads each frame on its own, as the last-frame baseline does,
     so the model has at least what the baseline has. Small and heavily regularised: few training faces.
+    `scale` (mean, variance per feature, from the training sequences) standardises the input inside the model:
+    most blendshapes move by a few hundredths, a few by half their range.
     """
     import keras
     from keras import layers
 
     inputs = keras.Input((n_frames, n_features), name="blendshapes")
     x = layers.GaussianNoise(noise)(inputs)
+    if scale is not None:
+        x = layers.Normalization(mean=scale[0], variance=scale[1], name="standardise")(x)
     h = layers.LSTM(units, return_sequences=True)(x)
     h = layers.Dropout(dropout)(h)
     h = layers.LSTM(units, return_sequences=True)(h)

@@ -51,6 +51,8 @@ class Recipe:
     epochs: int = 40
     augmented_share: float = 0.0  # chance that an example is replaced by one of its degraded copies, per epoch
     mixup: float = 0.0  # Beta(a, a) mixing of example pairs within a batch; 0 = off
+    ema: float = 0.0  # decay of an exponential moving average of the weights (and batch-norm statistics),
+    # which is what gets validated and kept; 0 = off (the raw weights)
 
 
 def epoch_inputs(x: torch.Tensor, augmented: list[torch.Tensor] | None, share: float,
@@ -83,6 +85,8 @@ def fit_one(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: 
     xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val)
     aug = [torch.from_numpy(a) for a in augmented] if augmented is not None else None
     hist = History()
+    averaged = (torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(
+        recipe.ema), use_buffers=True) if recipe.ema > 0 else None)
     best, best_score = copy.deepcopy(net.state_dict()), -1.0
     for epoch in range(epochs):
         net.train()
@@ -104,13 +108,16 @@ def fit_one(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: 
             loss.backward()
             opt.step()
             sched.step()
+            if averaged is not None:
+                averaged.update_parameters(net)
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((out.argmax(1) == yb).sum())
             total += len(idx)
         net.eval()
+        judged = averaged.module.eval() if averaged is not None else net  # the weights that would be kept
         if len(yv):
             with torch.inference_mode():
-                out = net(xv)
+                out = judged(xv)
                 hist.val_loss.append(float(nn.functional.cross_entropy(out, yv)))
                 hist.val_acc.append(float((out.argmax(1) == yv).float().mean()))
         hist.train_loss.append(loss_sum / total)
@@ -118,7 +125,7 @@ def fit_one(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: 
         # without validation speakers (tiny runs) the last epoch is kept
         score = float(np.mean(hist.val_acc[-smooth:])) if len(yv) else float(epoch)
         if epoch >= min(smooth, epochs) - 1 and score > best_score:
-            best_score, best, hist.best_epoch = score, copy.deepcopy(net.state_dict()), epoch
+            best_score, best, hist.best_epoch = score, copy.deepcopy(judged.state_dict()), epoch
     net.load_state_dict(best)
     return net.eval(), hist
 
@@ -187,8 +194,9 @@ def crossfit_key(data: Examples, inner: dict[int, set[str]], cfg: PipelineConfig
     # the features themselves are hashed below; of the config, only what shapes the network or the features'
     # meaning counts (the voice-activity settings do not, when the features are not cut to its speech)
     keys = [k for k in AUDIO_KEYS if cfg.voice_vad or k not in ("vad_threshold", "min_speech_s")]
+    fields = {k: v for k, v in asdict(recipe).items() if k != "ema" or v}  # saved fits from before `ema` stay valid
     h = hashlib.sha256()
-    h.update(json.dumps({"cfg": {k: getattr(cfg, k) for k in keys}, "recipe": asdict(recipe), "seed": seed,
+    h.update(json.dumps({"cfg": {k: getattr(cfg, k) for k in keys}, "recipe": fields, "seed": seed,
                          "aug": [AUDIO_AUG_COPIES, AUDIO_AUG_VERSION] if augmented is not None else None,
                          "inner": {str(k): sorted(v) for k, v in inner.items()}, "version": CROSSFIT_VERSION,
                          "items": list(zip(data.path, data.fold.tolist(), data.y.tolist()))},

@@ -54,7 +54,7 @@ def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineCo
 
 def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[str, int],
                    inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 15, per_photo: int = 3,
-                   seed: int = 0, batch_size: int = 64, progress=None) -> CrossFit:
+                   seed: int = 0, batch_size: int = 64, progress=None, standardise: bool = False) -> CrossFit:
     """One LSTM per fold, trained on sequences of the other folds' subjects less the inner-validation ones
     (which pick the best epoch), then asked about its own fold's photo sequences and clip windows.
     The last-frame logistic regression is trained on the same sequences, beside it."""
@@ -67,7 +67,7 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
         test = face_examples([i for i in items if fold_of[i.path] == k], face_data, cfg, rng, fold_of, False)
         tr = face_examples(train_items, face_data, cfg, rng, fold_of, True, per_photo)
         va = face_examples(val_items, face_data, cfg, rng, fold_of, False)
-        model, hist = fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k, batch_size)
+        model, hist = fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k, batch_size, standardise)
         expressive = tr.y != NEUTRAL
         parts.append(test)
         logits.append(FaceModel(model, cfg).logits(test.x) if len(test) else np.zeros((0, len(cfg.emotions))))
@@ -91,12 +91,21 @@ def targets(y: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
-def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, seed: int, batch_size: int):
+def input_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance over every frame of the training sequences; the variance floored (0.03²) so
+    a feature that never moves (or is ignored) is not blown up with the training noise."""
+    flat = x.reshape(-1, x.shape[-1])
+    return flat.mean(axis=0), np.maximum(flat.var(axis=0), 0.03 ** 2)
+
+
+def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, seed: int, batch_size: int,
+            standardise: bool = False):
     import keras
 
     keras.utils.set_random_seed(seed)
     n = len(cfg.emotions)
-    model = build_face_lstm(cfg.frames_per_window, len(cfg.face_feature_names), n)
+    scale = input_scale(model_input(x_train, cfg)) if standardise else None
+    model = build_face_lstm(cfg.frames_per_window, len(cfg.face_feature_names), n, scale=scale)
     model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy",
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     has_val = len(y_val) > 0  # tiny runs may have no inner-validation subjects: the last epoch is kept
