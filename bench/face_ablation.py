@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("--no-frame-head", action="store_true")
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--standardise", action="store_true", help="standardise the input inside the model")
+    p.add_argument("--tail", type=int, default=0, help="the last K frames' mean straight to the head")
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -44,7 +45,7 @@ def main() -> None:
     from train.evaluate import cv_summary
 
     build = face_module.build_face_lstm
-    fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, **k)
+    fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, tail=o.tail, **k)
     args = run.parse_args(["--shared", str(SHARED), "--cache", o.cache, "--runs", str(Path(o.cache) / "ablation-runs"),
                            "--no-plots", "--face-epochs", str(o.epochs)] + (["--no-appearance"] if o.no_appearance else []))
     cfg = PipelineConfig(appearance_model="" if o.no_appearance else run.APPEARANCE_FILE, appearance_as=o.as_)

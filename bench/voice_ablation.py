@@ -40,6 +40,9 @@ LEVERS = {
     "longer": ("+ a longer schedule: 60 epochs instead of 40", dict(), dict(epochs=60)),
     "ema": ("+ weight averaging (EMA 0.99 per step; the averaged weights are validated and kept)", dict(),
             dict(ema=0.99)),
+    "prosody": ("+ prosody beside the CNN (band levels, energy, YIN pitch and ZCR functionals → logistic "
+                "regression; log-probabilities added to the CNN's logits, weight chosen on the other folds)",
+                dict(), dict(prosody=True)),
 }
 
 
@@ -105,7 +108,7 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from emotion.config import PipelineConfig
     from train import folds, run
-    from train.fit_audio import Recipe, cached_cross_fit_audio
+    from train.fit_audio import Recipe, add_prosody, cached_cross_fit_audio
 
     results_path = Path(o.results)
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -124,10 +127,16 @@ def main() -> None:
                                              augment=recipe.get("augmented_share", 0) > 0, workers=o.workers)
         print(f"{name} (on {base}): {cfg_fields} {recipe}; {len(data)} clips, features {data.x.shape[1:]} ({time.time() - started:.0f} s)", flush=True)
         t = time.time()
+        training = {k: v for k, v in recipe.items() if k != "prosody"}  # the prosody regression is not the CNN's
         audio = cached_cross_fit_audio(o.cache, data, inner, cfg, seed=args.seed, augmented=augmented,
-                                       recipe=Recipe(**recipe),
+                                       recipe=Recipe(**training),
                                        progress=lambda k: print(f"  fold {k} done ({time.time() - t:.0f} s)", flush=True))
+        info = None
+        if recipe.get("prosody"):
+            audio, _, info = add_prosody(audio, run.prosody_inputs(voice_items, list(data.path), cfg, o.cache, o.workers))
         results[name] = evaluate(audio, cfg_fields, recipe, base, time.time() - t)
+        if info:
+            results[name]["prosody"] = info
         r = results[name]
         print(f"{name}: {r['accuracy_mean']:.1%} ± {r['accuracy_sd_folds']:.1%} (by actor {r['actor_accuracy_mean']:.1%}"
               f" ± {r['actor_accuracy_sd']:.1%}), recall {r['recall']}, ECE {r['ece_before']} → {r['ece_after']}",

@@ -1,10 +1,12 @@
-"""Voice branch: MFCC features and the CNN that reads them (PyTorch).
+"""Voice branch: spectral features and the CNN that reads them (PyTorch), beside a prosody regression.
 
-`voice_features` is the one feature function: training caches its output, inference calls it live.
+`voice_features` and `prosody_features` are the feature functions: training caches their output, inference
+calls them live.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -101,6 +103,65 @@ def spectral_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     return np.concatenate([logmel, d1, d2]).astype(np.float32)
 
 
+def utterance(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray | None:
+    """The part of `wave` the voice is read from: its speech (`cfg.voice_vad`) or the sound with its leading
+    and trailing silence trimmed by loudness."""
+    return speech_only(wave, cfg) if cfg.voice_vad else trim_silence(wave, cfg)
+
+
+def _functionals(v: np.ndarray) -> list[float]:
+    """Mean, sd, 10th/50th/90th percentiles and the 10–90 range (zeros when nothing was measured)."""
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return [0.0] * 6
+    p10, p50, p90 = np.percentile(v, [10, 50, 90])
+    return [float(v.mean()), float(v.std()), float(p10), float(p50), float(p90), float(p90 - p10)]
+
+
+def prosody_size(cfg: PipelineConfig) -> int:
+    return 2 * cfg.n_mels + 4 * 6 + 2 + 5
+
+
+def prosody_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
+    """What the utterance normalisation takes out of the CNN's input, and the pitch, as one vector: each mel
+    band's mean and sd in dB (loudness, spectral tilt, breathiness); functionals of the frame energy, the pitch
+    (YIN, 60–800 Hz: shouting reaches 600; semitones re 100 Hz, on the louder 60% of frames), its frame-to-frame
+    change and the zero-crossing rate; the utterance's length (s) and share of loud frames. Cheap: one mel
+    spectrogram and one YIN pass."""
+    import librosa
+
+    wave = np.asarray(wave, dtype=np.float32)
+    speech = utterance(wave, cfg)
+    speech = wave if speech is None or speech.size < cfg.n_fft else speech
+    speech = np.pad(speech, (0, max(0, cfg.n_fft - speech.size)))
+    mel = librosa.feature.melspectrogram(y=speech, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                                         n_mels=cfg.n_mels)
+    db = librosa.power_to_db(mel, ref=1.0, top_db=None)
+    energy = 10 * np.log10(mel.mean(axis=0) + 1e-10)
+    f0 = librosa.yin(speech, fmin=60, fmax=800, sr=cfg.sample_rate, frame_length=1024, hop_length=cfg.hop_length)
+    n = min(f0.size, energy.size)
+    loud = energy[:n] > np.percentile(energy[:n], 40)
+    pitch = 12 * np.log2(f0[:n][loud] / 100.0)
+    zcr = librosa.feature.zero_crossing_rate(speech, frame_length=cfg.n_fft, hop_length=cfg.hop_length)[0]
+    parts = [db.mean(axis=1), db.std(axis=1), _functionals(energy), _functionals(pitch),
+             _functionals(np.abs(np.diff(pitch))), _functionals(zcr), [speech.size / cfg.sample_rate, loud.mean()],
+             _rhythm(loud, energy[:n], cfg.sample_rate / cfg.hop_length)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _rhythm(loud: np.ndarray, energy: np.ndarray, fps: float) -> list[float]:
+    """Tempo: loud stretches per second, their mean and sd length (s), the mean pause between them (s), and
+    energy peaks (syllable-like) per second."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
+    runs = (edges[1::2] - edges[::2]) / fps
+    pauses = (edges[2::2] - edges[1:-1:2]) / fps if len(edges) > 2 else np.zeros(1)
+    smooth = np.convolve(energy, np.ones(5) / 5, mode="same")
+    peaks = np.sum((smooth[1:-1] > smooth[:-2]) & (smooth[1:-1] >= smooth[2:]) & loud[1:-1])
+    seconds = max(loud.size / fps, 1e-3)
+    return [runs.size / seconds, float(runs.mean()) if runs.size else 0.0, float(runs.std()) if runs.size else 0.0,
+            float(pauses.mean()), float(peaks) / seconds]
+
+
 def voice_features(wave: np.ndarray, cfg: PipelineConfig, gate: bool = True) -> np.ndarray | None:
     """The CNN's input (rows × a fixed number of frames) for a piece of sound; None when it holds no speech.
 
@@ -114,14 +175,11 @@ def voice_features(wave: np.ndarray, cfg: PipelineConfig, gate: bool = True) -> 
     wave = np.asarray(wave, dtype=np.float32)
     if speech_level(wave) < cfg.min_speech_rms:
         return None
-    if cfg.voice_vad:
-        wave = speech_only(wave, cfg)
-        if wave is None:
-            return None
-    else:
-        if gate and cfg.vad_gate and not has_speech(wave, cfg):
-            return None
-        wave = trim_silence(wave, cfg)
+    if not cfg.voice_vad and gate and cfg.vad_gate and not has_speech(wave, cfg):
+        return None
+    wave = utterance(wave, cfg)
+    if wave is None:
+        return None
     n = cfg.audio_window_samples
     wave = centre_crop(wave, n)
     if cfg.voice_norm != "utterance":  # the first recipe: pad the sound with silence
@@ -165,15 +223,36 @@ def normalise(mfcc: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     return (mfcc - mean) / std
 
 
-class AudioModel:
-    """One or more CNNs (an ensemble of seeds) that turn MFCCs into six probabilities."""
+@dataclass
+class ProsodyHead:
+    """A logistic regression on standardised `prosody_features`. Its log-probabilities, times `weight`, are
+    added to the CNNs' logits (a product of the two experts): it hears the speaker's loudness, tilt and pitch
+    level, which the CNN's per-utterance normalisation hides from it."""
 
-    def __init__(self, nets: list[AudioCNN], cfg: PipelineConfig) -> None:
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (classes, features)
+    intercept: np.ndarray  # (classes,)
+    weight: float
+
+    def log_probs(self, x: np.ndarray) -> np.ndarray:
+        z = ((np.asarray(x, np.float32) - self.mean) / self.scale) @ self.coef.T + self.intercept
+        z = z - z.max(axis=1, keepdims=True)
+        return (z - np.log(np.exp(z).sum(axis=1, keepdims=True))).astype(np.float32)
+
+
+class AudioModel:
+    """One or more CNNs (an ensemble of seeds) that turn spectral features into six probabilities, and the
+    prosody regression beside them when the weights have one."""
+
+    def __init__(self, nets: list[AudioCNN], cfg: PipelineConfig, prosody: ProsodyHead | None = None) -> None:
         self.nets = [n.eval() for n in nets]
         self.cfg = cfg
+        self.prosody = prosody
 
-    def logits(self, mfccs: np.ndarray, chunk: int = 16) -> np.ndarray:
-        """Mean logits of the ensemble for a batch (batch, n_mfcc, frames) of raw MFCCs.
+    def logits(self, mfccs: np.ndarray, prosody: np.ndarray | None = None, chunk: int = 16) -> np.ndarray:
+        """Mean logits of the ensemble for a batch (batch, rows, frames) of voice features, plus the prosody
+        regression's weighted log-probabilities when it exists and `prosody` (batch, prosody_size) is given.
 
         Runs `chunk` windows at a time, so a long video's memory does not grow with its length.
         """
@@ -182,13 +261,22 @@ class AudioModel:
             x = torch.from_numpy(normalise(np.asarray(mfccs[s:s + chunk], dtype=np.float32), self.cfg))
             with torch.inference_mode():
                 out.append(torch.stack([n(x) for n in self.nets]).mean(0).numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(self.cfg.emotions)), np.float32)
+        logits = np.concatenate(out) if out else np.zeros((0, len(self.cfg.emotions)), np.float32)
+        if self.prosody is not None and prosody is not None and len(logits):
+            logits = logits + self.prosody.weight * self.prosody.log_probs(prosody)
+        return logits
 
     def save(self, path: str) -> None:
         from safetensors.torch import save_file
 
         tensors = {f"net{i}.{k}": v.contiguous() for i, n in enumerate(self.nets) for k, v in n.state_dict().items()}
-        save_file(tensors, path, metadata={"n_nets": str(len(self.nets))})
+        metadata = {"n_nets": str(len(self.nets))}
+        if self.prosody is not None:
+            for name in ("mean", "scale", "coef", "intercept"):
+                tensors[f"prosody.{name}"] = torch.from_numpy(np.ascontiguousarray(getattr(self.prosody, name),
+                                                                                   dtype=np.float32))
+            metadata["prosody_weight"] = repr(float(self.prosody.weight))
+        save_file(tensors, path, metadata=metadata)
 
     @classmethod
     def load(cls, path: str, cfg: PipelineConfig) -> "AudioModel":
@@ -196,12 +284,17 @@ class AudioModel:
         from safetensors.torch import load_file
 
         with safe_open(path, "pt") as f:
-            n_nets = int(f.metadata()["n_nets"])
+            metadata = f.metadata()
+        n_nets = int(metadata["n_nets"])
         tensors = load_file(path)
+        prosody = None
+        if "prosody_weight" in metadata:
+            prosody = ProsodyHead(*(tensors[f"prosody.{n}"].numpy() for n in ("mean", "scale", "coef", "intercept")),
+                                  weight=float(metadata["prosody_weight"]))
         nets = []
         for i in range(n_nets):
             net = AudioCNN(n_classes=len(cfg.emotions), in_channels=cfg.voice_channels)
             prefix = f"net{i}."
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             nets.append(net)
-        return cls(nets, cfg)
+        return cls(nets, cfg, prosody)

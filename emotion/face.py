@@ -283,7 +283,7 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
 
 def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 16,
                     dropout: float = 0.3, noise: float = 0.03, frame_head: bool = True,
-                    scale: tuple[np.ndarray, np.ndarray] | None = None):
+                    scale: tuple[np.ndarray, np.ndarray] | None = None, tail: int = 0):
     """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool, beside a per-frame
     dense layer max- and mean-pooled over time → dense ReLU → softmax.
 
@@ -291,7 +291,8 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     window; the per-frame path (`frame_head`) reads each frame on its own, as the last-frame baseline does,
     so the model has at least what the baseline has. Small and heavily regularised: few training faces.
     `scale` (mean, variance per feature, from the training sequences) standardises the input inside the model:
-    most blendshapes move by a few hundredths, a few by half their range.
+    most blendshapes move by a few hundredths, a few by half their range. `tail` > 0: the mean of the last
+    `tail` frames' features goes straight to the head too (what the last-frame baseline reads).
     """
     import keras
     from keras import layers
@@ -309,6 +310,8 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
         f = layers.Dense(32, activation="relu")(x)
         f = layers.Dropout(dropout)(f)
         pooled += [layers.GlobalMaxPooling1D()(f), layers.GlobalAveragePooling1D()(f)]
+    if tail:
+        pooled.append(layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - tail, 0))(x)))
     x = layers.Concatenate()(pooled) if len(pooled) > 1 else pooled[0]
     x = layers.Dense(32, activation="relu")(x)
     x = layers.Dropout(dropout)(x)

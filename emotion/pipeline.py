@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .appearance import AppearanceModel
-from .audio import AudioModel, speech_level, speech_segments, voice_features
+from .audio import AudioModel, prosody_features, speech_level, speech_segments, voice_features
 from .config import PipelineConfig
 from .errors import EmotionError
 from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
@@ -44,6 +44,7 @@ class Features:
     wave: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    prosody: list[np.ndarray | None] | None = None  # per window with speech, when the voice model reads prosody
 
 
 def verdict_text(label: str | None, confidence: float, not_sure: bool, second: str | None,
@@ -149,9 +150,11 @@ class EmotionPipeline:
         cfg = self.cfg
         tone = (0.1 * np.sin(np.arange(cfg.sample_rate) * 0.3)).astype(np.float32)
         voice_features(tone, cfg, gate=False)  # compiles librosa's code
+        prosody = prosody_features(tone, cfg)[None] if self.audio.prosody is not None else None
         if cfg.vad_gate or cfg.voice_vad:
             speech_segments(tone, cfg)  # loads the voice-activity detector
-        outputs = {"audio_cnn.safetensors": self.audio.logits(np.zeros((1, cfg.voice_rows, cfg.voice_frames), np.float32))}
+        outputs = {"audio_cnn.safetensors": self.audio.logits(np.zeros((1, cfg.voice_rows, cfg.voice_frames), np.float32),
+                                                              prosody)}
         for batch in (1, 2):
             outputs["face_lstm.keras"] = self.face.probabilities(
                 np.zeros((batch, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32))
@@ -183,12 +186,16 @@ class EmotionPipeline:
                 duration = wave.size / cfg.sample_rate
             windows = split_windows(duration, cfg) if duration > 0 else []
             mfccs: list[np.ndarray | None] = [None] * len(windows)
+            prosody: list[np.ndarray | None] | None = [None] * len(windows) if self.audio.prosody is not None else None
             if wave is None:
                 warnings.append("No sound track — the result comes from the face only." if info.has_video
                                 else "The file has no sound.")
             else:
                 for i, (a, b) in enumerate(windows):
-                    mfccs[i] = voice_features(wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)], cfg)
+                    piece = wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)]
+                    mfccs[i] = voice_features(piece, cfg)
+                    if prosody is not None and mfccs[i] is not None:
+                        prosody[i] = prosody_features(piece, cfg)
                 if windows and all(m is None for m in mfccs):
                     silent = speech_level(wave) < cfg.min_speech_rms
                     if info.has_video:
@@ -218,7 +225,7 @@ class EmotionPipeline:
         if not windows:
             raise EmotionError(f"{display_name(path)} contains nothing that could be decoded; it may be truncated "
                                "or damaged.", code="corrupt")
-        return Features(duration, windows, mfccs, faces, wave if keep_wave else None, warnings, timings)
+        return Features(duration, windows, mfccs, faces, wave if keep_wave else None, warnings, timings, prosody)
 
     # -- step 2 ---------------------------------------------------------------------------------
     def forward(self, feats: Features) -> tuple[list, list, list]:
@@ -229,7 +236,8 @@ class EmotionPipeline:
         with_speech = [i for i, m in enumerate(feats.mfccs) if m is not None]
         t = time.perf_counter()
         if with_speech:
-            logits = self.audio.logits(np.stack([feats.mfccs[i] for i in with_speech]))
+            logits = self.audio.logits(np.stack([feats.mfccs[i] for i in with_speech]),
+                                       np.stack([feats.prosody[i] for i in with_speech]) if feats.prosody else None)
             for i, p in zip(with_speech, calibrate(logits, cfg.temperature_audio)):
                 audio_p[i] = p
         feats.timings_s["audio_model"] = time.perf_counter() - t

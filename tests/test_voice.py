@@ -179,3 +179,50 @@ def test_utterance_normalisation_takes_out_the_level_and_fills_a_fixed_window(sp
     # with the training set's statistics instead, a quieter microphone is another input
     glob = replace(cfg, voice_norm="global")
     assert np.abs(voice_features(speech, glob) - voice_features(speech * 0.1, glob)).mean() > 1.0
+
+
+# -- prosody beside the CNN -------------------------------------------------------------------------------------
+
+def test_prosody_hears_level_and_pitch_that_the_normalised_cnn_input_hides(speech):
+    from emotion.audio import prosody_features, prosody_size
+    from emotion.config import PipelineConfig
+    from train.augment import pitch_shift
+
+    cfg = PipelineConfig()
+    n = cfg.n_mels
+    pitch_p50 = 2 * n + 6 + 3  # band means, band sds, energy functionals, then pitch (mean, sd, p10, p50 ...)
+    base = prosody_features(speech, cfg)
+    assert base.shape == (prosody_size(cfg),) and base.dtype == np.float32 and np.isfinite(base).all()
+    quiet = prosody_features(speech * 0.1, cfg)
+    assert np.allclose(quiet[:n] - base[:n], -20.0, atol=0.5)  # a microphone 20 dB quieter: every band level
+    assert abs(quiet[pitch_p50] - base[pitch_p50]) < 0.5  # the pitch does not move
+    higher = prosody_features(pitch_shift(speech, SR, 4.0), cfg)
+    assert 2.5 < higher[pitch_p50] - base[pitch_p50] < 5.5  # four semitones up, heard as such
+    assert 1.0 < base[-7] < speech.size / SR  # the utterance's length, its silence trimmed
+
+
+def test_the_prosody_regression_is_saved_with_the_cnns_and_moves_the_answer(tmp_path):
+    import soundfile
+
+    from emotion.audio import AudioCNN, AudioModel, prosody_features, voice_features
+    from emotion.config import PipelineConfig
+    from train.fit_audio import fit_prosody_head
+
+    cfg = PipelineConfig(voice_features="logmel", voice_norm="utterance")
+    cfg.mfcc_mean, cfg.mfcc_std = [0.0] * cfg.voice_rows, [1.0] * cfg.voice_rows
+    clips = sorted(RAVDESS.glob("Actor_0[1-4]/03-01-0[35]-*.flac"))  # happy and angry, four actors
+    waves = [soundfile.read(c, dtype="float32")[0] for c in clips]
+    y = np.array([0 if c.name.split("-")[2] == "03" else 2 for c in clips])
+    x = np.stack([prosody_features(w, cfg) for w in waves])
+    head = fit_prosody_head(x, y, weight=0.7)
+    assert np.mean(head.log_probs(x).argmax(1) == y) > 0.8  # it learns from the vectors it is given
+    model = AudioModel([AudioCNN(in_channels=cfg.voice_channels)], cfg, head)
+    feats = np.stack([voice_features(w, cfg) for w in waves[:4]])
+    path = tmp_path / "audio_cnn.safetensors"
+    model.save(str(path))
+    loaded = AudioModel.load(str(path), cfg)
+    assert loaded.prosody is not None and loaded.prosody.weight == pytest.approx(0.7)
+    assert np.allclose(loaded.logits(feats, x[:4]), model.logits(feats, x[:4]), atol=1e-5)
+    cnn_only = loaded.logits(feats)  # without prosody vectors: the CNNs alone
+    assert np.allclose(loaded.logits(feats, x[:4]) - cnn_only, 0.7 * head.log_probs(x[:4]), atol=1e-4)
+

@@ -86,7 +86,8 @@ def card_text(metrics: dict, cfg: PipelineConfig) -> str:
         f"{_pct(ref['audio_cnn'])}, face {_pct(ref['face_lstm'])}, fused {_pct(ref['fused_both'])}. It measures "
         "memory of the actors, which is why it is not the figure we report.\n")
     header = card_data(metrics).to_yaml()
-    voice_words, disagreement = voice_description(cfg), disagreement_description(cal)
+    voice_words = voice_description(cfg, metrics.get("audio", {}).get("prosody"))
+    disagreement = disagreement_description(cal)
     appearance = "" if not cfg.appearance_model else (
         f", plus the appearance of a 64×64 grey crop of the face (taken from the landmarks) read by "
         f"`{cfg.appearance_model}` — {cfg.appearance_origin} — averaged over the crop and its mirror image")
@@ -158,7 +159,7 @@ with audio-video clips both branches see the same clips and the stacker learns f
 """
 
 
-def voice_description(cfg: PipelineConfig) -> str:
+def voice_description(cfg: PipelineConfig, prosody: dict | None = None) -> str:
     trim = (f"speech only (Silero VAD, threshold {cfg.vad_threshold}; under {cfg.min_speech_s} s of speech = no voice)"
             if cfg.voice_vad else f"silence trimmed ({cfg.trim_top_db} dB)")
     if cfg.vad_gate and not cfg.voice_vad:
@@ -167,7 +168,13 @@ def voice_description(cfg: PipelineConfig) -> str:
     feats = (f"{cfg.n_mfcc} MFCCs" if cfg.voice_features == "mfcc" else
              f"{cfg.n_mels} log-mel bands with deltas and delta-deltas (3 planes)")
     norm = "each utterance normalised on its own" if cfg.voice_norm == "utterance" else "normalised with the training set's statistics"
-    return f"{trim}; {feats} (n_fft {cfg.n_fft}, hop {cfg.hop_length}), {norm}"
+    text = f"{trim}; {feats} (n_fft {cfg.n_fft}, hop {cfg.hop_length}), {norm}"
+    if prosody:
+        text += (f"; beside the CNNs, a logistic regression on prosody functionals of the utterance (mel band levels, "
+                 f"energy, YIN pitch, zero-crossing rate, tempo), its log-probabilities added to the CNNs' logits with "
+                 f"weight {prosody['weight']} (out of fold: CNN alone {prosody['cnn_alone_accuracy']:.1%}, prosody "
+                 f"alone {prosody['prosody_alone_accuracy']:.1%})")
+    return text
 
 
 def disagreement_description(cal: dict) -> str:

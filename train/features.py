@@ -32,6 +32,7 @@ FEATURE_VERSION = 3  # 3: appearance beside the blendshapes. Bump when the extra
 AUDIO_FEATURE_VERSION = 2  # 2: silent tracks give no features (nothing to learn a voice from)
 AUDIO_AUG_COPIES = 4  # degraded versions of each voice clip (branch "audio_aug"), see train.augment
 AUDIO_AUG_VERSION = 1  # bump when train.augment changes
+PROSODY_VERSION = 3  # bump when emotion.audio.prosody_features changes
 VIDEO_READER_VERSION = 2  # bump when clip frames are read differently (2: ffmpeg pipe on a time grid)
 
 
@@ -56,6 +57,8 @@ def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: s
         key = config_hash(cfg, AUDIO_KEYS + ("min_speech_rms",),
                           f"{FEATURE_VERSION}-{AUDIO_FEATURE_VERSION}-{AUDIO_AUG_COPIES}-{AUDIO_AUG_VERSION}")
         ext = ".npy"
+    elif branch == "prosody":
+        key, ext = config_hash(cfg, AUDIO_KEYS + ("min_speech_rms",), f"{FEATURE_VERSION}-prosody{PROSODY_VERSION}"), ".npy"
     else:
         reader = "" if item.kind == "photo" else f"-{VIDEO_READER_VERSION}"
         key = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}{reader}")
@@ -78,6 +81,15 @@ def audio_features(item: Item, cfg: PipelineConfig) -> np.ndarray | None:
 
     wave = load_audio(item.path, cfg.sample_rate)
     return None if wave is None else voice_features(wave, cfg, gate=False)
+
+
+def prosody_of(item: Item, cfg: PipelineConfig) -> np.ndarray:
+    """The prosody regression's input for a clip (empty when it has no sound track)."""
+    from emotion.audio import prosody_features
+    from emotion.media import load_audio
+
+    wave = load_audio(item.path, cfg.sample_rate)
+    return np.zeros(0, np.float32) if wave is None else prosody_features(wave, cfg)
 
 
 def augmented_audio_features(item: Item, cfg: PipelineConfig, copies: int) -> np.ndarray:
@@ -131,6 +143,9 @@ def _extract(args: tuple) -> tuple[str, str | None]:
         if branch == "audio":
             mfcc = audio_features(item, cfg)
             _atomic_write(out, lambda f: np.save(f, mfcc if mfcc is not None else np.zeros((0, 0), np.float32)))
+        elif branch == "prosody":
+            vector = prosody_of(item, cfg)
+            _atomic_write(out, lambda f: np.save(f, vector))
         elif branch == "audio_aug":
             copies = augmented_audio_features(item, cfg, AUDIO_AUG_COPIES)
             _atomic_write(out, lambda f: np.save(f, copies))

@@ -139,3 +139,5 @@ class CrossFit:
     models: list  # one per fold: together they are the shipped ensemble
     histories: list  # one training History per fold
     trained_speakers: list[set[str]]  # per fold: speakers the fold model trained or chose its epoch on
+    head: object | None = None  # voice: the prosody regression shipped beside the models (emotion.audio.ProsodyHead)
+    head_info: dict | None = None  # what was chosen for it, and each part's out-of-fold accuracy

