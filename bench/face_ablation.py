@@ -33,6 +33,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--standardise", action="store_true", help="standardise the input inside the model")
     p.add_argument("--tail", type=int, default=0, help="the last K frames' mean straight to the head")
+    p.add_argument("--noise", type=float, default=0.03, help="training-only Gaussian noise on the input")
+    p.add_argument("--units", type=int, default=16, help="LSTM units")
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -45,7 +47,8 @@ def main() -> None:
     from train.evaluate import cv_summary
 
     build = face_module.build_face_lstm
-    fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, tail=o.tail, **k)
+    fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, tail=o.tail,
+                                                         noise=o.noise, units=o.units, **k)
     args = run.parse_args(["--shared", str(SHARED), "--cache", o.cache, "--runs", str(Path(o.cache) / "ablation-runs"),
                            "--no-plots", "--face-epochs", str(o.epochs)] + (["--no-appearance"] if o.no_appearance else []))
     cfg = PipelineConfig(appearance_model="" if o.no_appearance else run.APPEARANCE_FILE, appearance_as=o.as_)
@@ -64,6 +67,21 @@ def main() -> None:
         recall = lambda s: " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in s["per_class"].items())
         print(f"  {d}: n={a['n']}  LSTM {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})  |  "
               f"baseline {b['accuracy_mean']:.1%} ± {b['accuracy_sd']:.1%} ({recall(b)})")
+    # the LSTM and the last-frame regression as a product of experts, the weight chosen on the other folds
+    from scipy.special import log_softmax
+
+    from train.fit_audio import best_weight
+    both = np.zeros(len(ex.y), np.int64)
+    lstm = log_softmax(face.logits, axis=1)
+    for k in sorted(set(ex.fold.tolist())):
+        other = (ex.fold != k) & (ex.y >= 0)
+        w = best_weight(lstm[other], face.baseline_log_probs[other], ex.y[other])
+        both[ex.fold == k] = (lstm[ex.fold == k] + w * face.baseline_log_probs[ex.fold == k]).argmax(1)
+        print(f"  fold {k}: weight of the last-frame regression {w}")
+    for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:
+        m = np.array([x == d or (d.startswith("photos") and x != "mead") for x in ex.dataset])
+        c = cv_summary(ex.y[m], both[m], ex.fold[m])
+        print(f"  {d}: LSTM × last-frame regression {c['accuracy_mean']:.1%} ± {c['accuracy_sd']:.1%}")
     fm = FaceModel(ensemble(face.models), cfg)
     appearance = None if o.no_appearance else run.appearance_source(args)
     for clip in sorted((SHARED / "data" / "mead-clips").glob("*_front_neutral_*.mp4")):

@@ -226,3 +226,11 @@ def test_the_prosody_regression_is_saved_with_the_cnns_and_moves_the_answer(tmp_
     cnn_only = loaded.logits(feats)  # without prosody vectors: the CNNs alone
     assert np.allclose(loaded.logits(feats, x[:4]) - cnn_only, 0.7 * head.log_probs(x[:4]), atol=1e-4)
 
+
+
+def test_the_shipped_voice_reads_prosody_on_a_real_clip(pipe):
+    assert pipe.audio.prosody is not None, "the shipped weights have no prosody regression"
+    feats = pipe.preprocess(SPEECH)
+    assert feats.prosody is not None and feats.prosody[0] is not None
+    pred = pipe.predict(SPEECH)
+    assert pred.audio is not None and pred.label is not None

@@ -141,3 +141,4 @@ class CrossFit:
     trained_speakers: list[set[str]]  # per fold: speakers the fold model trained or chose its epoch on
     head: object | None = None  # voice: the prosody regression shipped beside the models (emotion.audio.ProsodyHead)
     head_info: dict | None = None  # what was chosen for it, and each part's out-of-fold accuracy
+    baseline_log_probs: np.ndarray | None = None  # (n, classes) the baseline's out-of-fold log-probabilities
