@@ -86,7 +86,8 @@ def with_cfg(pipe, **changes):
 
 
 def test_temperature_is_applied_at_prediction(pipe):
-    logits = pipe.audio.logits(pipe.preprocess(FLAC).mfccs[0][None])
+    feats = pipe.preprocess(FLAC)
+    logits = pipe.audio.logits(feats.mfccs[0][None], feats.prosody[0][None])  # the CNNs and the prosody regression
     for t in (0.5, 4.0):
         pred = with_cfg(pipe, temperature_audio=t).predict(FLAC)
         got = np.array([pred.audio[e] for e in pipe.cfg.emotions])
