@@ -34,6 +34,8 @@ def main() -> None:
     p.add_argument("--standardise", action="store_true", help="standardise the input inside the model")
     p.add_argument("--tail", type=int, default=0, help="the last K frames' mean straight to the head")
     p.add_argument("--noise", type=float, default=0.03, help="training-only Gaussian noise on the input")
+    p.add_argument("--wide", type=int, default=0, help="wide & deep: a linear read of the last K frames' mean")
+    p.add_argument("--no-neutral", action="store_true", help="train without the neutral-face sequences")
     p.add_argument("--units", type=int, default=16, help="LSTM units")
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
@@ -46,8 +48,11 @@ def main() -> None:
     from train import fit_face, run
     from train.evaluate import cv_summary
 
+    if o.no_neutral:
+        photo_set = fit_face.build_photo_set
+        fit_face.build_photo_set = lambda *a, with_neutral=False: photo_set(*a, with_neutral=False)
     build = face_module.build_face_lstm
-    fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, tail=o.tail,
+    fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, tail=o.tail, wide=o.wide,
                                                          noise=o.noise, units=o.units, **k)
     args = run.parse_args(["--shared", str(SHARED), "--cache", o.cache, "--runs", str(Path(o.cache) / "ablation-runs"),
                            "--no-plots", "--face-epochs", str(o.epochs)] + (["--no-appearance"] if o.no_appearance else []))

@@ -283,7 +283,7 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
 
 def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 16,
                     dropout: float = 0.3, noise: float = 0.03, frame_head: bool = True,
-                    scale: tuple[np.ndarray, np.ndarray] | None = None, tail: int = 0):
+                    scale: tuple[np.ndarray, np.ndarray] | None = None, tail: int = 0, wide: int = 0):
     """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool, beside a per-frame
     dense layer max- and mean-pooled over time → dense ReLU → softmax.
 
@@ -292,7 +292,9 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     so the model has at least what the baseline has. Small and heavily regularised: few training faces.
     `scale` (mean, variance per feature, from the training sequences) standardises the input inside the model:
     most blendshapes move by a few hundredths, a few by half their range. `tail` > 0: the mean of the last
-    `tail` frames' features goes straight to the head too (what the last-frame baseline reads).
+    `tail` frames' features goes straight to the head too (what the last-frame baseline reads). `wide` > 0: the
+    mean of the last `wide` frames' features is read by a linear layer whose logits are added to the deep
+    part's (wide & deep: the last-frame regression inside the model, trained with it).
     """
     import keras
     from keras import layers
@@ -315,8 +317,12 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     x = layers.Concatenate()(pooled) if len(pooled) > 1 else pooled[0]
     x = layers.Dense(32, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
-    return keras.Model(inputs, outputs, name="face_lstm")
+    if not wide:
+        outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
+        return keras.Model(inputs, outputs, name="face_lstm")
+    last = layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - wide, 0))(inputs))
+    logits = layers.Add()([layers.Dense(n_classes)(x), layers.Dense(n_classes)(last)])
+    return keras.Model(inputs, layers.Activation("softmax", name="emotion")(logits), name="face_lstm")
 
 
 def ensemble(members: list):
