@@ -133,7 +133,7 @@ def prosody_features(wave: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     wave = np.asarray(wave, dtype=np.float32)
     speech = utterance(wave, cfg)
     speech = wave if speech is None or speech.size < cfg.n_fft else speech
-    speech = np.pad(speech, (0, max(0, cfg.n_fft - speech.size)))
+    speech = np.pad(speech, (0, max(0, cfg.sample_rate // 10 - speech.size)))  # at least 0.1 s: YIN's frame and more
     mel = librosa.feature.melspectrogram(y=speech, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
                                          n_mels=cfg.n_mels)
     db = librosa.power_to_db(mel, ref=1.0, top_db=None)
@@ -155,7 +155,8 @@ def _rhythm(loud: np.ndarray, energy: np.ndarray, fps: float) -> list[float]:
     edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))
     runs = (edges[1::2] - edges[::2]) / fps
     pauses = (edges[2::2] - edges[1:-1:2]) / fps if len(edges) > 2 else np.zeros(1)
-    smooth = np.convolve(energy, np.ones(5) / 5, mode="same")
+    k = min(5, energy.size)
+    smooth = np.convolve(energy, np.ones(k) / k, mode="same")[:energy.size]
     peaks = np.sum((smooth[1:-1] > smooth[:-2]) & (smooth[1:-1] >= smooth[2:]) & loud[1:-1])
     seconds = max(loud.size / fps, 1e-3)
     return [runs.size / seconds, float(runs.mean()) if runs.size else 0.0, float(runs.std()) if runs.size else 0.0,

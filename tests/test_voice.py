@@ -199,6 +199,9 @@ def test_prosody_hears_level_and_pitch_that_the_normalised_cnn_input_hides(speec
     higher = prosody_features(pitch_shift(speech, SR, 4.0), cfg)
     assert 2.5 < higher[pitch_p50] - base[pitch_p50] < 5.5  # four semitones up, heard as such
     assert 1.0 < base[-7] < speech.size / SR  # the utterance's length, its silence trimmed
+    for tiny in (np.zeros(0, np.float32), speech[:10], speech[:600], np.zeros(SR, np.float32)):
+        out = prosody_features(tiny, cfg)  # empty, a few samples, silence: a vector, never an error or NaN
+        assert out.shape == base.shape and np.isfinite(out).all()
 
 
 def test_the_prosody_regression_is_saved_with_the_cnns_and_moves_the_answer(tmp_path):
