@@ -36,6 +36,8 @@ def main() -> None:
     p.add_argument("--noise", type=float, default=0.03, help="training-only Gaussian noise on the input")
     p.add_argument("--wide", type=int, default=0, help="wide & deep: a linear read of the last K frames' mean")
     p.add_argument("--no-neutral", action="store_true", help="train without the neutral-face sequences")
+    p.add_argument("--linear-last", action="store_true",
+                   help="diagnostic: the baseline's model (softmax regression on the last frame) trained as the LSTM is")
     p.add_argument("--units", type=int, default=16, help="LSTM units")
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
@@ -54,6 +56,16 @@ def main() -> None:
     build = face_module.build_face_lstm
     fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, tail=o.tail, wide=o.wide,
                                                          noise=o.noise, units=o.units, **k)
+    if o.linear_last:
+        def linear_last(n_frames, n_features, n_classes, scale=None, **_):
+            import keras
+            from keras import layers
+
+            inputs = keras.Input((n_frames, n_features), name="blendshapes")
+            x = inputs if scale is None else layers.Normalization(mean=scale[0], variance=scale[1])(inputs)
+            last = layers.Flatten()(layers.Cropping1D((n_frames - 1, 0))(x))
+            return keras.Model(inputs, layers.Dense(n_classes, activation="softmax", name="emotion")(last))
+        fit_face.build_face_lstm = linear_last
     args = run.parse_args(["--shared", str(SHARED), "--cache", o.cache, "--runs", str(Path(o.cache) / "ablation-runs"),
                            "--no-plots", "--face-epochs", str(o.epochs)] + (["--no-appearance"] if o.no_appearance else []))
     cfg = PipelineConfig(appearance_model="" if o.no_appearance else run.APPEARANCE_FILE, appearance_as=o.as_)
