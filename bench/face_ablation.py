@@ -36,6 +36,7 @@ def main() -> None:
     p.add_argument("--noise", type=float, default=0.03, help="training-only Gaussian noise on the input")
     p.add_argument("--wide", type=int, default=0, help="wide & deep: a linear read of the last K frames' mean")
     p.add_argument("--no-neutral", action="store_true", help="train without the neutral-face sequences")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="Adam's decoupled weight decay")
     p.add_argument("--linear-last", action="store_true",
                    help="diagnostic: the baseline's model (softmax regression on the last frame) trained as the LSTM is")
     p.add_argument("--units", type=int, default=16, help="LSTM units")
@@ -75,7 +76,8 @@ def main() -> None:
     fold_of, inner = run.make_folds(items, args, run_dir)
     feats = run.extract_features(items, fold_of, cfg, FACE_MODEL, args)
     face = fit_face.cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
-                                   args.per_photo, args.seed, standardise=o.standardise)
+                                   args.per_photo, args.seed, standardise=o.standardise,
+                                   weight_decay=o.weight_decay)
     ex, pred = face.examples, face.logits.argmax(1)
     print(f"face branch: {vars(o)}")
     for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:

@@ -54,7 +54,8 @@ def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineCo
 
 def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[str, int],
                    inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 15, per_photo: int = 3,
-                   seed: int = 0, batch_size: int = 64, progress=None, standardise: bool = False) -> CrossFit:
+                   seed: int = 0, batch_size: int = 64, progress=None, standardise: bool = False,
+                   weight_decay: float = 0.0) -> CrossFit:
     """One LSTM per fold, trained on sequences of the other folds' subjects less the inner-validation ones
     (which pick the best epoch), then asked about its own fold's photo sequences and clip windows.
     The last-frame logistic regression is trained on the same sequences, beside it."""
@@ -67,7 +68,7 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
         test = face_examples([i for i in items if fold_of[i.path] == k], face_data, cfg, rng, fold_of, False)
         tr = face_examples(train_items, face_data, cfg, rng, fold_of, True, per_photo)
         va = face_examples(val_items, face_data, cfg, rng, fold_of, False)
-        model, hist = fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k, batch_size, standardise)
+        model, hist = fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k, batch_size, standardise, weight_decay)
         expressive = tr.y != NEUTRAL
         parts.append(test)
         logits.append(FaceModel(model, cfg).logits(test.x) if len(test) else np.zeros((0, len(cfg.emotions))))
@@ -100,14 +101,14 @@ def input_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, seed: int, batch_size: int,
-            standardise: bool = False):
+            standardise: bool = False, weight_decay: float = 0.0):
     import keras
 
     keras.utils.set_random_seed(seed)
     n = len(cfg.emotions)
     scale = input_scale(model_input(x_train, cfg)) if standardise else None
     model = build_face_lstm(cfg.frames_per_window, len(cfg.face_feature_names), n, scale=scale)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="categorical_crossentropy",
+    model.compile(optimizer=keras.optimizers.Adam(2e-3, weight_decay=weight_decay or None), loss="categorical_crossentropy",
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     has_val = len(y_val) > 0  # tiny runs may have no inner-validation subjects: the last epoch is kept
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=epochs, restore_best_weights=True,

@@ -78,6 +78,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-prosody", action="store_true",
                    help="the voice CNN alone, without the prosody regression beside it")
     p.add_argument("--face-epochs", type=int, default=15)
+    p.add_argument("--face-weight-decay", type=float, default=0.0,
+                   help="Adam's decoupled weight decay for the face LSTM (0 = none)")
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
@@ -238,7 +240,8 @@ def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[
         audio = replace(audio, head=head, head_info=info)
     with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
         face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
-                              args.per_photo, args.seed, progress=lambda k: bar.update())
+                              args.per_photo, args.seed, progress=lambda k: bar.update(),
+                              weight_decay=args.face_weight_decay)
     return audio, face
 
 
