@@ -77,8 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="decay of an exponential moving average of the voice CNN's weights, validated and kept (0 = off)")
     p.add_argument("--no-prosody", action="store_true",
                    help="the voice CNN alone, without the prosody regression beside it")
-    p.add_argument("--face-epochs", type=int, default=15)
-    p.add_argument("--face-weight-decay", type=float, default=0.0,
+    p.add_argument("--face-epochs", type=int, default=40)
+    p.add_argument("--face-weight-decay", type=float, default=0.5,
                    help="Adam's decoupled weight decay for the face LSTM (0 = none)")
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
