@@ -87,16 +87,11 @@ def main() -> None:
         print(f"  {d}: n={a['n']}  LSTM {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})  |  "
               f"baseline {b['accuracy_mean']:.1%} ± {b['accuracy_sd']:.1%} ({recall(b)})")
     # the LSTM and the last-frame regression as a product of experts, the weight chosen on the other folds
-    from scipy.special import log_softmax
+    from train.fit_audio import combine_out_of_fold
 
-    from train.fit_audio import best_weight
-    both = np.zeros(len(ex.y), np.int64)
-    lstm = log_softmax(face.logits, axis=1)
-    for k in sorted(set(ex.fold.tolist())):
-        other = (ex.fold != k) & (ex.y >= 0)
-        w = best_weight(lstm[other], face.baseline_log_probs[other], ex.y[other])
-        both[ex.fold == k] = (lstm[ex.fold == k] + w * face.baseline_log_probs[ex.fold == k]).argmax(1)
-        print(f"  fold {k}: weight of the last-frame regression {w}")
+    combined, chosen = combine_out_of_fold(face.logits, face.baseline_log_probs, ex.y, ex.fold)
+    both = combined.argmax(1)
+    print(f"  weight of the last-frame regression per fold: {chosen}")
     for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:
         m = np.array([x == d or (d.startswith("photos") and x != "mead") for x in ex.dataset])
         c = cv_summary(ex.y[m], both[m], ex.fold[m])

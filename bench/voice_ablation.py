@@ -131,12 +131,11 @@ def main() -> None:
         audio = cached_cross_fit_audio(o.cache, data, inner, cfg, seed=args.seed, augmented=augmented,
                                        recipe=Recipe(**training),
                                        progress=lambda k: print(f"  fold {k} done ({time.time() - t:.0f} s)", flush=True))
-        info = None
         if recipe.get("prosody"):
-            audio, _, info = add_prosody(audio, run.prosody_inputs(voice_items, list(data.path), cfg, o.cache, o.workers))
+            audio = add_prosody(audio, run.prosody_inputs(voice_items, list(data.path), cfg, o.cache, o.workers))
         results[name] = evaluate(audio, cfg_fields, recipe, base, time.time() - t)
-        if info:
-            results[name]["prosody"] = info
+        if audio.head_info:
+            results[name]["prosody"] = audio.head_info
         r = results[name]
         print(f"{name}: {r['accuracy_mean']:.1%} ± {r['accuracy_sd_folds']:.1%} (by actor {r['actor_accuracy_mean']:.1%}"
               f" ± {r['actor_accuracy_sd']:.1%}), recall {r['recall']}, ECE {r['ece_before']} → {r['ece_after']}",

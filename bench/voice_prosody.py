@@ -5,7 +5,8 @@
 
 Per outer fold: a logistic regression on the 88 standardised eGeMAPS functionals, trained on the other folds'
 actors; then the CNN's out-of-fold logits plus w × the regression's log-probabilities, with w chosen on the
-*other* folds' out-of-fold predictions (never on the fold it is scored on). Prints accuracy mean ± sd over the
+*other* folds' out-of-fold predictions (never on the fold it is scored on) — exactly what train.fit_audio does
+with the shipped prosody vector. Prints accuracy mean ± sd over the
 5 folds for eGeMAPS alone, the CNN alone and both, the time eGeMAPS takes per clip, and writes
 bench/results/voice_prosody.json.
 """
@@ -24,7 +25,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
-WEIGHTS = np.round(np.arange(0.0, 2.01, 0.1), 2)
 
 
 def egemaps(paths: list[str], cache: Path) -> tuple[np.ndarray, float]:
@@ -53,16 +53,11 @@ def egemaps(paths: list[str], cache: Path) -> tuple[np.ndarray, float]:
 
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from scipy.special import log_softmax
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     from bench.voice_ablation import RESULTS, best_row
     from emotion.config import PipelineConfig
     from train import folds, run
     from train.evaluate import cv_summary
-    from train.fit_audio import Recipe, cached_cross_fit_audio
+    from train.fit_audio import Recipe, cached_cross_fit_audio, combine_out_of_fold, out_of_fold_log_probs
 
     ablation = json.loads(RESULTS.read_text())
     best = best_row(ablation)
@@ -73,23 +68,15 @@ def main() -> None:
     fold_of = folds.assign(items, args.folds, args.split, args.seed)
     inner = {k: folds.inner_validation(items, fold_of, k, args.split, args.seed) for k in range(args.folds)}
     data, _ = run.audio_examples([i for i in items if i.kind in ("audio", "video")], fold_of, cfg, cache)
-    cnn = cached_cross_fit_audio(cache, data, inner, cfg, seed=args.seed, recipe=Recipe(**ablation[best]["recipe"]))
+    recipe = {k: v for k, v in ablation[best]["recipe"].items() if k != "prosody"}  # the CNN alone
+    cnn = cached_cross_fit_audio(cache, data, inner, cfg, seed=args.seed, recipe=Recipe(**recipe))
     x, seconds = egemaps(list(data.path), cache)
     y, fold = data.y, data.fold
-    prosody = np.zeros((len(y), 6), np.float32)
-    for k in sorted(set(fold.tolist())):
-        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=0.1))
-        clf.fit(x[fold != k], y[fold != k])
-        prosody[fold == k] = clf.predict_log_proba(x[fold == k])
-    cnn_logp = log_softmax(cnn.logits, axis=1)
-    both = np.zeros(len(y), np.int64)
-    chosen = {}
-    for k in sorted(set(fold.tolist())):
-        other = fold != k
-        score = [np.mean((cnn_logp[other] + w * prosody[other]).argmax(1) == y[other]) for w in WEIGHTS]
-        chosen[k] = float(WEIGHTS[int(np.argmax(score))])
-        both[fold == k] = (cnn_logp[fold == k] + chosen[k] * prosody[fold == k]).argmax(1)
-    rows = {"egemaps_logreg": prosody.argmax(1), f"cnn ({best})": cnn.logits.argmax(1), "cnn + egemaps": both}
+    # the same regression, fold discipline and weight choice as the shipped prosody vector (train.fit_audio)
+    prosody = out_of_fold_log_probs(x, y, fold, cnn.logits.shape[1])
+    combined, chosen = combine_out_of_fold(cnn.logits, prosody, y, fold)
+    both = combined.argmax(1)
+    rows = {"egemaps_logreg": prosody.argmax(1), f"cnn alone (row {best})": cnn.logits.argmax(1), "cnn + egemaps": both}
     report = {"clips": len(y), "egemaps_seconds_per_clip": round(seconds, 4), "weights_chosen": chosen}
     for name, pred in rows.items():
         s = cv_summary(y, pred, fold)

@@ -52,20 +52,14 @@ def audio_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray)
     return clf.predict(stats(x_test))
 
 
-def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_tests: list[np.ndarray],
-                  log_probs: bool = False) -> list[np.ndarray]:
-    """Logistic regression on the last frame's blendshapes: what the LSTM has to beat. Its classes, or with
-    `log_probs` its (n, 6) log-probabilities."""
+def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int = 6) -> np.ndarray:
+    """Logistic regression on the last frame's blendshapes: what the LSTM has to beat. Its (n, n_classes)
+    log-probabilities on `x_test` (its classes are their argmax); a class it never saw gets -30."""
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(max_iter=3000, C=1.0)
     clf.fit(x_train[:, -1, :], y_train)
-    if not log_probs:
-        return [clf.predict(x[:, -1, :]) if len(x) else np.zeros(0, int) for x in x_tests]
-    out = []
-    for x in x_tests:
-        full = np.full((len(x), 6), -30.0, np.float32)
-        if len(x):
-            full[:, clf.classes_] = clf.predict_log_proba(x[:, -1, :])
-        out.append(full)
+    out = np.full((len(x_test), n_classes), -30.0, np.float32)
+    if len(x_test):
+        out[:, clf.classes_] = clf.predict_log_proba(x_test[:, -1, :])
     return out

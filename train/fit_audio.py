@@ -258,7 +258,27 @@ def best_weight(logits: np.ndarray, log_probs: np.ndarray, y: np.ndarray) -> flo
     return float(PROSODY_WEIGHTS[int(np.argmax(scores))])
 
 
-def add_prosody(fit: CrossFit, prosody: np.ndarray) -> tuple[CrossFit, ProsodyHead, dict]:
+def out_of_fold_log_probs(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int) -> np.ndarray:
+    """Each example's log-probabilities from a regression (`fit_prosody_head`) trained on the other folds."""
+    out = np.zeros((len(y), n_classes), np.float32)
+    for k in sorted(set(fold.tolist())):
+        out[fold == k] = fit_prosody_head(x[fold != k], y[fold != k], n_classes=n_classes).log_probs(x[fold == k])
+    return out
+
+
+def combine_out_of_fold(logits: np.ndarray, log_probs: np.ndarray, y: np.ndarray, fold: np.ndarray
+                        ) -> tuple[np.ndarray, dict[int, float]]:
+    """logits + w × log_probs per fold, each fold's w chosen on the other folds (never on the fold it scores)."""
+    combined = np.zeros_like(logits)
+    chosen = {}
+    for k in sorted(set(fold.tolist())):
+        other = fold != k
+        chosen[int(k)] = best_weight(logits[other], log_probs[other], y[other])
+        combined[fold == k] = logits[fold == k] + chosen[int(k)] * log_probs[fold == k]
+    return combined.astype(np.float32), chosen
+
+
+def add_prosody(fit: CrossFit, prosody: np.ndarray) -> CrossFit:
     """The prosody regression beside the cross-fitted CNNs, cross-fitted the same way: per fold, the regression
     is trained on the other folds' clips, and its weight chosen on the other folds' out-of-fold predictions, so
     no clip's combined logits used that clip's actor. Returns the cross-fit with the combined out-of-fold
@@ -266,18 +286,10 @@ def add_prosody(fit: CrossFit, prosody: np.ndarray) -> tuple[CrossFit, ProsodyHe
     from dataclasses import replace
 
     y, fold = fit.examples.y, fit.examples.fold
-    log_probs = np.zeros_like(fit.logits)
-    for k in sorted(set(fold.tolist())):
-        head = fit_prosody_head(prosody[fold != k], y[fold != k], n_classes=fit.logits.shape[1])
-        log_probs[fold == k] = head.log_probs(prosody[fold == k])
-    combined = np.zeros_like(fit.logits)
-    chosen = {}
-    for k in sorted(set(fold.tolist())):
-        other = fold != k
-        chosen[int(k)] = best_weight(fit.logits[other], log_probs[other], y[other])
-        combined[fold == k] = fit.logits[fold == k] + chosen[int(k)] * log_probs[fold == k]
+    log_probs = out_of_fold_log_probs(prosody, y, fold, fit.logits.shape[1])
+    combined, chosen = combine_out_of_fold(fit.logits, log_probs, y, fold)
     head = fit_prosody_head(prosody, y, best_weight(fit.logits, log_probs, y), fit.logits.shape[1])
     info = {"weight": head.weight, "weights_per_fold": chosen, "C": PROSODY_C,
             "cnn_alone_accuracy": round(float(np.mean(fit.logits.argmax(1) == y)), 4),
             "prosody_alone_accuracy": round(float(np.mean(log_probs.argmax(1) == y)), 4)}
-    return replace(fit, logits=combined.astype(np.float32)), head, info
+    return replace(fit, logits=combined, head=head, head_info=info)

@@ -60,7 +60,7 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
     (which pick the best epoch), then asked about its own fold's photo sequences and clip windows.
     The last-frame logistic regression is trained on the same sequences, beside it."""
     n_shapes = len(cfg.face_feature_names)
-    parts, logits, baseline, baseline_lp, models, hists, trained = [], [], [], [], [], [], []
+    parts, logits, baseline_lp, models, hists, trained = [], [], [], [], [], []
     for k in sorted(set(fold_of[i.path] for i in items)):
         rng = np.random.default_rng(seed * 100 + k)
         train_items = [i for i in items if fold_of[i.path] != k and i.path not in inner[k]]
@@ -72,16 +72,16 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
         expressive = tr.y != NEUTRAL
         parts.append(test)
         logits.append(FaceModel(model, cfg).logits(test.x) if len(test) else np.zeros((0, len(cfg.emotions))))
-        baseline.append(face_baseline(tr.x[expressive], tr.y[expressive], [test.x])[0])
-        baseline_lp.append(face_baseline(tr.x[expressive], tr.y[expressive], [test.x], log_probs=True)[0])
+        baseline_lp.append(face_baseline(tr.x[expressive], tr.y[expressive], test.x, len(cfg.emotions)))
         models.append(model)
         hists.append(hist)
         trained.append({i.speaker for i in train_items + val_items})
         if progress:
             progress(k)
     examples = Examples.concat(parts, (cfg.frames_per_window, n_shapes))
-    return CrossFit(examples, np.concatenate(logits).astype(np.float32), np.concatenate(baseline).astype(np.int64),
-                    models, hists, trained, baseline_log_probs=np.concatenate(baseline_lp))
+    baseline_log_probs = np.concatenate(baseline_lp)
+    return CrossFit(examples, np.concatenate(logits).astype(np.float32), baseline_log_probs.argmax(1),
+                    models, hists, trained, baseline_log_probs=baseline_log_probs)
 
 
 def targets(y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -236,8 +236,7 @@ def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[
         audio = cached_cross_fit_audio(args.cache, feats.audio, inner, cfg, seed=args.seed, progress=lambda k: bar.update(),
                                 augmented=feats.audio_augmented, recipe=voice_recipe(args))
     if feats.audio_prosody is not None:
-        audio, head, info = add_prosody(audio, feats.audio_prosody)
-        audio = replace(audio, head=head, head_info=info)
+        audio = add_prosody(audio, feats.audio_prosody)
     with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
         face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
                               args.per_photo, args.seed, progress=lambda k: bar.update(),
