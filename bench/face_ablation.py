@@ -39,6 +39,11 @@ def main() -> None:
     p.add_argument("--weight-decay", type=float, default=0.5, help="Adam's decoupled weight decay")
     p.add_argument("--linear-last", action="store_true",
                    help="diagnostic: the baseline's model (softmax regression on the last frame) trained as the LSTM is")
+    p.add_argument("--prior", choices=["", "frozen", "trainable"], default="",
+                   help="start from the last-frame regression; the LSTM learns what to add to it")
+    p.add_argument("--members", type=int, default=1, help="LSTMs per fold (other seeds), averaged")
+    p.add_argument("--real-motion", action="store_true",
+                   help="photo sequences talk with the movement of real training clips instead of hand-set movement")
     p.add_argument("--units", type=int, default=16, help="LSTM units")
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
@@ -77,7 +82,8 @@ def main() -> None:
     feats = run.extract_features(items, fold_of, cfg, FACE_MODEL, args)
     face = fit_face.cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
                                    args.per_photo, args.seed, standardise=o.standardise,
-                                   weight_decay=o.weight_decay)
+                                   weight_decay=o.weight_decay, prior=o.prior,
+                                   real_motion=o.real_motion, members=o.members)
     ex, pred = face.examples, face.logits.argmax(1)
     print(f"face branch: {vars(o)}")
     for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:

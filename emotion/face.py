@@ -283,7 +283,8 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
 
 def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 16,
                     dropout: float = 0.3, noise: float = 0.03, frame_head: bool = True,
-                    scale: tuple[np.ndarray, np.ndarray] | None = None, tail: int = 0, wide: int = 0):
+                    scale: tuple[np.ndarray, np.ndarray] | None = None, tail: int = 0, wide: int = 0,
+                    prior: tuple[np.ndarray, np.ndarray] | None = None, prior_trainable: bool = False):
     """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool, beside a per-frame
     dense layer max- and mean-pooled over time → dense ReLU → softmax.
 
@@ -294,7 +295,10 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     most blendshapes move by a few hundredths, a few by half their range. `tail` > 0: the mean of the last
     `tail` frames' features goes straight to the head too (what the last-frame baseline reads). `wide` > 0: the
     mean of the last `wide` frames' features is read by a linear layer whose logits are added to the deep
-    part's (wide & deep: the last-frame regression inside the model, trained with it).
+    part's (wide & deep: the last-frame regression inside the model, trained with it). `prior` (coef (classes,
+    features), intercept), a logistic regression fitted beforehand on the last frame: its logits are the model's
+    starting point and the deep part, whose last layer starts at zero, learns what to add to them (frozen unless
+    `prior_trainable`).
     """
     import keras
     from keras import layers
@@ -317,6 +321,14 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     x = layers.Concatenate()(pooled) if len(pooled) > 1 else pooled[0]
     x = layers.Dense(32, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
+    if prior is not None:
+        last_frame = layers.Flatten()(layers.Cropping1D((n_frames - 1, 0))(inputs))
+        read = layers.Dense(n_classes, name="last_frame_regression", trainable=prior_trainable)
+        deep = layers.Dense(n_classes, kernel_initializer="zeros", name="correction")(x)
+        logits = layers.Add()([read(last_frame), deep])
+        model = keras.Model(inputs, layers.Activation("softmax", name="emotion")(logits), name="face_lstm")
+        read.set_weights([np.asarray(prior[0], np.float32).T, np.asarray(prior[1], np.float32)])
+        return model
     if not wide:
         outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
         return keras.Model(inputs, outputs, name="face_lstm")

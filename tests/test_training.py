@@ -114,6 +114,37 @@ def test_save_pretrained_round_trips(tiny, tmp_path):
     assert len(second.audio.nets) == 2  # both fold models
 
 
+def test_talking_motion_is_the_fast_movement_of_real_clip_windows(tiny):
+    from emotion.config import PipelineConfig
+    from train.face_sequences import motion_bank
+    from train.fit_face import talking_motion
+
+    cfg = PipelineConfig()
+    clips = [i for i in tiny.feats.face_items if i.kind != "photo"]
+    windows = [w["sequence"] for i in clips for w in tiny.feats.face_data[i.path]["windows"]
+               if w["detected"].mean() >= cfg.min_face_coverage]
+    bank = talking_motion(tiny.feats.face_items, tiny.feats.face_data, cfg)
+    assert bank.shape == (len(windows), cfg.frames_per_window, len(cfg.blendshape_names))
+    jaw = cfg.blendshape_names.index("jawOpen")
+    assert bank[:, :, jaw].std() > 0.005  # the real speakers' jaws move
+    # the slow part (an expression's onset: here a linear ramp) is left out: the movement does not change
+    ramp = np.linspace(0, 0.4, cfg.frames_per_window, dtype=np.float32)[:, None]
+    with_onset = motion_bank([w + ramp for w in windows])
+    assert np.abs(with_onset - bank)[:, 2:-2].max() < 1e-5
+
+
+def test_the_face_model_started_from_the_regression_answers_as_the_regression(tiny):
+    from emotion.face import build_face_lstm
+    from train.evaluate import face_baseline, last_frame_regression
+
+    photos = tiny.face.examples
+    x, y = photos.x, photos.y
+    coef, intercept = last_frame_regression(x, y, 6)
+    model = build_face_lstm(x.shape[1], x.shape[2], 6, prior=(coef, intercept))
+    p = np.asarray(model.predict_on_batch(x))  # the correction layer starts at zero
+    assert np.allclose(np.log(p), face_baseline(x, y, x), atol=1e-4)
+
+
 # -- made-up audio-video corpora: --data with true pairs, and --split random ------------------------------
 
 FACES = {"happy": "W009_front_happy_level3_001.mp4", "sad": "W011_front_sad_level3_001.mp4",

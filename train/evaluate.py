@@ -52,14 +52,24 @@ def audio_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray)
     return clf.predict(stats(x_test))
 
 
-def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int = 6) -> np.ndarray:
-    """Logistic regression on the last frame's blendshapes: what the LSTM has to beat. Its (n, n_classes)
-    log-probabilities on `x_test` (its classes are their argmax); a class it never saw gets -30."""
+def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: int = 6
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic regression (L2, C=1) on the last frame's features, as (coef (n_classes, features), intercept)
+    with a row for every class: one it never saw gets a zero row and an intercept of -30."""
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(max_iter=3000, C=1.0)
-    clf.fit(x_train[:, -1, :], y_train)
-    out = np.full((len(x_test), n_classes), -30.0, np.float32)
-    if len(x_test):
-        out[:, clf.classes_] = clf.predict_log_proba(x_test[:, -1, :])
-    return out
+    clf = LogisticRegression(max_iter=3000, C=1.0).fit(x_train[:, -1, :], y_train)
+    coef, intercept = clf.coef_, clf.intercept_
+    if len(clf.classes_) == 2:  # sklearn keeps one row for two classes: split it into the softmax's two
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+    full_coef, full_intercept = np.zeros((n_classes, x_train.shape[-1])), np.full(n_classes, -30.0)
+    full_coef[clf.classes_], full_intercept[clf.classes_] = coef, intercept
+    return full_coef.astype(np.float32), full_intercept.astype(np.float32)
+
+
+def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int = 6) -> np.ndarray:
+    """The last-frame logistic regression: what the LSTM has to beat. Its (n, n_classes) log-probabilities on
+    `x_test` (its classes are their argmax)."""
+    coef, intercept = last_frame_regression(x_train, y_train, n_classes)
+    z = x_test[:, -1, :] @ coef.T + intercept
+    return (z - np.logaddexp.reduce(z, axis=1, keepdims=True)).astype(np.float32)

@@ -2,7 +2,7 @@
 
 No video of these photo subjects exists, so a sequence is made in blendshape space: from the same
 person's neutral photo to the expressive photo, with random onset and apex timing, a random hold,
-noise, speech-like mouth and jaw movement (people talk in the clips the app sees), and mirroring.
+noise, the fast movement of real talking faces (people talk in the clips the app sees), and mirroring.
 """
 
 from __future__ import annotations
@@ -33,8 +33,28 @@ def ramp(n: int, rng: np.random.Generator) -> np.ndarray:
     return (curve * (1 - fade * after)).astype(np.float32)
 
 
+MOTION_SMOOTH = 5  # frames (~0.4 s): movement faster than this moving average is talking, blinking, jitter
+
+
+def motion_bank(sequences: list[np.ndarray], smooth: int = MOTION_SMOOTH) -> np.ndarray:
+    """(k, frames, 52) the fast movement of real talking-face windows: each blendshape minus its centred moving
+    average over `smooth` frames. Speech, blinks and the tracker's jitter as they really are, to be added to the
+    photo-built sequences (which have none) instead of movement with hand-set amplitudes; the slow part — the
+    expression itself — stays out, so a window's emotion does not travel with its movement."""
+    n_shapes = len(BLENDSHAPE_NAMES)
+    if not sequences:
+        return np.zeros((0, 0, n_shapes), np.float32)
+    x = np.stack([s[:, :n_shapes] for s in sequences]).astype(np.float32)
+    pad = smooth // 2
+    padded = np.pad(x, ((0, 0), (pad, smooth - 1 - pad), (0, 0)), mode="edge")
+    kernel = np.ones(smooth, np.float32) / smooth
+    trend = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), 1, padded)
+    return (x - trend).astype(np.float32)
+
+
 def speech_motion(n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 52) additive mouth/jaw movement that looks like talking (2–6 Hz at 25 fps-ish sampling)."""
+    """(n, 52) additive mouth/jaw movement that looks like talking (2–6 Hz at 25 fps-ish sampling): hand-set,
+    used only when no real talking clip is at hand to learn the movement from (see motion_bank)."""
     out = np.zeros((n, len(BLENDSHAPE_NAMES)), dtype=np.float32)
     t = np.arange(n) * 0.08
     for k, (idx, amp) in enumerate(zip(SPEECH_IDX, SPEECH_AMP)):
@@ -50,15 +70,20 @@ def mirror(seq: np.ndarray) -> np.ndarray:
     return seq[:, feature_mirror(seq.shape[1])]
 
 
-def photo_sequence(neutral: np.ndarray, peak: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def photo_sequence(neutral: np.ndarray, peak: np.ndarray, n: int, rng: np.random.Generator,
+                   motion: np.ndarray | None = None) -> np.ndarray:
     """One sequence from a neutral photo to an expressive one, with timing, noise and augmentation.
 
     Every frame feature is blended with the same intensity curve: the blendshapes move from the neutral
     photo's to the peak's, and the appearance (the expression CNN's probabilities) shifts between the two
-    crops' readings at the same pace."""
+    crops' readings at the same pace. Half the sequences talk: a random real window's movement from `motion`
+    (see motion_bank; scaled 0.5–1.5×), or hand-set mouth movement when there is none."""
     seq = neutral[None, :] + (peak - neutral)[None, :] * ramp(n, rng)[:, None]
     if rng.random() < 0.5:
-        seq[:, :len(BLENDSHAPE_NAMES)] += speech_motion(n, rng)
+        if motion is not None and len(motion) and motion.shape[1] == n:
+            seq[:, :len(BLENDSHAPE_NAMES)] += motion[rng.integers(len(motion))] * rng.uniform(0.5, 1.5)
+        else:
+            seq[:, :len(BLENDSHAPE_NAMES)] += speech_motion(n, rng)
     seq = seq + rng.normal(0, rng.uniform(0.005, 0.03), seq.shape)
     if rng.random() < 0.5:
         seq = mirror(seq)
@@ -74,13 +99,13 @@ def clip_sequence(sequence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def build_photo_set(photos: list[tuple[np.ndarray, str, str, str]], per_photo: int, n_frames: int,
-                    rng: np.random.Generator, with_neutral: bool = False
+                    rng: np.random.Generator, with_neutral: bool = False, motion: np.ndarray | None = None
                     ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
     """Sequences for every expressive photo whose subject has a neutral photo.
 
     photos: (blendshapes, emotion or "neutral", subject, path). Returns (X, emotions, subjects, paths).
     with_neutral: also neutral-to-neutral sequences (emotion "neutral"), which teach the face model to
-    stay undecided when no expression is shown (neutral is not one of the six).
+    stay undecided when no expression is shown (neutral is not one of the six). motion: see photo_sequence.
     """
     neutrals: dict[str, list[np.ndarray]] = {}
     for shapes, emotion, subject, _ in photos:
@@ -92,7 +117,7 @@ def build_photo_set(photos: list[tuple[np.ndarray, str, str, str]], per_photo: i
             continue
         for _ in range(per_photo):
             neutral = neutrals[subject][rng.integers(len(neutrals[subject]))]
-            xs.append(photo_sequence(neutral, shapes, n_frames, rng))
+            xs.append(photo_sequence(neutral, shapes, n_frames, rng, motion))
             ys.append(emotion)
             ss.append(subject)
             ps.append(path)

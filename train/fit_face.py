@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from emotion.config import PipelineConfig
-from emotion.face import FaceModel, build_face_lstm, model_input
+from emotion.face import FaceModel, build_face_lstm, ensemble, model_input
 from emotion.labels import EMOTIONS
 
 from .datasets import Item
-from .evaluate import face_baseline
-from .face_sequences import build_photo_set, clip_sequence
+from .evaluate import face_baseline, last_frame_regression
+from .face_sequences import build_photo_set, clip_sequence, motion_bank
 from .fit_audio import History
 from .folds import CrossFit, Examples
 
@@ -22,14 +22,15 @@ CLIP_REPEATS = 3  # each real clip window is seen this many times per epoch (wit
 
 
 def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineConfig, rng: np.random.Generator,
-                  fold_of: dict[str, int], train: bool, per_photo: int = 3) -> Examples:
+                  fold_of: dict[str, int], train: bool, per_photo: int = 3, motion: np.ndarray | None = None
+                  ) -> Examples:
     """Sequences from `items`: built from photos (neutral → expressive, `per_photo` each when training, one
-    otherwise; neutral-to-neutral ones only when training) and real clip windows (plus augmented crops when
-    training) with a face in enough frames."""
+    otherwise; neutral-to-neutral ones only when training; talking with `motion`, see build_photo_set) and real
+    clip windows (plus augmented crops when training) with a face in enough frames."""
     photos = [(face_data[i.path]["blendshapes"], i.emotion, i.speaker, i.path) for i in items
               if i.kind == "photo" and face_data.get(i.path, {}).get("blendshapes") is not None]
     xp, yp, sp, pp = build_photo_set(photos, per_photo if train else 1, cfg.frames_per_window, rng,
-                                     with_neutral=train)
+                                     with_neutral=train, motion=motion)
     if not len(xp):
         xp = np.zeros((0, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32)
     dataset_of = {i.path: i.dataset for i in items}
@@ -52,23 +53,38 @@ def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineCo
                     paths)
 
 
+def talking_motion(items: list[Item], face_data: dict[str, dict], cfg: PipelineConfig) -> np.ndarray:
+    """The movement of the real talking-face windows among `items` (see motion_bank)."""
+    windows = [w["sequence"] for i in items if i.kind != "photo" and i.path in face_data
+               for w in face_data[i.path]["windows"] if w["detected"].mean() >= cfg.min_face_coverage]
+    return motion_bank(windows)
+
+
 def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[str, int],
                    inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 15, per_photo: int = 3,
                    seed: int = 0, batch_size: int = 64, progress=None, standardise: bool = False,
-                   weight_decay: float = 0.0) -> CrossFit:
+                   weight_decay: float = 0.0, prior: str = "", real_motion: bool = False, members: int = 1
+                   ) -> CrossFit:
     """One LSTM per fold, trained on sequences of the other folds' subjects less the inner-validation ones
     (which pick the best epoch), then asked about its own fold's photo sequences and clip windows.
-    The last-frame logistic regression is trained on the same sequences, beside it."""
+    The last-frame logistic regression is trained on the same sequences, beside it. The photo sequences talk
+    with the movement of the training subjects' real clips (`real_motion`; else hand-set movement). `members` > 1:
+    each fold's model is that many LSTMs (other seeds, same data) averaged — less variance from one small net's
+    luck; its History is the first member's."""
     n_shapes = len(cfg.face_feature_names)
     parts, logits, baseline_lp, models, hists, trained = [], [], [], [], [], []
     for k in sorted(set(fold_of[i.path] for i in items)):
         rng = np.random.default_rng(seed * 100 + k)
         train_items = [i for i in items if fold_of[i.path] != k and i.path not in inner[k]]
         val_items = [i for i in items if fold_of[i.path] != k and i.path in inner[k]]
-        test = face_examples([i for i in items if fold_of[i.path] == k], face_data, cfg, rng, fold_of, False)
-        tr = face_examples(train_items, face_data, cfg, rng, fold_of, True, per_photo)
-        va = face_examples(val_items, face_data, cfg, rng, fold_of, False)
-        model, hist = fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k, batch_size, standardise, weight_decay)
+        motion = talking_motion(train_items, face_data, cfg) if real_motion else None
+        test = face_examples([i for i in items if fold_of[i.path] == k], face_data, cfg, rng, fold_of, False,
+                             motion=motion)
+        tr = face_examples(train_items, face_data, cfg, rng, fold_of, True, per_photo, motion)
+        va = face_examples(val_items, face_data, cfg, rng, fold_of, False, motion=motion)
+        fitted = [fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k + 1000 * m, batch_size, standardise,
+                          weight_decay, prior) for m in range(members)]
+        model, hist = ensemble([f[0] for f in fitted]), fitted[0][1]
         expressive = tr.y != NEUTRAL
         parts.append(test)
         logits.append(FaceModel(model, cfg).logits(test.x) if len(test) else np.zeros((0, len(cfg.emotions))))
@@ -101,13 +117,20 @@ def input_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, seed: int, batch_size: int,
-            standardise: bool = False, weight_decay: float = 0.0):
+            standardise: bool = False, weight_decay: float = 0.0, prior: str = ""):
+    """`prior` "frozen" or "trainable": the LSTM starts from the last-frame logistic regression fitted on the same
+    training sequences (see build_face_lstm) and learns what to add to it."""
     import keras
 
     keras.utils.set_random_seed(seed)
     n = len(cfg.emotions)
     scale = input_scale(model_input(x_train, cfg)) if standardise else None
-    model = build_face_lstm(cfg.frames_per_window, len(cfg.face_feature_names), n, scale=scale)
+    start = None
+    if prior:
+        expressive = y_train != NEUTRAL
+        start = last_frame_regression(model_input(x_train[expressive], cfg), y_train[expressive], n)
+    model = build_face_lstm(cfg.frames_per_window, len(cfg.face_feature_names), n, scale=scale, prior=start,
+                            prior_trainable=prior == "trainable")
     model.compile(optimizer=keras.optimizers.Adam(2e-3, weight_decay=weight_decay or None), loss="categorical_crossentropy",
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     has_val = len(y_val) > 0  # tiny runs may have no inner-validation subjects: the last epoch is kept

@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--face-epochs", type=int, default=40)
     p.add_argument("--face-weight-decay", type=float, default=0.5,
                    help="Adam's decoupled weight decay for the face LSTM (0 = none)")
+    p.add_argument("--face-members", type=int, default=1,
+                   help="LSTMs per fold (other seeds, same data), averaged: less variance, that many times the cost")
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
@@ -221,7 +223,7 @@ def print_estimate(feats: Features, args: argparse.Namespace) -> None:
     share = (args.folds - 1) / args.folds * (1 - folds.INNER_SHARE)
     audio_s = len(feats.audio) * share * args.audio_epochs * args.folds * AUDIO_S_PER_EXAMPLE_EPOCH[args.voice_features]
     photos = sum(i.kind == "photo" for i in feats.face_items)
-    face_s = photos * (args.per_photo + 0.5) * share * args.face_epochs * args.folds * FACE_S_PER_EXAMPLE_EPOCH
+    face_s = photos * (args.per_photo + 0.5) * share * args.face_epochs * args.folds * args.face_members * FACE_S_PER_EXAMPLE_EPOCH
     print(f"Estimated training time on 2 cores: voice ~{audio_s / 60:.0f} min, face ~{face_s / 60:.0f} min "
           f"({args.folds} folds)")
 
@@ -240,7 +242,7 @@ def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[
     with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
         face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
                               args.per_photo, args.seed, progress=lambda k: bar.update(),
-                              weight_decay=args.face_weight_decay)
+                              weight_decay=args.face_weight_decay, members=args.face_members)
     return audio, face
 
 
