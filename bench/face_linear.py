@@ -1,6 +1,7 @@
 """How far a linear read of the face sequences goes: scikit-learn's logistic regression (C = 1) on a few
 summaries of each sequence, trained and tested on exactly the sequences the face LSTM gets in each fold
-(`python -m train.run`'s folds, seed and features). The first row is the README's last-frame baseline.
+(`python -m train.run`'s folds, seed and features; gaze zeroed, as the LSTM has it). The first row is the
+README's last-frame baseline; `--with-gaze` adds the gaze scores the LSTM does not get.
 
     python bench/face_linear.py
 
@@ -31,11 +32,13 @@ READS = {
 
 
 def main() -> None:
+    with_gaze = "--with-gaze" in sys.argv[1:]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore")
     from sklearn.linear_model import LogisticRegression
 
     from emotion.config import PipelineConfig
+    from emotion.face import model_input
     from train import fit_face, run
 
     args = run.parse_args(["--shared", str(SHARED), "--cache", str(ROOT / "cache"),
@@ -53,6 +56,8 @@ def main() -> None:
         test = fit_face.face_examples([i for i in feats.face_items if fold_of[i.path] == k], feats.face_data, cfg,
                                       rng, fold_of, False)
         tr = fit_face.face_examples(train, feats.face_data, cfg, rng, fold_of, True, args.per_photo)
+        if not with_gaze:
+            tr.x, test.x = model_input(tr.x, cfg), model_input(test.x, cfg)  # what the LSTM reads: gaze zeroed
         folds.append((tr, test))
     for name, read in READS.items():
         scores = {"photo subjects": [], "MEAD clips": []}

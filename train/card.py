@@ -38,7 +38,7 @@ def headline_rows(metrics: dict) -> list[tuple[str, str, str, dict, dict | None]
     for dataset, m in metrics["face"]["by_dataset"].items():
         if m["lstm"].get("n", 0) < MIN_ROW_N:
             continue
-        rows.append(("face", dataset, f"face LSTM vs last frame's {frame} → logistic regression", m["lstm"],
+        rows.append(("face", dataset, f"face LSTM vs last frame's {frame} (as the LSTM reads them) → logistic regression", m["lstm"],
                      m["baseline_last_frame_logreg"]))
     both = metrics["fused"].get("both")
     if both:

@@ -88,7 +88,9 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
         expressive = tr.y != NEUTRAL
         parts.append(test)
         logits.append(FaceModel(model, cfg).logits(test.x) if len(test) else np.zeros((0, len(cfg.emotions))))
-        baseline_lp.append(face_baseline(tr.x[expressive], tr.y[expressive], test.x, len(cfg.emotions)))
+        # the baseline reads what the LSTM reads (model_input: gaze zeroed), so only the model differs
+        baseline_lp.append(face_baseline(model_input(tr.x[expressive], cfg), tr.y[expressive],
+                                         model_input(test.x, cfg), len(cfg.emotions)))
         models.append(model)
         hists.append(hist)
         trained.append({i.speaker for i in train_items + val_items})
