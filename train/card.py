@@ -38,8 +38,8 @@ def headline_rows(metrics: dict) -> list[tuple[str, str, str, dict, dict | None]
     for dataset, m in metrics["face"]["by_dataset"].items():
         if m["lstm"].get("n", 0) < MIN_ROW_N:
             continue
-        rows.append(("face", dataset, f"face LSTM vs last frame's {frame} (as the LSTM reads them) → logistic regression", m["lstm"],
-                     m["baseline_last_frame_logreg"]))
+        rows.append(("face", dataset, f"face LSTM vs last frame's {frame} (as the LSTM reads them) → logistic "
+                     "regression", m["lstm"], m["baseline_last_frame_logreg"]))
     both = metrics["fused"].get("both")
     if both:
         pairs = "true audio-video pairs" if metrics["protocol"]["true_audio_video_pairs"] else "predictions paired by emotion"

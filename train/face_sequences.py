@@ -2,7 +2,8 @@
 
 No video of these photo subjects exists, so a sequence is made in blendshape space: from the same
 person's neutral photo to the expressive photo, with random onset and apex timing, a random hold,
-noise, the fast movement of real talking faces (people talk in the clips the app sees), and mirroring.
+noise, speech-like mouth and jaw movement (people talk in the clips the app sees: hand-set by default, or
+the movement of real talking clips, motion_bank), and mirroring.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ def motion_bank(sequences: list[np.ndarray], smooth: int = MOTION_SMOOTH) -> np.
 
 
 def speech_motion(n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, 52) additive mouth/jaw movement that looks like talking (2–6 Hz at 25 fps-ish sampling): hand-set,
-    used only when no real talking clip is at hand to learn the movement from (see motion_bank)."""
+    """(n, 52) additive mouth/jaw movement that looks like talking (2–6 Hz at 25 fps-ish sampling): hand-set.
+    The default: it measured better than motion_bank's real movement (too few real windows; README)."""
     out = np.zeros((n, len(BLENDSHAPE_NAMES)), dtype=np.float32)
     t = np.arange(n) * 0.08
     for k, (idx, amp) in enumerate(zip(SPEECH_IDX, SPEECH_AMP)):
@@ -77,7 +78,7 @@ def photo_sequence(neutral: np.ndarray, peak: np.ndarray, n: int, rng: np.random
     Every frame feature is blended with the same intensity curve: the blendshapes move from the neutral
     photo's to the peak's, and the appearance (the expression CNN's probabilities) shifts between the two
     crops' readings at the same pace. Half the sequences talk: a random real window's movement from `motion`
-    (see motion_bank; scaled 0.5–1.5×), or hand-set mouth movement when there is none."""
+    (see motion_bank; scaled 0.5–1.5×) when given, else hand-set mouth movement."""
     seq = neutral[None, :] + (peak - neutral)[None, :] * ramp(n, rng)[:, None]
     if rng.random() < 0.5:
         if motion is not None and len(motion) and motion.shape[1] == n:
