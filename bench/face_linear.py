@@ -51,11 +51,8 @@ def main() -> None:
     feats = run.extract_features(items, fold_of, cfg, FACE_MODEL, args)
     folds = []
     for k in sorted(set(fold_of[i.path] for i in feats.face_items)):  # as fit_face.cross_fit_face builds them
-        rng = np.random.default_rng(args.seed * 100 + k)
-        train = [i for i in feats.face_items if fold_of[i.path] != k and i.path not in inner[k]]
-        test = fit_face.face_examples([i for i in feats.face_items if fold_of[i.path] == k], feats.face_data, cfg,
-                                      rng, fold_of, False)
-        tr = fit_face.face_examples(train, feats.face_data, cfg, rng, fold_of, True, args.per_photo)
+        tr, _, test = fit_face.fold_sequences(feats.face_items, feats.face_data, fold_of, inner, cfg, k, args.seed,
+                                              args.per_photo)
         if not with_gaze:
             tr.x, test.x = model_input(tr.x, cfg), model_input(test.x, cfg)  # what the LSTM reads: gaze zeroed
         folds.append((tr, test))

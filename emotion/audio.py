@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .calibration import log_softmax
 from .config import PipelineConfig
 
 
@@ -237,9 +238,7 @@ class ProsodyHead:
     weight: float
 
     def log_probs(self, x: np.ndarray) -> np.ndarray:
-        z = ((np.asarray(x, np.float32) - self.mean) / self.scale) @ self.coef.T + self.intercept
-        z = z - z.max(axis=1, keepdims=True)
-        return (z - np.log(np.exp(z).sum(axis=1, keepdims=True))).astype(np.float32)
+        return log_softmax(((np.asarray(x, np.float32) - self.mean) / self.scale) @ self.coef.T + self.intercept)
 
 
 class AudioModel:

@@ -19,6 +19,13 @@ def calibrate(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise log-probabilities of scores (the linear heads: the prosody regression, the face baseline)."""
+    z = np.asarray(z, dtype=np.float32)
+    z = z - z.max(axis=-1, keepdims=True)
+    return (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(np.float32)
+
+
 def as_logits(probabilities: np.ndarray) -> np.ndarray:
     """Log-probabilities, for models that output probabilities (the face LSTM): calibrate(as_logits(p)) == p."""
     return np.log(np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1.0))

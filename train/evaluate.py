@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from emotion.calibration import log_softmax
 from emotion.labels import EMOTIONS
 
 
@@ -52,24 +53,29 @@ def audio_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray)
     return clf.predict(stats(x_test))
 
 
-def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: int = 6
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """Logistic regression (L2, C=1) on the last frame's features, as (coef (n_classes, features), intercept)
-    with a row for every class: one it never saw gets a zero row and an intercept of -30."""
-    from sklearn.linear_model import LogisticRegression
-
-    clf = LogisticRegression(max_iter=3000, C=1.0).fit(x_train[:, -1, :], y_train)
+def softmax_rows(clf, n_classes: int, absent: float) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted sklearn LogisticRegression as a softmax's (coef (n_classes, features), intercept), a row for
+    every class: one it never saw gets a zero row and the intercept `absent`."""
     coef, intercept = clf.coef_, clf.intercept_
     if len(clf.classes_) == 2:  # sklearn keeps one row for two classes: split it into the softmax's two
         coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-    full_coef, full_intercept = np.zeros((n_classes, x_train.shape[-1])), np.full(n_classes, -30.0)
+    full_coef, full_intercept = np.zeros((n_classes, coef.shape[1])), np.full(n_classes, absent)
     full_coef[clf.classes_], full_intercept[clf.classes_] = coef, intercept
     return full_coef.astype(np.float32), full_intercept.astype(np.float32)
+
+
+def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: int = 6
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic regression (L2, C=1) on the last frame's features, as softmax rows (see softmax_rows; a class
+    it never saw gets an intercept of -30)."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(max_iter=3000, C=1.0).fit(x_train[:, -1, :], y_train)
+    return softmax_rows(clf, n_classes, absent=-30.0)
 
 
 def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int = 6) -> np.ndarray:
     """The last-frame logistic regression: what the LSTM has to beat. Its (n, n_classes) log-probabilities on
     `x_test` (its classes are their argmax)."""
     coef, intercept = last_frame_regression(x_train, y_train, n_classes)
-    z = x_test[:, -1, :] @ coef.T + intercept
-    return (z - np.logaddexp.reduce(z, axis=1, keepdims=True)).astype(np.float32)
+    return log_softmax(x_test[:, -1, :] @ coef.T + intercept)

@@ -13,7 +13,7 @@ from torch import nn
 from emotion.audio import AudioCNN, AudioModel, ProsodyHead, normalise
 from emotion.config import PipelineConfig
 
-from .evaluate import audio_baseline
+from .evaluate import audio_baseline, softmax_rows
 from .folds import CrossFit, Examples
 
 
@@ -243,13 +243,8 @@ def fit_prosody_head(x: np.ndarray, y: np.ndarray, weight: float = 1.0, n_classe
 
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     clf = LogisticRegression(max_iter=5000, C=PROSODY_C).fit((x - mean) / scale, y)
-    coef, intercept = clf.coef_, clf.intercept_
-    if len(clf.classes_) == 2:  # sklearn keeps one row for two classes: split it into the softmax's two
-        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-    full_coef, full_intercept = np.zeros((n_classes, x.shape[1])), np.full(n_classes, -10.0)
-    full_coef[clf.classes_], full_intercept[clf.classes_] = coef, intercept
-    return ProsodyHead(mean.astype(np.float32), scale.astype(np.float32), full_coef.astype(np.float32),
-                       full_intercept.astype(np.float32), weight)
+    coef, intercept = softmax_rows(clf, n_classes, absent=-10.0)
+    return ProsodyHead(mean.astype(np.float32), scale.astype(np.float32), coef, intercept, weight)
 
 
 def best_weight(logits: np.ndarray, log_probs: np.ndarray, y: np.ndarray) -> float:

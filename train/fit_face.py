@@ -60,6 +60,22 @@ def talking_motion(items: list[Item], face_data: dict[str, dict], cfg: PipelineC
     return motion_bank(windows)
 
 
+def fold_sequences(items: list[Item], face_data: dict[str, dict], fold_of: dict[str, int],
+                   inner: dict[int, set[str]], cfg: PipelineConfig, k: int, seed: int = 0, per_photo: int = 3,
+                   real_motion: bool = False) -> tuple[Examples, Examples, Examples]:
+    """Fold `k`'s training, inner-validation and test sequences (seeded per fold: the same in every run and
+    bench): training from the other folds' subjects less the inner-validation ones."""
+    rng = np.random.default_rng(seed * 100 + k)
+    train_items = [i for i in items if fold_of[i.path] != k and i.path not in inner[k]]
+    val_items = [i for i in items if fold_of[i.path] != k and i.path in inner[k]]
+    motion = talking_motion(train_items, face_data, cfg) if real_motion else None
+    test = face_examples([i for i in items if fold_of[i.path] == k], face_data, cfg, rng, fold_of, False,
+                         motion=motion)
+    tr = face_examples(train_items, face_data, cfg, rng, fold_of, True, per_photo, motion)
+    va = face_examples(val_items, face_data, cfg, rng, fold_of, False, motion=motion)
+    return tr, va, test
+
+
 def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[str, int],
                    inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 15, per_photo: int = 3,
                    seed: int = 0, batch_size: int = 64, progress=None, standardise: bool = False,
@@ -74,14 +90,7 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
     n_shapes = len(cfg.face_feature_names)
     parts, logits, baseline_lp, models, hists, trained = [], [], [], [], [], []
     for k in sorted(set(fold_of[i.path] for i in items)):
-        rng = np.random.default_rng(seed * 100 + k)
-        train_items = [i for i in items if fold_of[i.path] != k and i.path not in inner[k]]
-        val_items = [i for i in items if fold_of[i.path] != k and i.path in inner[k]]
-        motion = talking_motion(train_items, face_data, cfg) if real_motion else None
-        test = face_examples([i for i in items if fold_of[i.path] == k], face_data, cfg, rng, fold_of, False,
-                             motion=motion)
-        tr = face_examples(train_items, face_data, cfg, rng, fold_of, True, per_photo, motion)
-        va = face_examples(val_items, face_data, cfg, rng, fold_of, False, motion=motion)
+        tr, va, test = fold_sequences(items, face_data, fold_of, inner, cfg, k, seed, per_photo, real_motion)
         fitted = [fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k + 1000 * m, batch_size, standardise,
                           weight_decay, prior) for m in range(members)]
         model, hist = ensemble([f[0] for f in fitted]), fitted[0][1]
@@ -93,7 +102,7 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
                                          model_input(test.x, cfg), len(cfg.emotions)))
         models.append(model)
         hists.append(hist)
-        trained.append({i.speaker for i in train_items + val_items})
+        trained.append({i.speaker for i in items if fold_of[i.path] != k})  # trained on, or chose its epoch on
         if progress:
             progress(k)
     examples = Examples.concat(parts, (cfg.frames_per_window, n_shapes))

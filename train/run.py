@@ -147,7 +147,7 @@ def prosody_inputs(items: list[datasets.Item], paths: list[str], cfg: PipelineCo
     cached, failed = features.extract_all([by_path[p] for p in paths], cfg, cache, "prosody", workers=workers)
     for f in failed:
         print(f"  prosody extraction failed: {f}")
-    empty = np.zeros(prosody_size(cfg), np.float32)  # the training mean after standardising: no evidence
+    empty = np.zeros(prosody_size(cfg), np.float32)  # only for a clip whose extraction failed (printed above)
     vectors = [np.load(cached[p]) if p in cached else empty for p in paths]
     return np.stack([v if v.size else empty for v in vectors]).astype(np.float32)
 
