@@ -8,6 +8,8 @@ lever changed: what the README's face ablation figures come from.
 
 Prints, per dataset, the LSTM and the last-frame baseline (mean ± sd over folds, per-class recall), and how
 sure the fold ensemble is on the three MEAD clips of a neutral face (not one of the six emotions).
+`--seeds 0 1 2 3 4` repeats the cross-fit with other training seeds and prints the spread over them: with ~30
+training subjects, one seed's figure is not enough to rank two recipes.
 """
 
 from __future__ import annotations
@@ -39,12 +41,17 @@ def main() -> None:
     p.add_argument("--weight-decay", type=float, default=0.5, help="Adam's decoupled weight decay")
     p.add_argument("--linear-last", action="store_true",
                    help="diagnostic: the baseline's model (softmax regression on the last frame) trained as the LSTM is")
-    p.add_argument("--prior", choices=["", "frozen", "trainable"], default="",
+    p.add_argument("--prior", choices=["", "frozen", "trainable", "stacked"], default="",
                    help="start from the last-frame regression; the LSTM learns what to add to it")
     p.add_argument("--members", type=int, default=1, help="LSTMs per fold (other seeds), averaged")
     p.add_argument("--real-motion", action="store_true",
                    help="photo sequences talk with the movement of real training clips instead of hand-set movement")
+    p.add_argument("--prior-read", choices=["last", "change"], default="last",
+                   help="what --prior's regression reads: the last frame, or it and its change since the first")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate")
     p.add_argument("--units", type=int, default=16, help="LSTM units")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0],
+                   help="training seeds (sequences, initial weights, noise), each a full cross-fit: the spread")
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -80,19 +87,31 @@ def main() -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     fold_of, inner = run.make_folds(items, args, run_dir)
     feats = run.extract_features(items, fold_of, cfg, FACE_MODEL, args)
-    face = fit_face.cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
-                                   args.per_photo, args.seed, standardise=o.standardise,
-                                   weight_decay=o.weight_decay, prior=o.prior,
-                                   real_motion=o.real_motion, members=o.members)
-    ex, pred = face.examples, face.logits.argmax(1)
     print(f"face branch: {vars(o)}")
-    for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:
-        m = np.array([x == d or (d.startswith("photos") and x != "mead") for x in ex.dataset])
-        a, b = cv_summary(ex.y[m], pred[m], ex.fold[m]), cv_summary(ex.y[m], face.baseline[m], ex.fold[m])
-        recall = lambda s: " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in s["per_class"].items())
-        print(f"  {d}: n={a['n']}  LSTM {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})  |  "
-              f"baseline {b['accuracy_mean']:.1%} ± {b['accuracy_sd']:.1%} ({recall(b)})")
-    # the LSTM and the last-frame regression as a product of experts, the weight chosen on the other folds
+    summary = {}
+    for seed in o.seeds:  # the training sequences and the networks' initial weights and noise; folds stay
+        face = fit_face.cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
+                                       args.per_photo, seed, standardise=o.standardise,
+                                       weight_decay=o.weight_decay, prior=o.prior,
+                                       real_motion=o.real_motion, members=o.members, lr=o.lr,
+                                       prior_read=o.prior_read)
+        ex, pred = face.examples, face.logits.argmax(1)
+        print(f"seed {seed}:")
+        for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:
+            m = np.array([x == d or (d.startswith("photos") and x != "mead") for x in ex.dataset])
+            a, b = cv_summary(ex.y[m], pred[m], ex.fold[m]), cv_summary(ex.y[m], face.baseline[m], ex.fold[m])
+            recall = lambda s: " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in s["per_class"].items())
+            print(f"  {d}: n={a['n']}  LSTM {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})  |  "
+                  f"baseline {b['accuracy_mean']:.1%} ± {b['accuracy_sd']:.1%} ({recall(b)})")
+            summary.setdefault(d, []).append((a["accuracy_mean"], b["accuracy_mean"]))
+    if len(o.seeds) > 1:
+        print(f"over {len(o.seeds)} seeds (mean ± sd of the fold-mean accuracy; LSTM minus baseline per seed):")
+        for d, rows in summary.items():
+            lstm, base = np.array(rows).T
+            print(f"  {d}: LSTM {lstm.mean():.1%} ± {lstm.std():.1%} (min {lstm.min():.1%}, max {lstm.max():.1%})  |  "
+                  f"baseline {base.mean():.1%} ± {base.std():.1%}  |  LSTM above baseline in "
+                  f"{int((lstm > base).sum())} of {len(lstm)}, by {(lstm - base).mean():+.1%} ± {(lstm - base).std():.1%}")
+    # the last seed's LSTM and the last-frame regression as a product of experts, the weight chosen on the other folds
     from train.fit_audio import combine_out_of_fold
 
     combined, chosen = combine_out_of_fold(face.logits, face.baseline_log_probs, ex.y, ex.fold)

@@ -284,7 +284,8 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
 def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 16,
                     dropout: float = 0.3, noise: float = 0.03, frame_head: bool = True,
                     scale: tuple[np.ndarray, np.ndarray] | None = None, tail: int = 0, wide: int = 0,
-                    prior: tuple[np.ndarray, np.ndarray] | None = None, prior_trainable: bool = False):
+                    prior: tuple[np.ndarray, np.ndarray] | None = None, prior_trainable: bool = False,
+                    prior_read: str = "last"):
     """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool, beside a per-frame
     dense layer max- and mean-pooled over time → dense ReLU → softmax.
 
@@ -298,7 +299,7 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     part's (wide & deep: the last-frame regression inside the model, trained with it). `prior` (coef (classes,
     features), intercept), a logistic regression fitted beforehand on the last frame: its logits are the model's
     starting point and the deep part, whose last layer starts at zero, learns what to add to them (frozen unless
-    `prior_trainable`).
+    `prior_trainable`); `prior_read` is what that regression reads (see sequence_read).
     """
     import keras
     from keras import layers
@@ -323,6 +324,9 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     x = layers.Dropout(dropout)(x)
     if prior is not None:
         last_frame = layers.Flatten()(layers.Cropping1D((n_frames - 1, 0))(inputs))
+        if prior_read == "change":
+            first_frame = layers.Flatten()(layers.Cropping1D((0, n_frames - 1))(inputs))
+            last_frame = layers.Concatenate()([last_frame, layers.Subtract()([last_frame, first_frame])])
         read = layers.Dense(n_classes, name="last_frame_regression", trainable=prior_trainable)
         deep = layers.Dense(n_classes, kernel_initializer="zeros", name="correction")(x)
         logits = layers.Add()([read(last_frame), deep])
@@ -335,6 +339,16 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     last = layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - wide, 0))(inputs))
     logits = layers.Add()([layers.Dense(n_classes)(x), layers.Dense(n_classes)(last)])
     return keras.Model(inputs, layers.Activation("softmax", name="emotion")(logits), name="face_lstm")
+
+
+def sequence_read(sequences: np.ndarray, kind: str = "last") -> np.ndarray:
+    """(batch, features) what a linear read of (batch, frames, features) sequences sees: the last frame ("last"),
+    or the last frame and its change since the first ("change": in a sequence that starts on a neutral face, the
+    expression with the person's own resting face taken out)."""
+    last = sequences[:, -1, :]
+    if kind == "change":
+        return np.concatenate([last, last - sequences[:, 0, :]], axis=1)
+    return last
 
 
 def ensemble(members: list):

@@ -133,16 +133,38 @@ def test_talking_motion_is_the_fast_movement_of_real_clip_windows(tiny):
     assert np.abs(with_onset - bank)[:, 2:-2].max() < 1e-5
 
 
-def test_the_face_model_started_from_the_regression_answers_as_the_regression(tiny):
-    from emotion.face import build_face_lstm
+@pytest.mark.parametrize("read", ["last", "change"])
+def test_the_face_model_started_from_the_regression_answers_as_the_regression(tiny, read):
+    from emotion.calibration import log_softmax
+    from emotion.face import build_face_lstm, sequence_read
     from train.evaluate import face_baseline, last_frame_regression
 
     photos = tiny.face.examples
     x, y = photos.x, photos.y
-    coef, intercept = last_frame_regression(x, y, 6)
-    model = build_face_lstm(x.shape[1], x.shape[2], 6, prior=(coef, intercept))
+    coef, intercept = last_frame_regression(x, y, 6, read)
+    model = build_face_lstm(x.shape[1], x.shape[2], 6, prior=(coef, intercept), prior_read=read)
     p = np.asarray(model.predict_on_batch(x))  # the correction layer starts at zero
-    assert np.allclose(np.log(p), face_baseline(x, y, x), atol=1e-4)
+    assert np.allclose(np.log(p), log_softmax(sequence_read(x, read) @ coef.T + intercept), atol=1e-4)
+    if read == "last":
+        assert np.allclose(np.log(p), face_baseline(x, y, x), atol=1e-4)
+    else:  # the change since the first frame is read: not the same answers as the last frame alone
+        assert not np.allclose(np.log(p), face_baseline(x, y, x), atol=1e-2)
+
+
+def test_the_stacked_prior_reads_each_subject_with_a_regression_that_never_saw_them(tiny):
+    from train.evaluate import last_frame_regression
+    from train.fit_face import NEUTRAL, out_of_fold_prior
+
+    ex = tiny.face.examples
+    subjects = sorted(set(ex.speaker))
+    assert len(subjects) >= 2
+    oof = out_of_fold_prior(ex.x, ex.y, ex.speaker, 6, k=len(subjects))  # leave one subject out
+    first = np.array([s == subjects[0] for s in ex.speaker])
+    keep = ~first & (ex.y != NEUTRAL)
+    coef, intercept = last_frame_regression(ex.x[keep], ex.y[keep], 6)
+    assert np.allclose(oof[first], ex.x[first, -1] @ coef.T + intercept, atol=1e-3)
+    coef_all, intercept_all = last_frame_regression(ex.x[ex.y != NEUTRAL], ex.y[ex.y != NEUTRAL], 6)
+    assert not np.allclose(oof[first], ex.x[first, -1] @ coef_all.T + intercept_all, atol=1e-2)  # in-sample differs
 
 
 # -- made-up audio-video corpora: --data with true pairs, and --split random ------------------------------

@@ -64,13 +64,15 @@ def softmax_rows(clf, n_classes: int, absent: float) -> tuple[np.ndarray, np.nda
     return full_coef.astype(np.float32), full_intercept.astype(np.float32)
 
 
-def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: int = 6
+def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: int = 6, read: str = "last"
                           ) -> tuple[np.ndarray, np.ndarray]:
-    """Logistic regression (L2, C=1) on the last frame's features, as softmax rows (see softmax_rows; a class
-    it never saw gets an intercept of -30)."""
+    """Logistic regression (L2, C=1) on the last frame's features (or another `read`, see
+    emotion.face.sequence_read), as softmax rows (see softmax_rows; a class it never saw gets an intercept of -30)."""
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(max_iter=3000, C=1.0).fit(x_train[:, -1, :], y_train)
+    from emotion.face import sequence_read
+
+    clf = LogisticRegression(max_iter=3000, C=1.0).fit(sequence_read(x_train, read), y_train)
     return softmax_rows(clf, n_classes, absent=-30.0)
 
 

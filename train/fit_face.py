@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from emotion.config import PipelineConfig
-from emotion.face import FaceModel, build_face_lstm, ensemble, model_input
+from emotion.face import FaceModel, build_face_lstm, ensemble, model_input, sequence_read
 from emotion.labels import EMOTIONS
 
 from .datasets import Item
@@ -79,8 +79,8 @@ def fold_sequences(items: list[Item], face_data: dict[str, dict], fold_of: dict[
 def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[str, int],
                    inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 15, per_photo: int = 3,
                    seed: int = 0, batch_size: int = 64, progress=None, standardise: bool = False,
-                   weight_decay: float = 0.0, prior: str = "", real_motion: bool = False, members: int = 1
-                   ) -> CrossFit:
+                   weight_decay: float = 0.0, prior: str = "", real_motion: bool = False, members: int = 1,
+                   lr: float = 2e-3, prior_read: str = "last") -> CrossFit:
     """One LSTM per fold, trained on sequences of the other folds' subjects less the inner-validation ones
     (which pick the best epoch), then asked about its own fold's photo sequences and clip windows.
     The last-frame logistic regression is trained on the same sequences, beside it. The photo sequences talk
@@ -92,7 +92,7 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
     for k in sorted(set(fold_of[i.path] for i in items)):
         tr, va, test = fold_sequences(items, face_data, fold_of, inner, cfg, k, seed, per_photo, real_motion)
         fitted = [fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k + 1000 * m, batch_size, standardise,
-                          weight_decay, prior) for m in range(members)]
+                          weight_decay, prior, groups=tr.speaker, lr=lr, prior_read=prior_read) for m in range(members)]
         model, hist = ensemble([f[0] for f in fitted]), fitted[0][1]
         expressive = tr.y != NEUTRAL
         parts.append(test)
@@ -127,10 +127,28 @@ def input_scale(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return flat.mean(axis=0), np.maximum(flat.var(axis=0), 0.03 ** 2)
 
 
+def out_of_fold_prior(x: np.ndarray, y: np.ndarray, groups: list[str], n_classes: int, k: int = 5,
+                      read: str = "last") -> np.ndarray:
+    """(n, n_classes) the last-frame regression's logits for each training sequence from a regression that did not
+    see its subject (k groups of subjects): what that regression will say of a new face, not of one it has learned."""
+    from sklearn.model_selection import GroupKFold
+
+    out = np.zeros((len(y), n_classes), np.float32)
+    groups = np.asarray(groups)
+    for fit_idx, held in GroupKFold(min(k, len(set(groups)))).split(x, y, groups):
+        keep = fit_idx[y[fit_idx] != NEUTRAL]
+        coef, intercept = last_frame_regression(x[keep], y[keep], n_classes, read)
+        out[held] = sequence_read(x[held], read) @ coef.T + intercept
+    return out
+
+
 def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, seed: int, batch_size: int,
-            standardise: bool = False, weight_decay: float = 0.0, prior: str = ""):
+            standardise: bool = False, weight_decay: float = 0.0, prior: str = "", groups: list[str] | None = None,
+            lr: float = 2e-3, prior_read: str = "last"):
     """`prior` "frozen" or "trainable": the LSTM starts from the last-frame logistic regression fitted on the same
-    training sequences (see build_face_lstm) and learns what to add to it."""
+    training sequences (see build_face_lstm) and learns what to add to it. "stacked": the same model, but the part
+    that learns what to add is trained against the regression's out-of-fold logits (`groups`: the subjects), as it
+    will meet new faces — in-sample, the regression already fits the training faces and leaves nothing to learn."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -139,19 +157,29 @@ def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, se
     start = None
     if prior:
         expressive = y_train != NEUTRAL
-        start = last_frame_regression(model_input(x_train[expressive], cfg), y_train[expressive], n)
+        start = last_frame_regression(model_input(x_train[expressive], cfg), y_train[expressive], n, prior_read)
     model = build_face_lstm(cfg.frames_per_window, len(cfg.face_feature_names), n, scale=scale, prior=start,
-                            prior_trainable=prior == "trainable")
-    model.compile(optimizer=keras.optimizers.Adam(2e-3, weight_decay=weight_decay or None), loss="categorical_crossentropy",
+                            prior_trainable=prior == "trainable", prior_read=prior_read)
+    exported, x_fit, x_check = model, model_input(x_train, cfg), model_input(x_val, cfg)
+    if prior == "stacked":
+        from keras import layers
+
+        given = keras.Input((n,), name="prior_logits")
+        logits = layers.Add()([given, model.get_layer("correction").output])
+        model = keras.Model([model.inputs[0], given], layers.Activation("softmax")(logits))
+        last = lambda x, coef=start[0], b=start[1]: sequence_read(x, prior_read) @ coef.T + b
+        x_fit = [x_fit, out_of_fold_prior(x_fit, y_train, groups, n, read=prior_read)]
+        x_check = [x_check, last(x_check).astype(np.float32)]
+    model.compile(optimizer=keras.optimizers.Adam(lr, weight_decay=weight_decay or None), loss="categorical_crossentropy",
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     has_val = len(y_val) > 0  # tiny runs may have no inner-validation subjects: the last epoch is kept
     callbacks = [keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=epochs, restore_best_weights=True,
                                                mode="max")] if has_val else []
-    fit = model.fit(model_input(x_train, cfg), targets(y_train, n), epochs=epochs, batch_size=batch_size,
-                    validation_data=(model_input(x_val, cfg), targets(y_val, n)) if has_val else None,
+    fit = model.fit(x_fit, targets(y_train, n), epochs=epochs, batch_size=batch_size,
+                    validation_data=(x_check, targets(y_val, n)) if has_val else None,
                     callbacks=callbacks, verbose=0, shuffle=True)
     h = fit.history
     hist = History(train_loss=[float(v) for v in h["loss"]], train_acc=[float(v) for v in h["accuracy"]],
                    val_loss=[float(v) for v in h.get("val_loss", [])], val_acc=[float(v) for v in h.get("val_accuracy", [])],
                    best_epoch=int(np.argmax(h["val_accuracy"])) if has_val else epochs - 1)
-    return model, hist
+    return exported, hist

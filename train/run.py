@@ -82,6 +82,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="Adam's decoupled weight decay for the face LSTM (0 = none)")
     p.add_argument("--face-members", type=int, default=1,
                    help="LSTMs per fold (other seeds, same data), averaged: less variance, that many times the cost")
+    p.add_argument("--face-prior", choices=["", "frozen", "trainable", "stacked"], default="",
+                   help="start the face LSTM from a logistic regression fitted beforehand (see build_face_lstm)")
+    p.add_argument("--face-prior-read", choices=["last", "change"], default="last",
+                   help="what that regression reads: the last frame, or it and its change since the first")
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
@@ -242,7 +246,8 @@ def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[
     with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
         face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
                               args.per_photo, args.seed, progress=lambda k: bar.update(),
-                              weight_decay=args.face_weight_decay, members=args.face_members)
+                              weight_decay=args.face_weight_decay, members=args.face_members,
+                              prior=args.face_prior, prior_read=args.face_prior_read)
     return audio, face
 
 
