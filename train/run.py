@@ -78,13 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-prosody", action="store_true",
                    help="the voice CNN alone, without the prosody regression beside it")
     p.add_argument("--face-epochs", type=int, default=40)
-    p.add_argument("--face-weight-decay", type=float, default=0.5,
+    p.add_argument("--face-weight-decay", type=float, default=0.0,
                    help="Adam's decoupled weight decay for the face LSTM (0 = none)")
-    p.add_argument("--face-members", type=int, default=1,
+    p.add_argument("--face-members", type=int, default=3,
                    help="LSTMs per fold (other seeds, same data), averaged: less variance, that many times the cost")
-    p.add_argument("--face-prior", choices=["", "frozen", "trainable", "stacked"], default="",
+    p.add_argument("--face-prior", choices=["", "frozen", "trainable", "stacked"], default="frozen",
                    help="start the face LSTM from a logistic regression fitted beforehand (see build_face_lstm)")
-    p.add_argument("--face-prior-read", choices=["last", "change"], default="last",
+    p.add_argument("--face-prior-read", choices=["last", "change"], default="change",
                    help="what that regression reads: the last frame, or it and its change since the first")
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
@@ -351,6 +351,10 @@ def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: C
         "protocol": {
             "split": args.split, "folds": args.folds, "seed": args.seed, "datasets": sorted(sources),
             "face_appearance": not args.no_appearance,
+            "face_recipe": {"epochs": args.face_epochs, "weight_decay": args.face_weight_decay,
+                            "members": args.face_members, "prior": args.face_prior or None,
+                            "prior_read": args.face_prior_read if args.face_prior else None,
+                            "sequences_per_photo": args.per_photo},
             "speakers_per_fold": speakers, "true_audio_video_pairs": fusion.true_pairs,
             "inner_validation_share": folds.INNER_SHARE,
             "photo_labels": "posed" if args.posed_labels else "posed, kept where observers agree (Taiwanese)",
