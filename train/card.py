@@ -38,7 +38,7 @@ def headline_rows(metrics: dict) -> list[tuple[str, str, str, dict, dict | None]
     for dataset, m in metrics["face"]["by_dataset"].items():
         if m["lstm"].get("n", 0) < MIN_ROW_N:
             continue
-        rows.append(("face", dataset, f"face LSTM vs last frame's {frame} (as the LSTM reads them) → logistic "
+        rows.append(("face", dataset, f"face model vs last frame's {frame} (as the model reads them) → logistic "
                      "regression", m["lstm"], m["baseline_last_frame_logreg"]))
     both = metrics["fused"].get("both")
     if both:
@@ -94,9 +94,8 @@ def card_text(metrics: dict, cfg: PipelineConfig) -> str:
     worse = [DATASETS.get(d, (d,))[0] for b, d, _, m, base in headline_rows(metrics)
              if b == "face" and base and m.get("accuracy_mean", 0) < base.get("accuracy_mean", 0)]
     below = "" if not worse else (
-        f"- The face LSTM is **below** its last-frame baseline on: {', '.join(worse)} (photo-built sequences end on "
-        "the photo's peak, which favours a last-frame reader). It is shipped because it is the better reader of "
-        "real talking clips (MEAD row) and stays undecided on neutral faces; the baseline is not shipped.\n")
+        f"- The face model is **below** its last-frame baseline on: {', '.join(worse)} (photo-built sequences end on "
+        "the photo's peak, which favours a last-frame reader); the baseline is not shipped.\n")
     return f"""---
 {header}
 ---
@@ -144,6 +143,7 @@ A fused top probability under {cal['not_sure_top_p']:.2f} is reported as "not su
 Audio: {cfg.sample_rate} Hz mono, {voice_words}, centred {cfg.audio_window_s} s window. Face: {cfg.frames_per_window}
 frames sampled evenly per window, MediaPipe Face Landmarker (VIDEO mode, confidence {cfg.face_confidence}),
 52 blendshapes{appearance}. Clips longer than {cfg.single_window_max_s} s are cut into windows of about {cfg.window_s} s.
+Face model: {face_description(proto.get("face_recipe"))}.
 
 ## Limitations
 - Acted emotions: real-life expressions are subtler and mixed.
@@ -175,6 +175,21 @@ def voice_description(cfg: PipelineConfig, prosody: dict | None = None) -> str:
                  f"weight {prosody['weight']} (out of fold: CNN alone {prosody['cnn_alone_accuracy']:.1%}, prosody "
                  f"alone {prosody['prosody_alone_accuracy']:.1%})")
     return text
+
+
+def face_description(recipe: dict | None) -> str:
+    """The face model in words, from the recipe train.run recorded (protocol.face_recipe)."""
+    if not recipe:
+        return "2 LSTM layers beside a per-frame dense layer, pooled over time, per fold"
+    lstm = "2 LSTM layers beside a per-frame dense layer, pooled over time"
+    if recipe.get("prior"):
+        read = "the last frame and its change since the first" if recipe.get("prior_read") == "change" else "the last frame"
+        model = (f"a logistic regression on {read} (fitted beforehand, {'frozen' if recipe['prior'] != 'trainable' else 'then trained on'}) "
+                 f"plus what {lstm} learns to add to its logits")
+    else:
+        model = lstm
+    return (f"{model}; {recipe['members']} per fold, averaged; {recipe['epochs']} epochs, Adam, weight decay "
+            f"{recipe['weight_decay']}; {recipe['sequences_per_photo']} sequences built per expressive photo")
 
 
 def disagreement_description(cal: dict) -> str:
