@@ -46,8 +46,9 @@ def main() -> None:
     p.add_argument("--members", type=int, default=1, help="LSTMs per fold (other seeds), averaged")
     p.add_argument("--real-motion", action="store_true",
                    help="photo sequences talk with the movement of real training clips instead of hand-set movement")
-    p.add_argument("--prior-read", choices=["last", "change"], default="last",
-                   help="what --prior's regression reads: the last frame, or it and its change since the first")
+    p.add_argument("--prior-read", choices=["last", "change", "change1"], default="last",
+                   help="what --prior's regression reads: the last frame; the last 5 frames' mean and its change since "
+                        "the first 5 (change1: of single frames)")
     p.add_argument("--lr", type=float, default=2e-3, help="Adam's learning rate")
     p.add_argument("--units", type=int, default=16, help="LSTM units")
     p.add_argument("--seeds", type=int, nargs="+", default=[0],

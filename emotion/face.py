@@ -324,9 +324,11 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     x = layers.Dropout(dropout)(x)
     if prior is not None:
         last_frame = layers.Flatten()(layers.Cropping1D((n_frames - 1, 0))(inputs))
-        if prior_read == "change":
-            first_frame = layers.Flatten()(layers.Cropping1D((0, n_frames - 1))(inputs))
-            last_frame = layers.Concatenate()([last_frame, layers.Subtract()([last_frame, first_frame])])
+        if prior_read in CHANGE_READS:
+            k = CHANGE_READS[prior_read]
+            last_frames = layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - k, 0))(inputs))
+            first_frames = layers.GlobalAveragePooling1D()(layers.Cropping1D((0, n_frames - k))(inputs))
+            last_frame = layers.Concatenate()([last_frames, layers.Subtract()([last_frames, first_frames])])
         read = layers.Dense(n_classes, name="last_frame_regression", trainable=prior_trainable)
         deep = layers.Dense(n_classes, kernel_initializer="zeros", name="correction")(x)
         logits = layers.Add()([read(last_frame), deep])
@@ -341,14 +343,20 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     return keras.Model(inputs, layers.Activation("softmax", name="emotion")(logits), name="face_lstm")
 
 
+READ_FRAMES = 5  # the "change" read averages this many frames at each end: one frame is one blink or one jitter
+CHANGE_READS = {"change": READ_FRAMES, "change1": 1}  # "change1": single frames (measured, not robust; README)
+
+
 def sequence_read(sequences: np.ndarray, kind: str = "last") -> np.ndarray:
     """(batch, features) what a linear read of (batch, frames, features) sequences sees: the last frame ("last"),
-    or the last frame and its change since the first ("change": in a sequence that starts on a neutral face, the
-    expression with the person's own resting face taken out)."""
-    last = sequences[:, -1, :]
-    if kind == "change":
-        return np.concatenate([last, last - sequences[:, 0, :]], axis=1)
-    return last
+    or the mean of the last READ_FRAMES frames and its change since the mean of the first ones ("change": in a
+    sequence that starts on a resting face, the expression with the person's own face taken out; averaged so that
+    a blink, the tracker's jitter or which frames were read does not move it; "change1": the same of single frames)."""
+    if kind in CHANGE_READS:
+        k = CHANGE_READS[kind]
+        last = sequences[:, -k:, :].mean(axis=1)
+        return np.concatenate([last, last - sequences[:, :k, :].mean(axis=1)], axis=1)
+    return sequences[:, -1, :]
 
 
 def ensemble(members: list):

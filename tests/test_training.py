@@ -133,7 +133,7 @@ def test_talking_motion_is_the_fast_movement_of_real_clip_windows(tiny):
     assert np.abs(with_onset - bank)[:, 2:-2].max() < 1e-5
 
 
-@pytest.mark.parametrize("read", ["last", "change"])
+@pytest.mark.parametrize("read", ["last", "change", "change1"])
 def test_the_face_model_started_from_the_regression_answers_as_the_regression(tiny, read):
     from emotion.calibration import log_softmax
     from emotion.face import build_face_lstm, sequence_read

@@ -95,7 +95,8 @@ def card_text(metrics: dict, cfg: PipelineConfig) -> str:
              if b == "face" and base and m.get("accuracy_mean", 0) < base.get("accuracy_mean", 0)]
     below = "" if not worse else (
         f"- The face model is **below** its last-frame baseline on: {', '.join(worse)} (photo-built sequences end on "
-        "the photo's peak, which favours a last-frame reader); the baseline is not shipped.\n")
+        "the photo's peak, which favours a last-frame reader); it is shipped for the rows where it is above (the "
+        "real talking clips of MEAD: the README says why); the baseline is not shipped.\n")
     return f"""---
 {header}
 ---
@@ -183,7 +184,8 @@ def face_description(recipe: dict | None) -> str:
         return "2 LSTM layers beside a per-frame dense layer, pooled over time, per fold"
     lstm = "2 LSTM layers beside a per-frame dense layer, pooled over time"
     if recipe.get("prior"):
-        read = "the last frame and its change since the first" if recipe.get("prior_read") == "change" else "the last frame"
+        read = {"change": "the last 5 frames' mean and its change since the first 5",
+                "change1": "the last frame and its change since the first"}.get(recipe.get("prior_read"), "the last frame")
         model = (f"a logistic regression on {read} (fitted beforehand, {'frozen' if recipe['prior'] != 'trainable' else 'then trained on'}) "
                  f"plus what {lstm} learns to add to its logits")
     else:

@@ -78,14 +78,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-prosody", action="store_true",
                    help="the voice CNN alone, without the prosody regression beside it")
     p.add_argument("--face-epochs", type=int, default=40)
-    p.add_argument("--face-weight-decay", type=float, default=0.0,
+    p.add_argument("--face-weight-decay", type=float, default=0.5,
                    help="Adam's decoupled weight decay for the face LSTM (0 = none)")
-    p.add_argument("--face-members", type=int, default=3,
+    p.add_argument("--face-members", type=int, default=1,
                    help="LSTMs per fold (other seeds, same data), averaged: less variance, that many times the cost")
-    p.add_argument("--face-prior", choices=["", "frozen", "trainable", "stacked"], default="frozen",
+    p.add_argument("--face-prior", choices=["", "frozen", "trainable", "stacked"], default="",
                    help="start the face LSTM from a logistic regression fitted beforehand (see build_face_lstm)")
-    p.add_argument("--face-prior-read", choices=["last", "change"], default="change",
-                   help="what that regression reads: the last frame, or it and its change since the first")
+    p.add_argument("--face-prior-read", choices=["last", "change", "change1"], default="change",
+                   help="what that regression reads: the last frame; the last 5 frames' mean and its change since the first 5 "
+                        "(change1: of single frames)")
     p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
