@@ -323,15 +323,14 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     x = layers.Dense(32, activation="relu")(x)
     x = layers.Dropout(dropout)(x)
     if prior is not None:
-        last_frame = layers.Flatten()(layers.Cropping1D((n_frames - 1, 0))(inputs))
+        k = CHANGE_READS.get(prior_read, 1)  # the same read as sequence_read, in layers
+        last = layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - k, 0))(inputs))
         if prior_read in CHANGE_READS:
-            k = CHANGE_READS[prior_read]
-            last_frames = layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - k, 0))(inputs))
-            first_frames = layers.GlobalAveragePooling1D()(layers.Cropping1D((0, n_frames - k))(inputs))
-            last_frame = layers.Concatenate()([last_frames, layers.Subtract()([last_frames, first_frames])])
+            first = layers.GlobalAveragePooling1D()(layers.Cropping1D((0, n_frames - k))(inputs))
+            last = layers.Concatenate()([last, layers.Subtract()([last, first])])
         read = layers.Dense(n_classes, name="last_frame_regression", trainable=prior_trainable)
         deep = layers.Dense(n_classes, kernel_initializer="zeros", name="correction")(x)
-        logits = layers.Add()([read(last_frame), deep])
+        logits = layers.Add()([read(last), deep])
         model = keras.Model(inputs, layers.Activation("softmax", name="emotion")(logits), name="face_lstm")
         read.set_weights([np.asarray(prior[0], np.float32).T, np.asarray(prior[1], np.float32)])
         return model

@@ -180,9 +180,9 @@ def voice_description(cfg: PipelineConfig, prosody: dict | None = None) -> str:
 
 def face_description(recipe: dict | None) -> str:
     """The face model in words, from the recipe train.run recorded (protocol.face_recipe)."""
-    if not recipe:
-        return "2 LSTM layers beside a per-frame dense layer, pooled over time, per fold"
     lstm = "2 LSTM layers beside a per-frame dense layer, pooled over time"
+    if not recipe:
+        return lstm + ", per fold"
     if recipe.get("prior"):
         read = {"change": "the last 5 frames' mean and its change since the first 5",
                 "change1": "the last frame and its change since the first"}.get(recipe.get("prior_read"), "the last frame")
@@ -190,7 +190,8 @@ def face_description(recipe: dict | None) -> str:
                  f"plus what {lstm} learns to add to its logits")
     else:
         model = lstm
-    return (f"{model}; {recipe['members']} per fold, averaged; {recipe['epochs']} epochs, Adam, weight decay "
+    per_fold = "one per fold" if recipe["members"] == 1 else f"{recipe['members']} per fold, averaged"
+    return (f"{model}; {per_fold}; {recipe['epochs']} epochs, Adam, weight decay "
             f"{recipe['weight_decay']}; {recipe['sequences_per_photo']} sequences built per expressive photo")
 
 

@@ -76,8 +76,15 @@ def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: i
     return softmax_rows(clf, n_classes, absent=-30.0)
 
 
+def regression_logits(x: np.ndarray, regression: tuple[np.ndarray, np.ndarray], read: str = "last") -> np.ndarray:
+    """(n, n_classes) the logits of a last_frame_regression (coef, intercept) on sequences `x`, read as it was fitted."""
+    from emotion.face import sequence_read
+
+    coef, intercept = regression
+    return (sequence_read(x, read) @ coef.T + intercept).astype(np.float32)
+
+
 def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int = 6) -> np.ndarray:
     """The last-frame logistic regression: what the LSTM has to beat. Its (n, n_classes) log-probabilities on
     `x_test` (its classes are their argmax)."""
-    coef, intercept = last_frame_regression(x_train, y_train, n_classes)
-    return log_softmax(x_test[:, -1, :] @ coef.T + intercept)
+    return log_softmax(regression_logits(x_test, last_frame_regression(x_train, y_train, n_classes)))

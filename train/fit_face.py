@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from emotion.config import PipelineConfig
-from emotion.face import FaceModel, build_face_lstm, ensemble, model_input, sequence_read
+from emotion.face import FaceModel, build_face_lstm, ensemble, model_input
 from emotion.labels import EMOTIONS
 
 from .datasets import Item
-from .evaluate import face_baseline, last_frame_regression
+from .evaluate import face_baseline, last_frame_regression, regression_logits
 from .face_sequences import build_photo_set, clip_sequence, motion_bank
 from .fit_audio import History
 from .folds import CrossFit, Examples
@@ -137,8 +137,7 @@ def out_of_fold_prior(x: np.ndarray, y: np.ndarray, groups: list[str], n_classes
     groups = np.asarray(groups)
     for fit_idx, held in GroupKFold(min(k, len(set(groups)))).split(x, y, groups):
         keep = fit_idx[y[fit_idx] != NEUTRAL]
-        coef, intercept = last_frame_regression(x[keep], y[keep], n_classes, read)
-        out[held] = sequence_read(x[held], read) @ coef.T + intercept
+        out[held] = regression_logits(x[held], last_frame_regression(x[keep], y[keep], n_classes, read), read)
     return out
 
 
@@ -153,23 +152,23 @@ def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, se
 
     keras.utils.set_random_seed(seed)
     n = len(cfg.emotions)
-    scale = input_scale(model_input(x_train, cfg)) if standardise else None
+    x_fit, x_check = model_input(x_train, cfg), model_input(x_val, cfg)
+    scale = input_scale(x_fit) if standardise else None
     start = None
     if prior:
         expressive = y_train != NEUTRAL
-        start = last_frame_regression(model_input(x_train[expressive], cfg), y_train[expressive], n, prior_read)
+        start = last_frame_regression(x_fit[expressive], y_train[expressive], n, prior_read)
     model = build_face_lstm(cfg.frames_per_window, len(cfg.face_feature_names), n, scale=scale, prior=start,
                             prior_trainable=prior == "trainable", prior_read=prior_read)
-    exported, x_fit, x_check = model, model_input(x_train, cfg), model_input(x_val, cfg)
+    exported = model
     if prior == "stacked":
         from keras import layers
 
         given = keras.Input((n,), name="prior_logits")
         logits = layers.Add()([given, model.get_layer("correction").output])
         model = keras.Model([model.inputs[0], given], layers.Activation("softmax")(logits))
-        last = lambda x, coef=start[0], b=start[1]: sequence_read(x, prior_read) @ coef.T + b
         x_fit = [x_fit, out_of_fold_prior(x_fit, y_train, groups, n, read=prior_read)]
-        x_check = [x_check, last(x_check).astype(np.float32)]
+        x_check = [x_check, regression_logits(x_check, start, prior_read)]
     model.compile(optimizer=keras.optimizers.Adam(lr, weight_decay=weight_decay or None), loss="categorical_crossentropy",
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
     has_val = len(y_val) > 0  # tiny runs may have no inner-validation subjects: the last epoch is kept
