@@ -185,6 +185,13 @@ def _grid_runs(windows: Sequence[tuple[float, float]]) -> list[list[int]]:
     return runs
 
 
+def fast_pattern(n: int, stride: int) -> np.ndarray:
+    """Which of a window's n frames the fast reading of long videos reads: 1 in `stride`, and all of the first and
+    last READ_FRAMES, which the face model's change read averages (its answer must not rest on interpolated ends)."""
+    j = np.arange(n)
+    return (j % stride == 0) | (j < READ_FRAMES) | (j >= n - READ_FRAMES)
+
+
 def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
                       model_path: str | Path, fast: bool = False, appearance_path: str | Path | None = None,
                       timings: dict[str, float] | None = None,
@@ -193,16 +200,17 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     blendshapes and, with `appearance_path` (the expression CNN), the appearance of the face crop.
 
     Each window gets `frames_per_window` evenly spaced frame times. `fast` (for long videos, where the
-    landmarker and the decoder are all the cost) reads only 1 frame in `cfg.long_video_face_stride`,
-    interpolating the others, and leaves unreferenced frames undecoded. One landmarker follows the
+    landmarker and the decoder are all the cost) reads only the frames of `fast_pattern` (1 in
+    `cfg.long_video_face_stride`, and every one at the window's ends), interpolating the others, and
+    leaves unreferenced frames undecoded. One landmarker follows the
     face through each run of back-to-back windows. A frame counts as showing a face when the landmarker
     found one and (with appearance) its crop was usable. `timings` gets the appearance step's seconds;
     `on_frames(fraction)` is told every 10 frames how much of the reading is done (the longest stage).
     """
     import cv2
 
-    stride = cfg.long_video_face_stride if fast else 1
     n = cfg.frames_per_window
+    pattern = fast_pattern(n, cfg.long_video_face_stride) if fast else None
     n_shapes = len(cfg.blendshape_names)
     use_appearance = bool(cfg.appearance_model) and appearance_path is not None
     width = n_shapes + (len(cfg.appearance_names) if use_appearance else 0)
@@ -214,17 +222,17 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     appearance = AppearanceModel(appearance_path) if use_appearance else None
     appearance_s = 0.0
     runs = list(_grid_runs(windows))
-    to_read = sum(-(-len(run) * n // stride) for run in runs) or 1
+    to_read = (n if pattern is None else int(pattern.sum())) * len(windows) or 1
     read = 0
 
     for run in runs:
         first = run[0] * n
         count = len(run) * n
         step = (windows[run[0]][1] - windows[run[0]][0]) / n
-        frames = read_frames(path, times[first], step * stride, -(-count // stride), cfg.face_max_side_px, fast)
+        frames = read_frames(path, times[first], step, count, cfg.face_max_side_px, fast, pattern=pattern)
         with FaceTracker(model_path, cfg) as tracker, contextlib.closing(frames):  # ffmpeg ends even on errors
             for j, rgb in frames:
-                i = first + j * stride
+                i = first + j
                 shapes, faces_seen[i], landmarks = tracker.read(rgb, times[i])
                 sampled[i] = True
                 read += 1

@@ -364,8 +364,11 @@ def load_audio(path: str | Path, sample_rate: int = 16000, max_s: float | None =
 
 
 def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max_side: int,
-                skip_unreferenced: bool = False, timeout_s: float | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (i, rgb_frame) for the frames at times start_s + i * step_s, i < count, in order.
+                skip_unreferenced: bool = False, timeout_s: float | None = None,
+                pattern: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (i, rgb_frame) for the frames at times start_s + i * step_s, i < count, in order; with `pattern`
+    (a bool mask of period len(pattern)) only those with pattern[i % len(pattern)], the others dropped inside
+    ffmpeg before they are scaled or piped.
 
     An ffmpeg process decodes the video (upright: rotation metadata is applied), keeps only the
     frames on that time grid (the `fps` filter: the frame on screen at each grid time), shrinks them
@@ -378,18 +381,20 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     import cv2
 
     side = f"min({max_side},max(iw,ih))"  # never upscale; even sizes for 4:2:0
+    wanted = np.arange(count) if pattern is None else np.flatnonzero(np.resize(np.asarray(pattern, bool), count))
     # Shifted so that grid time i lands on output slot i; round=up makes slot i the last frame at or before it.
     vf = (f"setpts=PTS-{float(start_s):.6f}/TB,fps=fps=1/{float(step_s):.9f}:start_time=0:round=up,"
-          f"scale=w='max(2,2*trunc({side}*iw/max(iw,ih)/2))':h='max(2,2*trunc({side}*ih/max(iw,ih)/2))':flags=area")
+          f"{_select(pattern)}scale=w='max(2,2*trunc({side}*iw/max(iw,ih)/2))':h='max(2,2*trunc({side}*ih/max(iw,ih)/2))':flags=area")
     # Frames no other frame refers to (most B-frames) need not be decoded at all: a grid time then gets
     # the last decoded frame before it. Decoding is the cost of long, B-frame-heavy videos.
     skip = ["-skip_frame", "noref"] if skip_unreferenced else []
+    passthrough = [] if pattern is None else ["-fps_mode", "passthrough"]  # else the muxer refills what select drops
     budget = decode_budget_s(start_s + step_s * count) if timeout_s is None else timeout_s
     deadline = time.monotonic() + budget
     threads = os.environ.get("EMOTION_DECODER_THREADS") or str(min(os.cpu_count() or 2, 8))
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", threads,
-           *skip, *ffmpeg_input(path), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf, "-frames:v", str(count),
-           "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
+           *skip, *ffmpeg_input(path), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf, *passthrough,
+           "-frames:v", str(wanted.size), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     frames: queue.Queue = queue.Queue(maxsize=8)
     started = threading.Event()
@@ -416,7 +421,7 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     reader = threading.Thread(target=read_ahead, daemon=True)
     reader.start()
     try:
-        for i in range(count):
+        for i in wanted:
             try:
                 yuv = frames.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
@@ -427,7 +432,7 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
                     raise EmotionError(f"The video in {display_name(path)} could not be decoded; it may be damaged.",
                                        code="corrupt")
                 return
-            yield i, cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
+            yield int(i), cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
             if time.monotonic() > deadline:
                 raise EmotionError(f"Analysing the video in {display_name(path)} took too long (over {budget:.0f} s).",
                                    code="timeout")
@@ -438,6 +443,16 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
                 frames.get(timeout=0.05)
         proc.wait()
         proc.stdout.close()
+
+
+def _select(pattern: np.ndarray | None) -> str:
+    """The ffmpeg `select` filter (with its trailing comma) keeping output frame n where pattern[n % period]."""
+    if pattern is None:
+        return ""
+    period, keep = len(pattern), np.flatnonzero(pattern)
+    runs = np.split(keep, np.flatnonzero(np.diff(keep) > 1) + 1)  # consecutive positions as one between()
+    terms = "+".join(f"between(mod(n,{period}),{r[0]},{r[-1]})" for r in runs)
+    return f"select='{terms}',"
 
 
 def _read_exactly(stream, size: int) -> bytes | None:

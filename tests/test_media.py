@@ -65,6 +65,16 @@ def test_frames_on_a_time_grid_are_the_ones_on_screen(tmp_path, start, step, cou
     assert got == expected  # the frame showing at each grid time; none past the end
 
 
+def test_a_read_pattern_keeps_only_its_frames_and_their_grid_indices(tmp_path):
+    # The fast reading of long videos: the first and last frames of each 10-frame window, 1 in 3 between.
+    video = tmp_path / "index.mp4"
+    _index_video(video)
+    j = np.arange(10)
+    pattern = (j < 2) | (j >= 8) | (j % 3 == 0)
+    got = [(i, _frame_index(rgb)) for i, rgb in read_frames(video, 0.0, 2 / 30, 45, 640, True, pattern=pattern)]
+    assert got == [(i, 2 * i) for i in range(45) if pattern[i % 10]]
+
+
 def test_frames_are_upright_and_shrunk(tmp_path):
     _, rgb = next(read_frames(SPEECH_VIDEO, 1.0, 0.1, 1, 640))
     assert rgb.shape == (360, 640, 3) and rgb.dtype == np.uint8
