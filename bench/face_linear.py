@@ -23,11 +23,15 @@ sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
 FACE_MODEL = str(SHARED / "models" / "face_landmarker.task")
 
+from emotion.face import sequence_read  # noqa: E402
+
 READS = {
     "last frame (the baseline)": lambda x: x[:, -1],
     "mean of the last 5 frames": lambda x: x[:, -5:].mean(1),
     "last frame + last − first": lambda x: np.concatenate([x[:, -1], x[:, -1] - x[:, 0]], 1),
     "last frame + mean + max over time": lambda x: np.concatenate([x[:, -1], x.mean(1), x.max(1)], 1),
+    "mean of the last 5 + its change since the first 5 (the shipped face model's frozen read)":
+        lambda x: sequence_read(x, "change"),
 }
 
 

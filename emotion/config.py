@@ -102,8 +102,8 @@ class PipelineConfig:
     face_confidence: float = 0.3
     max_faces: int = 3
     face_max_side_px: int = 640  # frames are downscaled to this before the landmarker
-    # Beyond this length only every `long_video_face_stride`-th frame is read (the rest interpolated) and
-    # unreferenced frames are not decoded: the landmarker and the decoder are all the cost of a long video.
+    # Beyond this length only every `long_video_face_stride`-th frame goes through the landmarker (and every
+    # frame at each window's ends; the rest interpolated): the landmarker is most of the cost of a long video.
     long_video_s: float = 60.0
     long_video_face_stride: int = 2
     min_face_coverage: float = 0.3  # below this share of frames with a face, the face branch is absent

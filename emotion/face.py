@@ -201,9 +201,9 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
 
     Each window gets `frames_per_window` evenly spaced frame times. `fast` (for long videos, where the
     landmarker and the decoder are all the cost) reads only the frames of `fast_pattern` (1 in
-    `cfg.long_video_face_stride`, and every one at the window's ends), interpolating the others, and
-    leaves unreferenced frames undecoded. One landmarker follows the
-    face through each run of back-to-back windows. A frame counts as showing a face when the landmarker
+    `cfg.long_video_face_stride`, and every one at the window's ends), interpolating the others; every
+    frame is still decoded (skipping unreferenced B-frames shifted the window's end frames and moved the
+    face answer by up to 0.13). One landmarker follows the face through each run of back-to-back windows. A frame counts as showing a face when the landmarker
     found one and (with appearance) its crop was usable. `timings` gets the appearance step's seconds;
     `on_frames(fraction)` is told every 10 frames how much of the reading is done (the longest stage).
     """
@@ -229,7 +229,7 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
         first = run[0] * n
         count = len(run) * n
         step = (windows[run[0]][1] - windows[run[0]][0]) / n
-        frames = read_frames(path, times[first], step, count, cfg.face_max_side_px, fast, pattern=pattern)
+        frames = read_frames(path, times[first], step, count, cfg.face_max_side_px, pattern=pattern)
         with FaceTracker(model_path, cfg) as tracker, contextlib.closing(frames):  # ffmpeg ends even on errors
             for j, rgb in frames:
                 i = first + j

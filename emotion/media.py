@@ -364,7 +364,7 @@ def load_audio(path: str | Path, sample_rate: int = 16000, max_s: float | None =
 
 
 def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max_side: int,
-                skip_unreferenced: bool = False, timeout_s: float | None = None,
+                timeout_s: float | None = None,
                 pattern: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (i, rgb_frame) for the frames at times start_s + i * step_s, i < count, in order; with `pattern`
     (a bool mask of period len(pattern)) only those with pattern[i % len(pattern)], the others dropped inside
@@ -385,15 +385,12 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     # Shifted so that grid time i lands on output slot i; round=up makes slot i the last frame at or before it.
     vf = (f"setpts=PTS-{float(start_s):.6f}/TB,fps=fps=1/{float(step_s):.9f}:start_time=0:round=up,"
           f"{_select(pattern)}scale=w='max(2,2*trunc({side}*iw/max(iw,ih)/2))':h='max(2,2*trunc({side}*ih/max(iw,ih)/2))':flags=area")
-    # Frames no other frame refers to (most B-frames) need not be decoded at all: a grid time then gets
-    # the last decoded frame before it. Decoding is the cost of long, B-frame-heavy videos.
-    skip = ["-skip_frame", "noref"] if skip_unreferenced else []
     passthrough = [] if pattern is None else ["-fps_mode", "passthrough"]  # else the muxer refills what select drops
     budget = decode_budget_s(start_s + step_s * count) if timeout_s is None else timeout_s
     deadline = time.monotonic() + budget
     threads = os.environ.get("EMOTION_DECODER_THREADS") or str(min(os.cpu_count() or 2, 8))
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", threads,
-           *skip, *ffmpeg_input(path), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf, *passthrough,
+           *ffmpeg_input(path), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf, *passthrough,
            "-frames:v", str(wanted.size), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     frames: queue.Queue = queue.Queue(maxsize=8)

@@ -71,7 +71,7 @@ def test_a_read_pattern_keeps_only_its_frames_and_their_grid_indices(tmp_path):
     _index_video(video)
     j = np.arange(10)
     pattern = (j < 2) | (j >= 8) | (j % 3 == 0)
-    got = [(i, _frame_index(rgb)) for i, rgb in read_frames(video, 0.0, 2 / 30, 45, 640, True, pattern=pattern)]
+    got = [(i, _frame_index(rgb)) for i, rgb in read_frames(video, 0.0, 2 / 30, 45, 640, pattern=pattern)]
     assert got == [(i, 2 * i) for i in range(45) if pattern[i % 10]]
 
 

@@ -89,7 +89,7 @@ def test_long_video_reads_one_face_frame_in_two(pipe, tmp_path, monkeypatch):
     from emotion.face import fast_pattern
 
     clip = tmp_path / "long_face.mp4"
-    # a phone-like encode with B-frames, so that the fast reading really skips unreferenced frames
+    # a phone-like encode with B-frames; the clip loops every ~3.5 s, so windows start near a jump in the face
     ffmpeg("-stream_loop", "3", "-i", str(MEAD / "W009_front_happy_level3_001.mp4"), "-t", "14", "-c:v", "libx264",
            "-preset", "veryfast", "-bf", "3", str(clip))
     full = pipe.predict(clip)

@@ -191,8 +191,9 @@ def face_description(recipe: dict | None) -> str:
     else:
         model = lstm
     per_fold = "one per fold" if recipe["members"] == 1 else f"{recipe['members']} per fold, averaged"
-    return (f"{model}; {per_fold}; {recipe['epochs']} epochs, Adam, weight decay "
-            f"{recipe['weight_decay']}; {recipe['sequences_per_photo']} sequences built per expressive photo")
+    decay = f"weight decay {recipe['weight_decay']}" if recipe["weight_decay"] else "no weight decay"
+    return (f"{model}; {per_fold}; {recipe['epochs']} epochs, Adam, {decay}; "
+            f"{recipe['sequences_per_photo']} sequences built per expressive photo")
 
 
 def disagreement_description(cal: dict) -> str:

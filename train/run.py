@@ -78,12 +78,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-prosody", action="store_true",
                    help="the voice CNN alone, without the prosody regression beside it")
     p.add_argument("--face-epochs", type=int, default=40)
-    p.add_argument("--face-weight-decay", type=float, default=0.5,
+    p.add_argument("--face-weight-decay", type=float, default=0.0,
                    help="Adam's decoupled weight decay for the face LSTM (0 = none)")
-    p.add_argument("--face-members", type=int, default=1,
+    p.add_argument("--face-members", type=int, default=3,
                    help="LSTMs per fold (other seeds, same data), averaged: less variance, that many times the cost")
-    p.add_argument("--face-prior", choices=["", "frozen", "trainable", "stacked"], default="",
-                   help="start the face LSTM from a logistic regression fitted beforehand (see build_face_lstm)")
+    p.add_argument("--face-prior", choices=["none", "frozen", "trainable", "stacked"], default="frozen",
+                   help="start the face LSTM from a logistic regression fitted beforehand (see build_face_lstm); "
+                        "none: the LSTM alone (shipped until 2026-11-29 with --face-weight-decay 0.5 --face-members 1)")
     p.add_argument("--face-prior-read", choices=["last", "change", "change1"], default="change",
                    help="what that regression reads: the last frame; the last 5 frames' mean and its change since the first 5 "
                         "(change1: of single frames)")
@@ -95,7 +96,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="metrics.json of a --split random run, quoted (labelled) beside this run's figures")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--no-plots", action="store_true", help="skip the HTML/PNG figures")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.face_prior = "" if args.face_prior == "none" else args.face_prior
+    return args
 
 
 # -- 1. datasets ------------------------------------------------------------------------------------------
