@@ -395,9 +395,15 @@ class FaceModel:
     """The Keras LSTM, made indifferent to mirroring by averaging each sequence with its mirror image."""
 
     def __init__(self, model, cfg: PipelineConfig) -> None:
+        import tensorflow as tf
+
         self.model = model
         self.cfg = cfg
         self.mirror = feature_mirror(len(cfg.face_feature_names))
+        # One graph for every batch size, traced once (at warm-up): tracing the 15-model ensemble takes ~2 s,
+        # and Keras' own predict function traced again for each new batch size.
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+        self._predict = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
     def probabilities(self, sequences: np.ndarray, chunk: int = 32) -> np.ndarray:
         """(batch, 6) probabilities for (batch, frames, 52) sequences, `chunk` sequences at a time."""
@@ -406,10 +412,7 @@ class FaceModel:
                                    for s in range(0, len(sequences), chunk)])
         x = model_input(sequences, self.cfg)
         both = np.concatenate([x, x[:, :, self.mirror]], axis=0)
-        # Pad the batch to a power of two: Keras compiles once per batch shape, so few shapes stay fast.
-        size = max(4, 1 << (len(both) - 1).bit_length())
-        padded = np.concatenate([both, np.zeros((size - len(both), *both.shape[1:]), np.float32)])
-        p = np.asarray(self.model.predict_on_batch(padded))[: len(both)]
+        p = self._predict(both).numpy()
         return (p[: len(x)] + p[len(x):]) / 2
 
     def logits(self, sequences: np.ndarray) -> np.ndarray:

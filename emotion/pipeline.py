@@ -155,9 +155,8 @@ class EmotionPipeline:
             speech_segments(tone, cfg)  # loads the voice-activity detector
         outputs = {"audio_cnn.safetensors": self.audio.logits(np.zeros((1, cfg.voice_rows, cfg.voice_frames), np.float32),
                                                               prosody)}
-        for batch in (1, 2):
-            outputs["face_lstm.keras"] = self.face.probabilities(
-                np.zeros((batch, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32))
+        outputs["face_lstm.keras"] = self.face.probabilities(  # traces the one graph for every batch size
+            np.zeros((1, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32))
         p = np.full(len(cfg.emotions), 1 / len(cfg.emotions), np.float32)
         outputs["fusion_mlp.safetensors"] = fuse(self.fusion, [p], [p], cfg.temperature_fused, len(cfg.emotions))[0]
         for name, out in outputs.items():

@@ -104,6 +104,17 @@ def test_long_video_reads_one_face_frame_in_two(pipe, tmp_path, monkeypatch):
         assert max(abs(a.face[e] - b.face[e]) for e in EMOTIONS) < 0.1
 
 
+def test_face_model_answers_a_window_the_same_alone_or_in_any_batch(pipe):
+    # One traced graph serves every batch size (a long video's windows go through at once).
+    feats = pipe.preprocess(MEAD / "W009_front_happy_level3_001.mp4")
+    one = feats.faces[0].sequence[None]
+    noise = np.random.default_rng(0).uniform(0, 0.3, (36, *one.shape[1:])).astype(np.float32)
+    batch = np.concatenate([noise[:17], one, noise[17:]])
+    alone, within = pipe.face.probabilities(one)[0], pipe.face.probabilities(batch)[17]
+    assert alone.argmax() == EMOTIONS.index("happy")
+    np.testing.assert_allclose(alone, within, atol=1e-5)
+
+
 def test_mirrored_video_gives_the_same_face_answer(pipe, tmp_path):
     # Browsers mirror webcams; the face branch must not care (Left/Right blendshapes swap).
     mirrored = tmp_path / "mirrored.mp4"
