@@ -90,6 +90,7 @@ def main() -> None:
     feats = run.extract_features(items, fold_of, cfg, FACE_MODEL, args)
     print(f"face branch: {vars(o)}")
     summary = {}
+    recall = lambda s: " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in s["per_class"].items())  # noqa: E731
     for seed in o.seeds:  # the training sequences and the networks' initial weights and noise; folds stay
         face = fit_face.cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
                                        args.per_photo, seed, standardise=o.standardise,
@@ -101,7 +102,6 @@ def main() -> None:
         for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:
             m = np.array([x == d or (d.startswith("photos") and x != "mead") for x in ex.dataset])
             a, b = cv_summary(ex.y[m], pred[m], ex.fold[m]), cv_summary(ex.y[m], face.baseline[m], ex.fold[m])
-            recall = lambda s: " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in s["per_class"].items())
             print(f"  {d}: n={a['n']}  LSTM {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})  |  "
                   f"baseline {b['accuracy_mean']:.1%} ± {b['accuracy_sd']:.1%} ({recall(b)})")
             summary.setdefault(d, []).append((a["accuracy_mean"], b["accuracy_mean"]))

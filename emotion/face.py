@@ -185,6 +185,10 @@ def _grid_runs(windows: Sequence[tuple[float, float]]) -> list[list[int]]:
     return runs
 
 
+READ_FRAMES = 5  # the "change" read averages this many frames at each end: one frame is one blink or one jitter
+CHANGE_READS = {"change": READ_FRAMES, "change1": 1}  # "change1": single frames (measured, not robust; README)
+
+
 def fast_pattern(n: int, stride: int) -> np.ndarray:
     """Which of a window's n frames the fast reading of long videos reads: 1 in `stride`, and all of the first and
     last READ_FRAMES, which the face model's change read averages (its answer must not rest on interpolated ends)."""
@@ -200,12 +204,13 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     blendshapes and, with `appearance_path` (the expression CNN), the appearance of the face crop.
 
     Each window gets `frames_per_window` evenly spaced frame times. `fast` (for long videos, where the
-    landmarker and the decoder are all the cost) reads only the frames of `fast_pattern` (1 in
+    landmarker is most of the cost) sends only the frames of `fast_pattern` to it (1 in
     `cfg.long_video_face_stride`, and every one at the window's ends), interpolating the others; every
     frame is still decoded (skipping unreferenced B-frames shifted the window's end frames and moved the
-    face answer by up to 0.13). One landmarker follows the face through each run of back-to-back windows. A frame counts as showing a face when the landmarker
-    found one and (with appearance) its crop was usable. `timings` gets the appearance step's seconds;
-    `on_frames(fraction)` is told every 10 frames how much of the reading is done (the longest stage).
+    face answer by up to 0.13). One landmarker follows the face through each run of back-to-back windows.
+    A frame counts as showing a face when the landmarker found one and (with appearance) its crop was usable.
+    `timings` gets the appearance step's seconds; `on_frames(fraction)` is told every 10 frames how much of the
+    reading is done (the longest stage).
     """
     import cv2
 
@@ -348,10 +353,6 @@ def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6
     last = layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - wide, 0))(inputs))
     logits = layers.Add()([layers.Dense(n_classes)(x), layers.Dense(n_classes)(last)])
     return keras.Model(inputs, layers.Activation("softmax", name="emotion")(logits), name="face_lstm")
-
-
-READ_FRAMES = 5  # the "change" read averages this many frames at each end: one frame is one blink or one jitter
-CHANGE_READS = {"change": READ_FRAMES, "change1": 1}  # "change1": single frames (measured, not robust; README)
 
 
 def sequence_read(sequences: np.ndarray, kind: str = "last") -> np.ndarray:
