@@ -30,7 +30,10 @@ from emotion.plots import probability_figure, timeline_figure
 VIDEO_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv"}
 MAX_UPLOAD = os.environ.get("EMOTION_MAX_UPLOAD", "200mb")
 MAX_DURATION_S = float(os.environ.get("EMOTION_MAX_DURATION_S", "300"))
+# One cap on heavy work for the whole app: /analyze, /predict and the browser preview share it (a cap per
+# endpoint let two visitors run four decodes at once).
 CONCURRENCY = int(os.environ.get("EMOTION_CONCURRENCY", "2"))
+HEAVY = {"concurrency_id": "analysis", "concurrency_limit": CONCURRENCY}
 # Uploads and results are deleted an hour after they were made (checked every 10 minutes): a public
 # demo must not fill its disk.
 FILE_MAX_AGE_S = int(os.environ.get("EMOTION_FILE_MAX_AGE_S", "3600"))
@@ -186,7 +189,45 @@ JS = """() => {
   });
   new MutationObserver(dismiss).observe(document.body, {childList: true, subtree: true});
 }"""
-LAUNCH_STYLE = {"css": CSS, "js": JS}
+class UploadLimit:
+    """ASGI middleware: an upload request whose body is larger than one clip (MAX_UPLOAD, plus room for the form)
+    is answered 413 before it is read. Gradio's own limit is per file: ten 190 MB files in one request passed.
+    A body of unstated length (chunked) is refused with 411: its size could not be checked first."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.limit = parse_size(MAX_UPLOAD) + 1024 ** 2
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/").endswith("/upload"):
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length", b"")
+            status = 411 if not length.isdigit() else 413 if int(length) > self.limit else None
+            if status:
+                words = (f"The upload is larger than {MAX_UPLOAD.upper()} in all; send one clip at a time."
+                         if status == 413 else "An upload must state its length (Content-Length).")
+                body = json.dumps({"error": words, "code": "too_large" if status == 413 else "no_length"}).encode()
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def parse_size(text: str) -> int:
+    """'200mb' → bytes (kb, mb, gb; a bare number is bytes)."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*", text.lower())
+    if not found:
+        raise ValueError(f"EMOTION_MAX_UPLOAD must look like 200mb, not {text!r}")
+    return int(float(found.group(1)) * 1024 ** " kmg".index(found.group(2) or " "))
+
+
+def launch_options() -> dict:
+    """What `demo.launch` needs beside the address: the page's style and script, and the upload limit."""
+    from starlette.middleware import Middleware
+
+    return {"css": CSS, "js": JS, "max_file_size": MAX_UPLOAD, "app_kwargs": {"middleware": [Middleware(UploadLimit)]}}
 START_VERDICT = "## Upload or record a clip, then press Analyze."
 PREDICT_DOC = """Analyse one clip; returns the result as JSON.
 
@@ -258,7 +299,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
         if not video or Path(video).suffix.lower() not in PREVIEW_EXT | {".webm"}:
             return gr.skip(), None
         try:
-            preview = browser_preview(video, Path(video).parent)
+            preview = browser_preview(video, Path(video).parent, pipe.cfg.limits(MAX_DURATION_S))
         except Exception:  # the analysis will say what is wrong with the file, in words
             return gr.skip(), None
         if preview is None:
@@ -313,19 +354,19 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
         unlock = lambda: (gr.update(interactive=True, value="Analyze"), gr.update(interactive=True))
         analyze.click(lock, None, [analyze, clear], queue=False, api_visibility="private").then(
             run, inputs=[video, source], outputs=outputs, api_name="analyze", scroll_to_output=True,
-            show_progress_on=[verdict], trigger_mode="once").then(
+            show_progress_on=[verdict], trigger_mode="once", **HEAVY).then(
             unlock, None, [analyze, clear], queue=False, api_visibility="private")
         for event in (video.upload, video.start_recording):
             event(cleared, None, outputs, queue=False, api_visibility="private")
         for event in (video.upload, video.stop_recording):
-            event(make_preview, inputs=[video], outputs=[video, source], api_visibility="private")
+            event(make_preview, inputs=[video], outputs=[video, source], api_visibility="private", **HEAVY)
         video.clear(lambda: (*cleared(), None), None, [*outputs, source], queue=False, api_visibility="private")
         clear.click(lambda: (None, None, *cleared()), None, [video, source, *outputs], queue=False,
                     api_visibility="private")
         api_button = gr.Button(visible=False)
         api_out = gr.JSON(visible=False, label="result")
         api_button.click(api_predict, inputs=[video], outputs=[api_out], api_name="predict",
-                         api_description=PREDICT_DOC.format(limit=MAX_DURATION_S))
+                         api_description=PREDICT_DOC.format(limit=MAX_DURATION_S), **HEAVY)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo
 
@@ -341,7 +382,7 @@ def main() -> None:
         print(f"Face analysis is off: {pipe.face_model_problem}")
     demo = build_app(pipe, os.environ.get("EMOTION_EXAMPLES_DIR"))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size=MAX_UPLOAD, **LAUNCH_STYLE)
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_options())
 
 
 if __name__ == "__main__":

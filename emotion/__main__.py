@@ -3,7 +3,7 @@
     python -m emotion batch INPUT... --out results.parquet|.csv|.jsonl [--workers N] [--engine local|ray]
 
 A file that cannot be read gets one line on stderr (and a row with its error); the others are still
-processed, and the exit status is 1 at the end. Library log noise (TensorFlow, MediaPipe, ffmpeg) is
+processed, and the exit status is 1 at the end (for batch: when the output holds any error row). Library log noise (TensorFlow, MediaPipe, ffmpeg) is
 hidden unless --verbose.
 """
 
@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     b.add_argument("--workers", type=int, default=0, help="processes or Ray actors (default: the number of cores)")
     b.add_argument("--engine", choices=["local", "ray"], default="local",
                    help="local processes, or Ray Data (a cluster via RAY_ADDRESS; pip install -r requirements-batch.txt)")
+    b.add_argument("--retry-errors", action="store_true",
+                   help="analyse again the files whose earlier row is an error (a timeout, say); their rows are replaced")
     b.add_argument("--chunk", type=int, default=16, help="rows written at a time (what an interruption may lose)")
     b.add_argument("--threads", type=int, default=None,
                    help="threads per worker for PyTorch, TensorFlow and the decoder (default: their own)")
@@ -127,13 +129,16 @@ def batch(args: argparse.Namespace, err: TextIO) -> int:
 
     try:
         counts = run_batch(args.inputs, args.out, args.workers, args.engine, args.timeline, args.chunk, args.weights,
-                           args.revision, args.face_model, args.threads, err)
+                           args.revision, args.face_model, args.threads, err, retry_errors=args.retry_errors)
     except (ValueError, EmotionError) as exc:
         print(f"error: {exc}", file=err)
         return 2
     print(f"{counts['inputs']} files: {counts['skipped']} already in {printable(args.out)}, {counts['analysed']} "
           f"analysed, {counts['errors']} could not be read", file=err)
-    return 1 if counts["errors"] else 0
+    if counts["earlier_errors"]:
+        print(f"{counts['earlier_errors']} earlier rows are errors; --retry-errors analyses those files again",
+              file=err)
+    return 1 if counts["errors"] or counts["earlier_errors"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,16 +16,19 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .media import display_name, printable
 from .result import FILE_FIELDS, TIMELINE_FIELDS, file_key, file_row, timeline_rows
 
 MEDIA_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv", ".m4v", ".mpg", ".mpeg", ".ts", ".3gp", ".wmv",
              ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac", ".wma", ".aiff"}
 LIST_EXT = {".txt", ".lst"}
 FORMATS = (".parquet", ".csv", ".jsonl")
+PART_NAME = re.compile(r"part-(\d{6})\.parquet")
 RAY_OBJECT_STORE_BYTES = 512 * 1024 ** 2  # Ray's default takes ~30% of RAM; rows are tiny, paths go in, rows out
 
 
@@ -65,7 +68,9 @@ class RowWriter:
     """Appends rows to a .jsonl or .csv file, or to a .parquet folder of part files, one chunk at a time.
 
     Each chunk is one write (flushed and synced; Parquet parts renamed into place), so an interruption
-    loses at most the chunk being written; a half-written last line is cut off when the file is reopened."""
+    loses at most the chunk being written; a half-written last line is cut off when the file is reopened.
+    It only ever writes into an output it made: an existing file or folder whose header, lines or part
+    schemas are not this table's is refused (ValueError, before anything is analysed), never cut or appended to."""
 
     def __init__(self, path: str | Path, fields: dict[str, type]) -> None:
         self.path = Path(path)
@@ -79,13 +84,66 @@ class RowWriter:
             except ImportError:
                 raise ValueError("Parquet output needs pyarrow: pip install -r requirements-batch.txt "
                                  "(or write .csv / .jsonl)") from None
-        elif self.path.is_file():
+        self._check_ours()
+
+    def _foreign(self, why: str) -> ValueError:
+        return ValueError(f"{printable(str(self.path))} {why}: it was not written by this tool, so it is left "
+                          "untouched. Choose a new output name.")
+
+    def _check_ours(self) -> None:
+        """Refuse an existing output this tool did not write; then cut a half-written last line of ours."""
+        if not os.path.lexists(self.path):
+            return
+        if self.kind == ".parquet":
+            if not self.path.is_dir():
+                raise self._foreign("exists and is a file, not a folder of Parquet parts")
+            import pyarrow.parquet as pq
+
+            for entry in self.path.iterdir():
+                if entry.name.startswith(".part-") and entry.name.endswith(".tmp"):
+                    continue  # a part being written when the run was stopped
+                if not (PART_NAME.fullmatch(entry.name) and entry.is_file()):
+                    raise self._foreign(f"holds {printable(entry.name)}")
+                try:
+                    schema = pq.read_schema(entry)
+                except Exception:
+                    raise self._foreign(f"holds {entry.name}, which is not readable Parquet") from None
+                if not schema.equals(arrow_schema(self.fields)):
+                    raise self._foreign(f"holds {entry.name}, whose columns are not this table's")
+            return
+        if not self.path.is_file() or self.path.is_symlink():
+            raise self._foreign("exists and is not a plain file")
+        data = self.path.read_bytes()
+        complete, _, partial = data.rpartition(b"\n")
+        lines = complete.split(b"\n") if data.count(b"\n") else []
+        if self.kind == ".csv":
+            if data and (lines[:1] or [partial])[0].rstrip(b"\r") != ",".join(self.fields).encode():
+                raise self._foreign("does not start with this table's header")
+        else:
+            for number, line in enumerate(lines, 1):
+                if not self._our_json(line):
+                    raise self._foreign(f"has line {number} that is not one of this table's rows")
+            if partial and not lines and not partial.startswith(b'{"' + next(iter(self.fields)).encode() + b'": '):
+                raise self._foreign("does not hold this table's rows")
+        if partial:
             _cut_partial_line(self.path)
+        try:
+            for _ in self.rows():
+                pass
+        except (ValueError, TypeError):
+            raise self._foreign("has rows with values that are not this table's") from None
+
+    def _our_json(self, line: bytes) -> bool:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return False
+        return isinstance(row, dict) and list(row) == list(self.fields)
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """The rows already written (to resume)."""
         if self.kind == ".parquet":
-            for part in sorted(self.path.glob("part-*.parquet")):
+            for part in self._parts():
                 import pyarrow.parquet as pq
 
                 yield from pq.read_table(part).to_pylist()
@@ -98,38 +156,65 @@ class RowWriter:
                 for row in csv.DictReader(f):
                     yield {k: _from_csv(v, self.fields.get(k, str)) for k, v in row.items()}
 
+    def _parts(self) -> list[Path]:
+        return sorted(self.path.glob("part-*.parquet")) if self.path.is_dir() else []
+
     def append(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         if self.kind == ".parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
             self.path.mkdir(parents=True, exist_ok=True)
-            n = len(list(self.path.glob("part-*.parquet")))
-            table = pa.Table.from_pylist([{k: r.get(k) for k in self.fields} for r in rows], schema=arrow_schema(self.fields))
-            tmp = self.path / f".part-{n:06d}.tmp"
-            pq.write_table(table, tmp)
-            tmp.replace(self.path / f"part-{n:06d}.parquet")
+            self._write_part(rows)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.is_file() or self.path.stat().st_size == 0
-        if self.kind == ".jsonl":
-            text = "".join(json.dumps({k: r.get(k) for k in self.fields}, ensure_ascii=False) + "\n" for r in rows)
-        else:
-            import io
-
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=list(self.fields))
-            if new:
-                w.writeheader()
-            for r in rows:
-                w.writerow({k: r.get(k) for k in self.fields})
-            text = buf.getvalue()
         with self.path.open("a", newline="") as f:
-            f.write(text)
+            f.write(self._text(rows, header=new))
             f.flush()
             os.fsync(f.fileno())
+
+    def _text(self, rows: list[dict[str, Any]], header: bool) -> str:
+        if self.kind == ".jsonl":
+            return "".join(json.dumps({k: r.get(k) for k in self.fields}, ensure_ascii=False) + "\n" for r in rows)
+        import io
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(self.fields))
+        if header:
+            w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k) for k in self.fields})
+        return buf.getvalue()
+
+    def _write_part(self, rows: list[dict[str, Any]]) -> Path:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parts = self._parts()
+        n = int(PART_NAME.fullmatch(parts[-1].name).group(1)) + 1 if parts else 0
+        table = pa.Table.from_pylist([{k: r.get(k) for k in self.fields} for r in rows], schema=arrow_schema(self.fields))
+        tmp = self.path / f".part-{n:06d}.tmp"
+        pq.write_table(table, tmp)
+        return tmp.replace(self.path / f"part-{n:06d}.parquet")
+
+    def drop(self, unwanted) -> int:
+        """Remove the rows for which `unwanted(row)` is true (to redo them); returns how many. The kept rows are
+        written whole first and then put in place, so an interruption leaves the old rows or the new ones."""
+        rows = list(self.rows())
+        kept = [r for r in rows if not unwanted(r)]
+        if len(kept) == len(rows):
+            return 0
+        if self.kind == ".parquet":
+            old = self._parts()
+            if kept:
+                self._write_part(kept)
+            for part in old:
+                part.unlink()
+        else:
+            tmp = self.path.with_name(f".{self.path.name}.rewrite")
+            tmp.write_text(self._text(kept, header=True) if kept or self.kind == ".csv" else "", newline="")
+            tmp.replace(self.path)
+        return len(rows) - len(kept)
 
 
 def arrow_schema(fields: dict[str, type]):
@@ -251,43 +336,97 @@ def run_local(paths: list[str], workers: int, model_args: tuple) -> Iterator[tup
 
 
 class RayPredictor:
-    """A Ray Data actor: one EmotionPipeline, loaded once, for the rows of many batches."""
+    """A Ray Data actor: one EmotionPipeline, loaded once, for the rows of many batches.
 
-    def __init__(self, weights, revision, face_model, threads) -> None:
+    On a cluster an actor may run on another machine, in another folder, with another environment: it gets
+    absolute paths, the driver's EMOTION_* settings (runtime_env), and refuses to start when its weights are not
+    the driver's (by fingerprint) or when it has no face model while the driver has one: a worker must never
+    answer silently with other models."""
+
+    def __init__(self, weights, revision, face_model, threads, fingerprint: str, face_required: bool) -> None:
+        import socket
+
+        from .errors import EmotionError
+        from .hub import weights_fingerprint
+
         self.pipe = load_pipeline(weights, revision, face_model, threads)
+        where = socket.gethostname()
+        mine = weights_fingerprint(self.pipe.weights_dir)
+        if mine != fingerprint:
+            raise EmotionError(f"A Ray worker on {where} loaded other weights than the driver ({mine[:12]} instead "
+                               f"of {fingerprint[:12]}): give every node the same weights (--weights).",
+                               code="other_weights")
+        if face_required and self.pipe.face_model_problem:
+            raise EmotionError(f"A Ray worker on {where} has no face model ({self.pipe.face_model_problem}): give "
+                               "every node face_landmarker.task (--face-model or EMOTION_FACE_MODEL).",
+                               code="no_face_model")
 
     def __call__(self, batch: dict) -> dict:
         rows = {k: [] for k in FILE_FIELDS}
         rows["timeline_json"] = []
-        for path in batch["path"]:
+        for given, path in zip(batch["path"], batch["absolute"]):
             row, timeline = analyse(self.pipe, str(path))
+            row.update(path=str(given), file=display_name(str(given)))  # named as the user named it
+            for window in timeline:
+                window.update(path=row["path"], file=row["file"])
             for k in FILE_FIELDS:
                 rows[k].append(row[k])
             rows["timeline_json"].append(json.dumps(timeline))
         return rows
 
 
-def run_ray(paths: list[str], workers: int, model_args: tuple) -> Iterator[tuple[dict, list[dict]]]:
+def ray_model_args(model_args: tuple) -> tuple:
+    """The model arguments as a worker elsewhere can use them: a local weights folder and the face model as
+    absolute paths (the driver's EMOTION_FACE_MODEL included), plus the fingerprint of the driver's weights."""
+    from .face import FACE_MODEL_ENV
+    from .hub import resolve_weights, weights_fingerprint
+
+    weights, revision, face_model, threads = model_args
+    folder = resolve_weights(weights, revision=revision)
+    if weights is None or Path(str(weights)).expanduser().is_dir():
+        weights = str(folder.resolve())
+    face_model = face_model or os.environ.get(FACE_MODEL_ENV)
+    if face_model:
+        face_model = os.path.abspath(face_model)
+    return weights, revision, face_model, threads, weights_fingerprint(folder)
+
+
+def run_ray(paths: list[str], workers: int, model_args: tuple,
+            face_required: bool = False) -> Iterator[tuple[dict, list[dict]]]:
     """Results from Ray Data: a dataset of paths, mapped by an actor pool of `workers` pipelines."""
     try:
         import ray
     except ImportError:
         raise SystemExit("--engine ray needs Ray: pip install -r requirements-batch.txt") from None
+    from .errors import EmotionError
+
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):
             ray.init(log_to_driver=False)  # a running cluster
         else:
             ray.init(num_cpus=max(workers, 1), object_store_memory=RAY_OBJECT_STORE_BYTES,
                      include_dashboard=False, log_to_driver=False)
+    if not paths:
+        return
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
-    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
-    mapped = ds.map_batches(RayPredictor, fn_constructor_args=model_args, batch_size=1, num_cpus=1,
-                            concurrency=max(workers, 1), batch_format="numpy")
-    for row in mapped.iter_rows():
-        row = dict(row)
-        timeline = json.loads(row.pop("timeline_json"))
-        yield {k: _plain(row.get(k)) for k in FILE_FIELDS}, timeline
+    settings = {k: v for k, v in os.environ.items() if k.startswith("EMOTION_")}
+    ds = ray.data.from_items([{"path": p, "absolute": os.path.abspath(p)} for p in paths],
+                             override_num_blocks=max(1, len(paths)))
+    mapped = ds.map_batches(RayPredictor, fn_constructor_args=(*ray_model_args(model_args), face_required),
+                            batch_size=1, num_cpus=1, concurrency=max(workers, 1), batch_format="numpy",
+                            runtime_env={"env_vars": settings})
+    try:
+        for row in mapped.iter_rows():
+            row = dict(row)
+            timeline = json.loads(row.pop("timeline_json"))
+            yield {k: _plain(row.get(k)) for k in FILE_FIELDS}, timeline
+    except Exception as exc:  # a worker that refused to start: its reason, without Ray's traceback
+        found = re.search(r"(A Ray worker on .*?)(?:\n|$)", str(exc))
+        if found:
+            raise EmotionError(found.group(1), code="ray_worker") from None
+        raise EmotionError(f"The Ray workers failed: {str(exc).strip().splitlines()[0][:300]}", code="ray_worker") \
+            from None
 
 
 def _plain(value: Any) -> Any:
@@ -303,8 +442,9 @@ def _plain(value: Any) -> Any:
 
 def run_batch(inputs: list[str], out: str, workers: int = 0, engine: str = "local", timeline: bool = False,
               chunk: int = 16, weights: str | None = None, revision: str | None = None, face_model: str | None = None,
-              threads: int | None = None, err=None) -> dict[str, int]:
-    """Analyse every input not yet in `out`; returns counts (inputs, skipped, analysed, errors)."""
+              threads: int | None = None, err=None, retry_errors: bool = False) -> dict[str, int]:
+    """Analyse every input not yet in `out` (with `retry_errors`, also those whose earlier row is an error: that
+    row is replaced); returns counts (inputs, skipped, analysed, errors, and earlier_errors: error rows kept)."""
     from tqdm import tqdm
 
     note = check_setup(weights, revision, face_model)
@@ -313,13 +453,19 @@ def run_batch(inputs: list[str], out: str, workers: int = 0, engine: str = "loca
     paths = collect_inputs(inputs)
     writer = RowWriter(out, FILE_FIELDS)
     tl_writer = RowWriter(timeline_path(out), TIMELINE_FIELDS) if timeline else None
-    done = {(r["path"], r["size_bytes"], None if r["mtime"] is None else round(float(r["mtime"]), 3))
-            for r in writer.rows()}
+    key = lambda r: (r["path"], r["size_bytes"], None if r["mtime"] is None else round(float(r["mtime"]), 3))
+    if retry_errors:
+        wanted = set(paths)
+        writer.drop(lambda r: r["error_code"] is not None and r["path"] in wanted)
+    written = list(writer.rows())
+    done = {key(r) for r in written}
     todo = [p for p in paths if file_key(p) not in done]
     workers = workers or os.cpu_count() or 1
-    counts = {"inputs": len(paths), "skipped": len(paths) - len(todo), "analysed": 0, "errors": 0}
+    counts = {"inputs": len(paths), "skipped": len(paths) - len(todo), "analysed": 0, "errors": 0,
+              "earlier_errors": sum(r["error_code"] is not None for r in written)}
     model_args = (weights, revision, face_model, threads)
-    results = run_ray(todo, workers, model_args) if engine == "ray" else run_local(todo, workers, model_args)
+    results = run_ray(todo, workers, model_args, face_required=note is None) if engine == "ray" else \
+        run_local(todo, workers, model_args)
     rows: list[dict] = []
     windows: list[dict] = []
     last = time.monotonic()

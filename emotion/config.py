@@ -37,6 +37,37 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
 )
 
 
+# Upper bounds for every size, rate and length in a config: values that pass a type check can still make the
+# app allocate gigabytes (frames_per_window 1e9) or divide by almost nothing (a temperature of 1e-320).
+# A config may tighten the input limits, never loosen them past what the app's 2 GB budget was measured on.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "sample_rate": (8000, 48000), "n_mfcc": (1, 128), "n_mels": (1, 256), "n_fft": (64, 8192),
+    "hop_length": (16, 4096), "frames_per_window": (2, 500), "max_faces": (1, 10), "face_max_side_px": (64, 2048),
+    "long_video_face_stride": (1, 10), "max_frame_pixels": (256, Limits.max_frame_pixels),
+    "appearance_min_side_px": (8, 512), "audio_window_s": (0.5, 30.0), "window_s": (1.0, 60.0),
+    "single_window_max_s": (1.0, 60.0), "max_duration_s": (1.0, 3600.0), "max_file_mb": (0.1, 2000.0),
+    "max_pixel_rate": (1e4, Limits.max_pixel_rate), "long_video_s": (1.0, 3600.0),
+    "temperature_audio": (0.05, 100.0), "temperature_face": (0.05, 100.0), "temperature_fused": (0.05, 100.0),
+    "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0),
+}
+MAX_CONFIG_BYTES = 1_000_000  # the shipped one is ~10 KB
+MAX_CONFIG_DEPTH = 4  # the deepest field is a list of numbers inside the top object
+
+
+def _depth(value: object) -> int:
+    """How deeply lists and objects nest in `value` (a number or string: 0). Iterative: a config nested
+    100,000 deep must give a message, not a RecursionError."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, level + 1)
+            if deepest > MAX_CONFIG_DEPTH:
+                return deepest
+            todo.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def mirror_permutation(names: tuple[str, ...] = BLENDSHAPE_NAMES) -> list[int]:
     """Index map that swaps every *Left/*Right pair: what a mirrored image does to the scores."""
     position = {n: i for i, n in enumerate(names)}
@@ -52,7 +83,10 @@ def mirror_permutation(names: tuple[str, ...] = BLENDSHAPE_NAMES) -> list[int]:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    try:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def feature_mirror(n_features: int) -> list[int]:
@@ -130,10 +164,20 @@ class PipelineConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "PipelineConfig":
+        name = Path(path).name
         try:
+            size = Path(path).stat().st_size
+            if size > MAX_CONFIG_BYTES:
+                raise EmotionError(f"The weights' {name} is {size:,} bytes; a config is at most "
+                                   f"{MAX_CONFIG_BYTES:,}.", code="bad_weights")
             data = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EmotionError(f"The weights' {Path(path).name} cannot be read: {exc}", code="bad_weights") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: JSON errors, 5,000-digit numbers
+            raise EmotionError(f"The weights' {name} cannot be read: {exc}", code="bad_weights") from None
+        except RecursionError:
+            data = None  # nested deeper than the parser goes: refused just below
+        if data is None or _depth(data) > MAX_CONFIG_DEPTH:
+            raise EmotionError(f"The weights' {name} nests lists or objects more than {MAX_CONFIG_DEPTH} deep; "
+                               "it is not a config this package wrote.", code="bad_weights")
         if not isinstance(data, dict):
             raise EmotionError(f"The weights' {Path(path).name} is not a JSON object.", code="bad_weights")
         version = data.get("format_version")
@@ -179,6 +223,11 @@ class PipelineConfig:
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 raise bad(name, "must be a finite number ≥ 0")
+        for name, (low, high) in BOUNDS.items():
+            if not low <= getattr(self, name) <= high:
+                raise bad(name, f"must be between {low:g} and {high:g} (it is {str(getattr(self, name))[:20]})")
+        if self.hop_length > self.n_fft:
+            raise bad("hop_length", f"must not exceed n_fft ({self.n_fft})")
         if not _is_number(self.disagreement_min_p) or not 0 < self.disagreement_min_p <= 1:
             raise bad("disagreement_min_p", "must be between 0 and 1")
         for name in ("face_confidence", "min_face_coverage", "not_sure_top_p"):

@@ -199,7 +199,8 @@ def fast_pattern(n: int, stride: int) -> np.ndarray:
 def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
                       model_path: str | Path, fast: bool = False, appearance_path: str | Path | None = None,
                       timings: dict[str, float] | None = None,
-                      on_frames: Callable[[float], None] | None = None) -> list[FaceWindow]:
+                      on_frames: Callable[[float], None] | None = None,
+                      max_pixels: int | None = None) -> list[FaceWindow]:
     """Face sequences for each window of a video, from sequential passes over its frames: per frame the
     blendshapes and, with `appearance_path` (the expression CNN), the appearance of the face crop.
 
@@ -210,7 +211,7 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
     face answer by up to 0.13). One landmarker follows the face through each run of back-to-back windows.
     A frame counts as showing a face when the landmarker found one and (with appearance) its crop was usable.
     `timings` gets the appearance step's seconds; `on_frames(fraction)` is told every 10 frames how much of the
-    reading is done (the longest stage).
+    reading is done (the longest stage). `max_pixels`: the largest frame the decoder may make (read_frames).
     """
     import cv2
 
@@ -234,7 +235,8 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
         first = run[0] * n
         count = len(run) * n
         step = (windows[run[0]][1] - windows[run[0]][0]) / n
-        frames = read_frames(path, times[first], step, count, cfg.face_max_side_px, pattern=pattern)
+        frames = read_frames(path, times[first], step, count, cfg.face_max_side_px, pattern=pattern,
+                             max_pixels=max_pixels)
         with FaceTracker(model_path, cfg) as tracker, contextlib.closing(frames):  # ffmpeg ends even on errors
             for j, rgb in frames:
                 i = first + j

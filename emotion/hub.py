@@ -12,6 +12,24 @@ WEIGHT_FILES = ("config.json", "audio_cnn.safetensors", "face_lstm.keras", "fusi
 EXTRA_PATTERNS = ("*.tflite", "*LICENSE*")  # the appearance CNN named in config.json, and its licence
 
 
+def weights_fingerprint(folder: str | Path) -> str:
+    """The sha256 of a weights folder's files (names and contents, in name order): the weights' identity, so
+    that a batch worker elsewhere can prove it loaded exactly the driver's models."""
+    import fnmatch
+    import hashlib
+
+    folder = Path(folder)
+    names = sorted(f.name for f in folder.iterdir() if f.is_file() and (
+        f.name in WEIGHT_FILES or any(fnmatch.fnmatch(f.name, p) for p in EXTRA_PATTERNS)))
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode() + b"\0")
+        with open(folder / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 def resolve_weights(name_or_path: str | Path | None = None, revision: str | None = None,
                     cache_dir: str | Path | None = None) -> Path:
     """A local folder holding the weight files: the path itself, or a snapshot of a Hub repo.

@@ -20,6 +20,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -47,6 +48,22 @@ PLAYLIST_SIGNS = (b"#EXTM3U", b"#EXT-X", b"ffconcat", b"[playlist]", b"<MPD", b"
                   b"file '", b"file /", b"v=0\r\n", b"v=0\n")
 PROBE_TIMEOUT_S = 30
 MIN_SIDE_PX = 16  # nothing smaller can show a face
+# ffmpeg opens, and decodes a frame of, every stream of a file before it reads any: a 12 MB file holding 500
+# copies of a 4K stream cost 4.8 GB. Only the first video and sound streams are ever read; files with more
+# streams than a real recording has are refused before they are all opened.
+MAX_STREAMS = 16  # phones write 2–6 (video, sound, metadata tracks)
+MAX_VIDEO_STREAMS = 3  # the picture, a cover image, a second angle
+# The probe only needs headers: larger frames are not decoded while probing (sizes come from the headers).
+PROBE_MAX_PIXELS = 256 * 256
+# Every ffmpeg child gets an address-space limit and no allocation larger than MAX_ALLOC_BYTES: whatever a
+# file holds, one decoder cannot push the app past its memory budget (a 4K decode with 16 threads fits in 1 GiB).
+FFMPEG_MAX_MEMORY_MB = 1024
+MAX_ALLOC_BYTES = 256 * 1024 ** 2  # a 4K frame is 12 MB
+MAX_SAMPLE_RATE = 384_000  # the highest rate real recorders use; a header may claim 254 MHz
+MIN_SAMPLE_RATE = 2_000
+MAX_CHANNELS = 32
+CHANNEL_LAYOUTS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.0": 6,
+                   "6.1": 7, "7.0": 7, "7.1": 8, "hexadecagonal": 16, "22.2": 24}
 
 
 def ffmpeg_exe() -> str:
@@ -56,9 +73,14 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+# Bidirectional controls: a right-to-left override makes "clip\u202egnp.mp4" display as "clip4pm.png".
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def printable(text: str) -> str:
-    """Text as it may be shown on a terminal or page: control characters (escape sequences) as '?'."""
-    return "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in text)
+    """Text as it may be shown on a terminal or page: control characters (escape sequences) as '?',
+    bidirectional controls removed."""
+    return "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in text if c not in BIDI_CONTROLS)
 
 
 def display_name(path: str | Path) -> str:
@@ -75,25 +97,50 @@ class Limits:
     max_file_mb: float = 500.0
     max_frame_pixels: int = 4096 * 2304  # 4K with room; an 8K or 16000×16000 "bomb" is refused
     max_pixel_rate: float = 3840 * 2160 * 60.0  # pixels per second: 4K at 60 fps
+    max_fps: float = 240.0  # frames per second as counted from the packets (phones' slow motion is 240)
+
+    def frame_pixels_at(self, fps: float) -> int:
+        """The largest frame the decoder may make at `fps` frames per second: checked on every decoded frame,
+        so a stream whose first frame is small and the rest 4K cannot pass on its first header. A quarter of
+        slack: a rate counted from a few packets runs high (4K at 60 fps counts as 60.6)."""
+        return int(min(self.max_frame_pixels, 1.25 * self.max_pixel_rate / max(fps, 1.0)))
 
 
-def ffmpeg_input(path: str | Path, max_pixels: int | None = None) -> list[str]:
+def ffmpeg_input(path: str | Path, max_pixels: int | None = None, probing: bool = False) -> list[str]:
     """The input arguments that make ffmpeg open exactly this file and nothing else.
 
     `file:` + the absolute path stops a name like `http:x` or `concat:a|b` from being read as a URL;
     the protocol and demuxer allow-lists stop a playlist or script inside the file from opening others;
-    `max_pixels` makes the decoder refuse larger frames even while probing (a 16000×16000 frame would
-    otherwise cost 600 MB before its size could be checked).
+    `max_streams` refuses a file of hundreds of streams before each is opened; `max_pixels` makes the
+    decoder refuse larger frames, every frame, also while probing (a 16000×16000 frame would otherwise
+    cost 600 MB before its size could be checked). `probing`: one thread and tiny frames, as only
+    headers are wanted.
     """
+    pixels = PROBE_MAX_PIXELS if probing else (max_pixels or Limits.max_frame_pixels)
     return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(MEDIA_DEMUXERS + IMAGE_DEMUXERS),
-            "-max_pixels", str(max_pixels or Limits.max_frame_pixels), "-i", "file:" + str(Path(path).absolute())]
+            "-max_streams", str(MAX_STREAMS), *(["-threads", "1"] if probing else []),
+            "-max_pixels", str(pixels), "-i", "file:" + str(Path(path).absolute())]
+
+
+def ffmpeg_command(args: list[str]) -> list[str]:
+    """ffmpeg with `args`, fenced: no allocation over MAX_ALLOC_BYTES, and on Linux an address-space limit
+    of FFMPEG_MAX_MEMORY_MB (set by the shell that execs it: no preexec_fn in a threaded app)."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-max_alloc", str(MAX_ALLOC_BYTES), *args]
+    if sys.platform.startswith("linux") and os.path.exists("/bin/sh"):
+        cmd = ["/bin/sh", "-c", 'ulimit -v "$0" && exec "$@"', str(FFMPEG_MAX_MEMORY_MB * 1024), *cmd]
+    return cmd
+
+
+def ffmpeg_env() -> dict[str, str]:
+    """The environment for ffmpeg: glibc's per-thread malloc arenas reserve address space that the limit
+    would count; two are enough."""
+    return {**os.environ, "MALLOC_ARENA_MAX": "2"}
 
 
 def run_ffmpeg(args: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess:
     """Run ffmpeg (stdout and stderr captured) and end it at the deadline with EmotionError(code="timeout")."""
     try:
-        return subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *args], capture_output=True,
-                              timeout=timeout_s)
+        return subprocess.run(ffmpeg_command(args), capture_output=True, timeout=timeout_s, env=ffmpeg_env())
     except subprocess.TimeoutExpired:
         raise EmotionError(f"{what} took too long (over {timeout_s:.0f} s); the file may be damaged or built to "
                            "be slow to decode.", code="timeout") from None
@@ -124,7 +171,17 @@ class MediaInfo:
     header_duration_s: float | None = None  # what the container claims; None for browser webm recordings
     measured_s: float | None = None  # the video's length from its packets, up to the limit it was measured to
     cover_art: bool = False  # an audio file with an attached picture (album art), not a video
-    video_frames: int = 0  # frames counted in the packet scan (1 for an image)
+    video_frames: int = 0  # frames counted in the packet scan
+    streams: int = 0  # all streams: video, sound, subtitles, data
+    video_streams: int = 0  # attached pictures included
+    sample_rate: int = 0  # of the first sound track, as its header says
+    channels: int = 0
+    decode_pixels: int = Limits.max_frame_pixels  # the largest frame the decoder may make (see Limits.frame_pixels_at)
+
+    @property
+    def packet_fps(self) -> float:
+        """The video's real frame rate: frames counted over the length measured from its packets."""
+        return self.video_frames / self.measured_s if self.video_frames and self.measured_s else 0.0
 
 
 def _parse_probe(path: str, text: str, size_mb: float) -> MediaInfo:
@@ -151,6 +208,15 @@ def _parse_probe(path: str, text: str, size_mb: float) -> MediaInfo:
             info.fps = float(fps.group(1)) * (1000 if fps.group(2) else 1)
     if audio:
         info.audio_codec = audio.group(1)
+        line = text[audio.end():].split("\n", 1)[0]
+        rate = re.search(r", (\d+) Hz", line)
+        info.sample_rate = int(rate.group(1)) if rate else 0
+        layout = re.search(r" Hz, ([^,]+)", line)
+        if layout:
+            count = re.fullmatch(r"(\d+) channels.*", layout.group(1))
+            info.channels = int(count.group(1)) if count else CHANNEL_LAYOUTS.get(layout.group(1).split("(")[0], 0)
+    info.streams = len(re.findall(r"^\s*Stream #0:\d+", text, re.M))
+    info.video_streams = len(videos)
     rot = re.search(r"rotation of (-?[\d.]+) degrees", text)
     if rot:
         info.rotation = int(round(float(rot.group(1)))) % 360
@@ -212,8 +278,11 @@ def probe(path: str | Path, limits: Limits | None = None, shown_as: str | Path |
     with open(p, "rb") as f:
         head = f.read(512)
     _sniff_text(head, name)
-    text = run_ffmpeg(ffmpeg_input(p, limits and limits.max_frame_pixels), PROBE_TIMEOUT_S,
-                      f"Reading {name}").stderr.decode("utf-8", "replace")
+    text = run_ffmpeg(ffmpeg_input(p, probing=True), PROBE_TIMEOUT_S, f"Reading {name}").stderr.decode("utf-8", "replace")
+    if "exceeds max_streams" in text:
+        raise _too_many_streams(name, f"more than {MAX_STREAMS}")
+    if "Input #0" not in text and "Cannot allocate memory" in text:
+        raise _too_demanding(name)
     if "moov atom not found" in text and head[4:8] == b"ftyp":  # an MP4/MOV that starts right but ends early
         raise EmotionError(f"{name} is incomplete: the recording or download was cut off before the end, so "
                            "the video cannot be read.", code="truncated")
@@ -232,19 +301,58 @@ def probe(path: str | Path, limits: Limits | None = None, shown_as: str | Path |
         raise _still_image(name)
     if not info.has_video and not info.has_audio:
         raise EmotionError(f"{name} has neither a video nor an audio track.", code="no_streams")
+    if info.video_streams > MAX_VIDEO_STREAMS:
+        raise _too_many_streams(name, f"{info.video_streams} video")
+    if info.has_audio:
+        _check_sound_format(info, name)
     if info.has_video:
         _check_frame_size(info, name, limits)
     info.header_duration_s = info.duration_s
     if info.has_video:
         cap = None if limits is None else limits.max_duration_s
-        measured = video_packet_duration(str(p), cap, name)
+        measured, info.video_frames = video_packet_scan(str(p), cap, name)
         info.measured_s = measured
         if measured is not None and (info.duration_s is None or measured < info.duration_s):
             info.duration_s = measured
+        if limits is not None and info.packet_fps > 0:
+            _check_frame_rate(info, name, limits)
     if limits is not None:
         check_length(info.measured_s if info.measured_s is not None else info.header_duration_s,
                      limits.max_duration_s)
     return info
+
+
+def _too_many_streams(name: str, count: str) -> EmotionError:
+    return EmotionError(f"{name} holds {count} streams; a recording has one picture and one sound track (at most "
+                        f"{MAX_STREAMS} streams, {MAX_VIDEO_STREAMS} of them video, are accepted). Please export the "
+                        "video again from the app that made it.", code="too_many_streams")
+
+
+def _too_demanding(name: str) -> EmotionError:
+    return EmotionError(f"{name} would need more memory to decode than the app allows "
+                        f"({FFMPEG_MAX_MEMORY_MB} MB); it may be damaged or built to exhaust the server.",
+                        code="too_demanding")
+
+
+def _check_sound_format(info: MediaInfo, name: str) -> None:
+    """A sound track's header decides how much the resampler allocates: 254 MHz cost 2.2 GB."""
+    if info.sample_rate and not MIN_SAMPLE_RATE <= info.sample_rate <= MAX_SAMPLE_RATE:
+        raise EmotionError(f"The sound track of {name} says it holds {info.sample_rate:,} samples per second; "
+                           f"recordings use {MIN_SAMPLE_RATE:,} to {MAX_SAMPLE_RATE:,}. The file is damaged or "
+                           "crafted.", code="bad_audio")
+    if info.channels > MAX_CHANNELS:
+        raise EmotionError(f"The sound track of {name} says it has {info.channels} channels; at most "
+                           f"{MAX_CHANNELS} are accepted. The file is damaged or crafted.", code="bad_audio")
+
+
+def _check_frame_rate(info: MediaInfo, name: str, limits: Limits) -> None:
+    """The frame rate counted from the packets, not the header's: it sets the largest frame the decoder may
+    make (`decode_pixels`), so the pixel rate holds on every decoded frame."""
+    fps = info.packet_fps
+    if fps > limits.max_fps and info.video_frames > limits.max_fps:  # a few frames close together cost little
+        raise EmotionError(f"The video in {name} has {fps:,.0f} frames per second; at most {limits.max_fps:g} are "
+                           "accepted. Please convert it to a normal frame rate.", code="too_big_frame")
+    info.decode_pixels = limits.frame_pixels_at(fps)
 
 
 def check_length(duration_s: float | None, limit_s: float) -> None:
@@ -270,21 +378,21 @@ def _check_frame_size(info: MediaInfo, name: str, limits: Limits | None) -> None
                            code="too_big_frame")
 
 
-def video_packet_duration(path: str, cap_s: float | None = None, name: str | None = None) -> float | None:
-    """How long the video stream really lasts, from its packets (copied, not decoded: fast).
-
-    With `cap_s`, counting stops a second past it: a longer video then reads as cap + 1 s.
+def video_packet_scan(path: str, cap_s: float | None = None, name: str | None = None) -> tuple[float | None, int]:
+    """How long the video stream really lasts and how many frames it has, from its packets (copied, not
+    decoded: fast; one checksum line a packet on stdout, as ffmpeg counts no frames when copying). With `cap_s`,
+    counting stops a second past it: a longer video then reads as cap + 1 s.
     """
     cap = ["-t", f"{cap_s + 1:.3f}"] if cap_s is not None else []
-    run = run_ffmpeg([*ffmpeg_input(path), "-map", "0:V:0", *cap, "-c", "copy", "-f", "null", "-"], PROBE_TIMEOUT_S,
-                     f"Measuring {name or display_name(path)}")
+    run = run_ffmpeg([*ffmpeg_input(path, probing=True), "-map", "0:V:0", *cap, "-c", "copy", "-f", "framecrc", "-"],
+                     PROBE_TIMEOUT_S, f"Measuring {name or display_name(path)}")
     text = run.stderr.decode("utf-8", "replace")
     times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", text)
-    frames = re.findall(r"frame=\s*(\d+)", text)
-    if not times or (frames and int(frames[-1]) == 0):
-        return None
+    count = sum(1 for line in run.stdout.splitlines() if line and not line.startswith(b"#"))
+    if not times or count == 0:
+        return None, count
     h, m, sec = times[-1]
-    return int(h) * 3600 + int(m) * 60 + float(sec)
+    return int(h) * 3600 + int(m) * 60 + float(sec), count
 
 
 @contextlib.contextmanager
@@ -301,7 +409,7 @@ def readable_copy(info: MediaInfo, limits: Limits | None = None) -> Iterator[Med
     tmp = tempfile.mkdtemp(prefix="emotion-remux-")
     try:
         out = str(Path(tmp) / "remuxed.mkv")
-        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(info.path), "-t", f"{limit + 1:.3f}", "-map", "0:V:0?",
+        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(info.path, probing=True), "-t", f"{limit + 1:.3f}", "-map", "0:V:0?",
                     "-map", "0:a:0?", "-c", "copy", out], decode_budget_s(limit), f"Reading {display_name(info.path)}")
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
             raise EmotionError(f"{display_name(info.path)} could not be read; it may be damaged.", code="corrupt")
@@ -332,11 +440,11 @@ def load_audio(path: str | Path, sample_rate: int = 16000, max_s: float | None =
     limit = 3600.0 if max_s is None else float(max_s)
     cap = int(limit * sample_rate) + 1  # one sample past the limit tells "longer than allowed"
     deadline = time.monotonic() + (decode_budget_s(limit) if timeout_s is None else timeout_s)
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", *ffmpeg_input(path), "-map", "0:a:0?", "-vn",
-           "-sn", "-dn", "-t", f"{limit + 0.5:.3f}", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"]
+    cmd = ffmpeg_command(["-v", "error", *ffmpeg_input(path, probing=True), "-map", "0:a:0?", "-vn", "-sn", "-dn",
+                          "-t", f"{limit + 0.5:.3f}", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"])
     buf = np.empty(min(cap, 30 * sample_rate), dtype=np.float32)
     got, rest = 0, b""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ffmpeg_env())
     timer = threading.Timer(max(0.0, deadline - time.monotonic()), proc.kill)
     timer.start()
     try:
@@ -364,8 +472,8 @@ def load_audio(path: str | Path, sample_rate: int = 16000, max_s: float | None =
 
 
 def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max_side: int,
-                timeout_s: float | None = None,
-                pattern: np.ndarray | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                timeout_s: float | None = None, pattern: np.ndarray | None = None,
+                max_pixels: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (i, rgb_frame) for the frames at times start_s + i * step_s, i < count, in order; with `pattern`
     (a bool mask of period len(pattern)) only those with pattern[i % len(pattern)], the others dropped inside
     ffmpeg before they are scaled or piped.
@@ -376,7 +484,9 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     decoding goes on while the caller works. Grid times past the last decodable frame get nothing.
     No more than a few frames are ever held: memory stays flat however long the video. The process
     is always ended, also when the caller stops early, and at `timeout_s` (EmotionError "timeout";
-    default: `decode_budget_s` of the time span read).
+    default: `decode_budget_s` of the time span read). Every decoded frame larger than `max_pixels`
+    (default: the 4K limit; `MediaInfo.decode_pixels` for the file's real frame rate) is refused by the
+    decoder, and that refusal becomes EmotionError "too_big_frame".
     """
     import cv2
 
@@ -389,10 +499,11 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
     budget = decode_budget_s(start_s + step_s * count) if timeout_s is None else timeout_s
     deadline = time.monotonic() + budget
     threads = os.environ.get("EMOTION_DECODER_THREADS") or str(min(os.cpu_count() or 2, 8))
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-threads", threads,
-           *ffmpeg_input(path), "-map", "0:V:0", "-an", "-sn", "-dn", "-vf", vf, *passthrough,
-           "-frames:v", str(wanted.size), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    cmd = ffmpeg_command(["-v", "error", "-threads", threads, *ffmpeg_input(path, max_pixels), "-map", "0:V:0",
+                          "-an", "-sn", "-dn", "-vf", vf, *passthrough, "-frames:v", str(wanted.size),
+                          "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=ffmpeg_env())
+    complaints = _ErrorWatch(proc.stderr)
     frames: queue.Queue = queue.Queue(maxsize=8)
     started = threading.Event()
 
@@ -424,8 +535,11 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
             except queue.Empty:
                 raise EmotionError(f"Decoding the video in {display_name(path)} took too long (over {budget:.0f} s); "
                                    "the file may be damaged or built to be slow to decode.", code="timeout") from None
+            complaints.raise_for(path)
             if yuv is None:
                 if not started.is_set() and proc.wait() != 0:
+                    complaints.join()
+                    complaints.raise_for(path)
                     raise EmotionError(f"The video in {display_name(path)} could not be decoded; it may be damaged.",
                                        code="corrupt")
                 return
@@ -440,6 +554,40 @@ def read_frames(path: str | Path, start_s: float, step_s: float, count: int, max
                 frames.get(timeout=0.05)
         proc.wait()
         proc.stdout.close()
+        complaints.join()
+
+
+class _ErrorWatch:
+    """Reads an ffmpeg's stderr in a thread (so the pipe never fills) and notes what must stop the analysis:
+    a frame over the pixel limit, or memory refused."""
+
+    SIGNS = {"exceeds specified max pixel count": "too_big_frame", "Cannot allocate memory": "too_demanding"}
+
+    def __init__(self, stream) -> None:
+        self.code: str | None = None
+        self.stream = stream
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for line in iter(self.stream.readline, b""):
+                for sign, code in self.SIGNS.items():
+                    if self.code is None and sign.encode() in line:
+                        self.code = code
+
+    def join(self) -> None:
+        self.thread.join(timeout=5)
+        with contextlib.suppress(OSError):
+            self.stream.close()
+
+    def raise_for(self, path: str | Path) -> None:
+        if self.code == "too_big_frame":
+            raise EmotionError(f"The video in {display_name(path)} changes to frames larger than accepted for its "
+                               "frame rate (about 4K at 60 frames per second); it may be crafted to overload the "
+                               "server.", code="too_big_frame")
+        if self.code == "too_demanding":
+            raise _too_demanding(display_name(path))
 
 
 def _select(pattern: np.ndarray | None) -> str:
@@ -464,12 +612,13 @@ def _read_exactly(stream, size: int) -> bytes | None:
 
 
 BROWSER_PLAYABLE = {"mp4": {"h264", "av1", "vp9"}, "mov": {"h264"}, "webm": {"vp8", "vp9", "av1"}}
-PREVIEW_MAX_S = 60.0
-PREVIEW_HEIGHT = 480
+# A preview is for recognising the clip, not for analysis: short and cheap (it shares the app's cap on heavy work).
+PREVIEW_MAX_S = 30.0
+PREVIEW_HEIGHT = 360
 
 
 def browser_preview(path: str | Path, folder: str | Path, limits: Limits | None = None) -> str | None:
-    """A small H.264 mp4 of the first minute, for a browser that cannot play the upload (flv, avi, mkv, some
+    """A small H.264 mp4 of the first 30 s, for a browser that cannot play the upload (flv, avi, mkv, some
     mov), or a browser recording remuxed to carry its length; None when the upload plays as it is or has no
     picture. Only the preview is converted: analysis
     always reads the original. Fenced like every other ffmpeg call."""
@@ -485,13 +634,14 @@ def browser_preview(path: str | Path, folder: str | Path, limits: Limits | None 
     if playable:  # a browser recording: playable, but without a length its player reads "Infinity:NaN:NaN"
         out = Path(folder) / f"{Path(path).stem[:80]}.preview.webm"
         seconds = limits.max_duration_s if limits else PREVIEW_MAX_S
-        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path), "-t", f"{seconds + 1:.3f}", "-c", "copy", str(out)],
+        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path, probing=True), "-t", f"{seconds + 1:.3f}",
+                    "-map", "0:V:0", "-map", "0:a:0?", "-c", "copy", str(out)],
                    decode_budget_s(seconds), f"Reading {display_name(path)}")
         return str(out) if out.is_file() and out.stat().st_size > 0 else None
     out = Path(folder) / f"{Path(path).stem[:80]}.preview.mp4"
     seconds = min(PREVIEW_MAX_S, info.duration_s or PREVIEW_MAX_S)
-    run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path), "-t", f"{seconds:.3f}", "-map", "0:V:0", "-map", "0:a:0?",
-                "-vf", f"scale=-2:'min({PREVIEW_HEIGHT},ih)'", "-c:v", "libx264", "-preset", "veryfast",
+    run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path, info.decode_pixels), "-t", f"{seconds:.3f}", "-map", "0:V:0", "-map", "0:a:0?",
+                "-vf", f"scale=-2:'min({PREVIEW_HEIGHT},ih)'", "-c:v", "libx264", "-preset", "ultrafast",
                 "-crf", "28", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart",
                 str(out)], decode_budget_s(seconds), f"Making a preview of {display_name(path)}")
     return str(out) if out.is_file() and out.stat().st_size > 0 else None

@@ -216,7 +216,7 @@ class EmotionPipeline:
                     report(0.15, "Following the face: 0%")
                     faces = video_blendshapes(info.path, windows, cfg, self.face_model_path,
                                               fast=duration > cfg.long_video_s, appearance_path=self.appearance_path,
-                                              timings=timings,
+                                              timings=timings, max_pixels=info.decode_pixels,
                                               on_frames=lambda f: report(0.15 + 0.7 * f, f"Following the face: {f:.0%}"))
                     if max(f.max_faces for f in faces) > 1:
                         warnings.append("Several faces are visible — the largest one was followed.")

@@ -33,7 +33,7 @@ def app_url(pipe, tmp_path_factory):
     os.environ["GRADIO_EXAMPLES_CACHE"] = str(tmp_path_factory.mktemp("examples-cache"))  # not in the repo
     demo = app.build_app(pipe, examples_dir=MEAD)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.LAUNCH_STYLE)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 
@@ -336,3 +336,127 @@ def test_result_files_are_removed_when_old(pipe, monkeypatch, tmp_path):
     assert app.download_stem("sample.webm").startswith("webcam-") and app.download_stem("my clip.mp4") == "my clip"
     assert all(Path(p).is_file() for p in second)
     assert app.build_app(pipe).delete_cache == (600, app.FILE_MAX_AGE_S)  # Gradio's own upload cache too
+
+
+# -- one cap on heavy work for the whole app; one limit on what an upload request holds ---------------------
+
+class CountingPipe:
+    """The real pipeline, counting how many analyses (and previews) run at once; each holds on a little so that
+    overlapping requests really overlap."""
+
+    def __init__(self, pipe) -> None:
+        import threading
+
+        self.pipe, self.now, self.most, self.lock = pipe, 0, 0, threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self.pipe, name)
+
+    def busy(self, work):
+        import time
+
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(1.5)
+            return work()
+        finally:
+            with self.lock:
+                self.now -= 1
+
+    def predict(self, *args, **kwargs):
+        return self.busy(lambda: self.pipe.predict(*args, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def capped(pipe, tmp_path_factory):
+    """An app with EMOTION_MAX_UPLOAD=1mb whose pipeline and preview count concurrent work."""
+    import app
+    import emotion.media
+
+    counting = CountingPipe(pipe)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(app, "MAX_UPLOAD", "1mb")
+        real_preview = emotion.media.browser_preview
+        mp.setattr(emotion.media, "browser_preview", lambda *a, **k: counting.busy(lambda: real_preview(*a, **k)))
+        demo = app.build_app(counting)
+        port = free_port()
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    **app.launch_options())
+        flv = tmp_path_factory.mktemp("flv") / "clip.flv"
+        ffmpeg("-i", str(MEAD / "W011_front_sad_level3_001.mp4"), "-t", "2", "-c:v", "flv1", "-an", str(flv))
+        yield f"http://127.0.0.1:{port}/", counting, demo, flv
+        demo.close()
+
+
+def upload(url: str, *files: tuple[str, bytes]):
+    """POST files to Gradio's upload route as a browser would (multipart); (status, parsed JSON body)."""
+    import json
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+                    f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n" for name, data in files)
+    body += f"--{boundary}--\r\n".encode()
+    req = urllib.request.Request(url + "gradio_api/upload", data=body,
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def test_several_files_in_one_upload_request_are_refused_as_a_whole(capped):
+    url = capped[0]
+    status, paths = upload(url, ("a.mp4", bytes(600_000)))
+    assert status == 200 and len(paths) == 1
+    status, body = upload(url, *[(f"{i}.mp4", bytes(600_000)) for i in range(4)])  # each under the 1 MB limit
+    assert status == 413 and body["code"] == "too_large" and "1MB in all" in body["error"]
+
+
+def test_four_requests_to_three_endpoints_never_run_more_analyses_than_the_cap(capped):
+    """Two /predict, one /analyze and the hidden preview event (joined through the raw queue, as a hostile
+    client can) at once: never more than EMOTION_CONCURRENCY (2) at work."""
+    import json
+    import threading
+    import urllib.request
+
+    import app
+    from gradio_client import Client, handle_file
+
+    url, counting, demo, flv = capped
+    clip = str(MEAD / "W009_front_happy_level3_001.mp4")
+    preview_fn = next(i for i, fn in demo.fns.items() if getattr(fn.fn, "__name__", "") == "make_preview")
+    _, [uploaded] = upload(url, ("clip.flv", flv.read_bytes()))
+    results: dict[str, object] = {}
+
+    def predict(name):
+        results[name] = Client(url, verbose=False).predict(video=handle_file(clip), api_name="/predict")
+
+    def analyze():
+        results["analyze"] = Client(url, verbose=False).predict(video=handle_file(clip),
+                                                                api_name="/analyze")[0]
+
+    def preview():
+        payload = {"data": [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}], "fn_index": preview_fn,
+                   "session_hash": "hostile", "event_data": None, "trigger_id": None}
+        req = urllib.request.Request(url + "gradio_api/queue/join", data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=30).read()
+        with urllib.request.urlopen(url + "gradio_api/queue/data?session_hash=hostile", timeout=120) as r:
+            results["preview"] = r.read().decode()
+
+    counting.most = 0
+    threads = [threading.Thread(target=t, args=a) for t, a in
+               ((predict, ("p1",)), (predict, ("p2",)), (analyze, ()), (preview, ()))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert app.CONCURRENCY == 2 and counting.most == 2, counting.most
+    assert results["p1"]["label"] and results["p2"]["label"] and "from" in results["analyze"]
+    assert "process_completed" in results["preview"]

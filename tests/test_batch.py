@@ -45,7 +45,7 @@ def test_batch_gives_one_row_per_input_with_the_clis_answers(corpus, tmp_path):
     rows = list(RowWriter(out, FILE_FIELDS).rows())
     names = sorted(r["file"] for r in rows)
     assert names == sorted([c.name for c in CLIPS] + ["broken.mp4", "empty.webm", CLIPS[0].name, "missing.mp4"])
-    assert counts == {"inputs": 8, "skipped": 0, "analysed": 8, "errors": 3}
+    assert counts == {"inputs": 8, "skipped": 0, "analysed": 8, "errors": 3, "earlier_errors": 0}
     errors = {r["file"]: r["error_code"] for r in rows if r["error_code"]}
     assert errors == {"broken.mp4": "not_media", "empty.webm": "empty_file", "missing.mp4": "not_found"}
     cli = subprocess.run([sys.executable, "-m", "emotion", "predict", *map(str, CLIPS), "--json"],
@@ -120,3 +120,65 @@ def test_ray_engine_matches_the_local_engine(corpus, tmp_path):
         for field in ("confidence", "fused_happy", "face_sad", "audio_angry"):
             assert a[name][field] == pytest.approx(b[name][field], abs=1e-6) if a[name][field] is not None \
                 else b[name][field] is None
+
+
+# -- outputs it did not write, and rows to redo ------------------------------------------------------------------
+
+def foreign_parquet(path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"name": ["a", "b"], "score": [1, 2]}), path)  # what pandas' to_parquet writes
+
+
+@pytest.mark.parametrize("name, make, words", [
+    ("r.jsonl", lambda p: p.write_text('{"id": 1}\n{"id": 2}'), "line 1 that is not one of this table's rows"),
+    ("r.jsonl", lambda p: p.write_text("[1, 2]\n"), "line 1 that is not one of this table's rows"),
+    ("r.jsonl", lambda p: p.write_text("notes without a newline"), "does not hold this table's rows"),
+    ("r.csv", lambda p: p.write_text("name,score\na,1\nb,2"), "does not start with this table's header"),
+    ("r.csv", lambda p: p.mkdir(), "is not a plain file"),
+    ("r.parquet", foreign_parquet, "is a file, not a folder of Parquet parts"),
+    ("r.parquet", lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")), "holds notes.txt"),
+    ("r.parquet", lambda p: (p.mkdir(), foreign_parquet(p / "part-000000.parquet")), "columns are not this table's"),
+])
+def test_an_output_it_did_not_write_is_refused_before_any_analysis_and_left_as_it_was(tmp_path, name, make, words):
+    out = tmp_path / name
+    make(out)
+    before = {p: p.read_bytes() for p in [out, *out.glob("*")] if p.is_file()}
+    started = time.monotonic()
+    with pytest.raises(ValueError) as err:
+        run_batch([str(CLIPS[0])], str(out), workers=1)
+    assert words in str(err.value) and "not written by this tool" in str(err.value)
+    assert time.monotonic() - started < 5  # refused before any model was loaded or any file read
+    assert {p: p.read_bytes() for p in [out, *out.glob("*")] if p.is_file()} == before
+
+
+def test_values_that_are_not_this_tables_are_refused_in_our_own_header(tmp_path):
+    out = tmp_path / "r.csv"
+    RowWriter(out, FILE_FIELDS).append([{"path": "/a.mp4", "size_bytes": 1}])
+    out.write_text(out.read_text() + out.read_text().splitlines()[1].replace(",1,", ",one,") + "\n")
+    with pytest.raises(ValueError, match="values that are not this table's"):
+        RowWriter(out, FILE_FIELDS)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_retry_errors_redoes_error_rows_and_the_exit_status_says_when_errors_remain(tmp_path, suffix):
+    from emotion.__main__ import main
+    from emotion.errors import EmotionError
+    from emotion.result import file_row
+
+    clip, other = tmp_path / CLIPS[3].name, tmp_path / "other.flac"
+    shutil.copy(CLIPS[3], clip)
+    shutil.copy(CLIPS[3], other)
+    out = tmp_path / f"r{suffix}"
+    RowWriter(out, FILE_FIELDS).append([file_row(str(clip), error=EmotionError("slow", code="timeout")),
+                                        file_row(str(other), error=EmotionError("slow", code="timeout"))])
+    args = ["batch", str(clip), "--out", str(out), "--workers", "1"]
+    assert main(args) == 1  # nothing analysed, but the output still holds error rows
+    assert [r["error_code"] for r in RowWriter(out, FILE_FIELDS).rows()] == ["timeout", "timeout"]
+    assert main([*args, "--retry-errors"]) == 1  # other.flac was not asked for: its error row stays
+    rows = {r["path"]: r for r in RowWriter(out, FILE_FIELDS).rows()}
+    assert len(rows) == 2 and rows[str(other)]["error_code"] == "timeout"
+    assert rows[str(clip)]["error_code"] is None and rows[str(clip)]["label"]
+    assert main(["batch", str(clip), str(other), "--out", str(out), "--workers", "1", "--retry-errors"]) == 0
+    assert [r["error_code"] for r in RowWriter(out, FILE_FIELDS).rows()] == [None, None]

@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -118,6 +119,82 @@ def test_huge_frames_and_pixel_rates_are_refused_before_decoding(pipe, tmp_path,
     assert err.value.code == "too_big_frame" and words in str(err.value)
 
 
+@pytest.mark.parametrize("copies, words", [(40, "more than 16 streams"), (4, "4 video streams")])
+def test_files_with_absurd_stream_counts_are_refused_before_every_stream_is_opened(pipe, tmp_path, copies, words):
+    """ffmpeg opens (and decodes a frame of) every stream: 500 copies of a 4K stream cost 4.8 GB. Small here."""
+    one = make(tmp_path, "one.mkv", "-f", "lavfi", "-i", "color=c=black:size=64x64:rate=1", "-t", "2",
+               "-c:v", "libx264", "-preset", "ultrafast")
+    many = make(tmp_path, "many.mkv", "-i", str(one), *["-map", "0:v"] * copies, "-c", "copy")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(many)
+    assert err.value.code == "too_many_streams" and words in str(err.value)
+
+
+def wav_claiming(rate: int, channels: int = 1, seconds: float = 1.0) -> bytes:
+    """A PCM WAV whose header claims `rate` samples per second (its 32 KB of samples are real)."""
+    data = bytes(32000)
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * 2 * channels % 2 ** 32, 2 * channels, 16)
+    return b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + \
+        struct.pack("<I", len(data)) + data
+
+
+@pytest.mark.parametrize("as_track", [False, True])
+def test_a_sound_header_claiming_254_mhz_is_refused_at_once(pipe, tmp_path, as_track):
+    """The resampler allocates by what the header says: 254,000,003 Hz cost 2.2 GB and 25 s."""
+    bomb = tmp_path / "bomb.wav"
+    bomb.write_bytes(wav_claiming(254_000_003))
+    if as_track:  # the same sound as a video's track: once answered from the face, "No sound track"
+        bomb = make(tmp_path, "bomb.mkv", "-i", str(FACE), "-i", str(bomb), "-map", "0:v", "-map", "1:a", "-c", "copy")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(bomb)
+    assert err.value.code == "bad_audio" and "254,000,003 samples per second" in str(err.value)
+
+
+def test_a_video_that_grows_its_frames_after_the_first_is_refused_by_the_decoder(pipe, tmp_path):
+    """The first header says 32×32; the frames after it are larger: the pixel rate is checked on every decoded
+    frame, at the frame rate counted from the packets (made small here with a lower pixel-rate limit)."""
+    small = make(tmp_path, "a.h264", "-f", "lavfi", "-i", "testsrc=size=32x32:rate=100", "-frames:v", "1",
+                 "-c:v", "libx264", "-preset", "ultrafast", "-bsf:v", "h264_mp4toannexb")
+    large = make(tmp_path, "b.h264", "-f", "lavfi", "-i", "testsrc=size=640x480:rate=100", "-frames:v", "150",
+                 "-c:v", "libx264", "-preset", "ultrafast")
+    joined = tmp_path / "ab.h264"
+    joined.write_bytes(small.read_bytes() + large.read_bytes())
+    switch = make(tmp_path, "switch.mp4", "-r", "100", "-i", str(joined), "-c", "copy")
+    assert probe(switch).width == 32  # what the header says
+    strict = limited(pipe, max_pixel_rate=32 * 32 * 100 * 2.0)
+    with pytest.raises(EmotionError) as err:
+        strict.predict(switch)
+    assert err.value.code == "too_big_frame" and "changes to frames larger" in str(err.value)
+    assert ffmpeg_children() == []
+
+
+def test_a_thousand_frames_a_second_is_refused_by_its_packets(pipe, tmp_path):
+    fast = make(tmp_path, "fast.mp4", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=1000", "-frames:v", "600",
+                "-c:v", "libx264", "-preset", "ultrafast")
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(fast)
+    assert err.value.code == "too_big_frame" and "frames per second; at most 240" in str(err.value)
+
+
+def test_every_ffmpeg_child_runs_under_a_memory_limit():
+    from emotion.media import FFMPEG_MAX_MEMORY_MB, ffmpeg_command
+
+    proc = subprocess.Popen(ffmpeg_command(["-f", "lavfi", "-i", "anullsrc", "-t", "30", "-f", "null", "-"]),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        limits = ""
+        for _ in range(50):  # until the shell has set the limit and become ffmpeg
+            limits = Path(f"/proc/{proc.pid}/limits").read_text()
+            if "ffmpeg" in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[0]:
+                break
+            time.sleep(0.02)
+        line = next(line for line in limits.splitlines() if line.startswith("Max address space"))
+        assert line.split()[3] == str(FFMPEG_MAX_MEMORY_MB * 1024 * 1024)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_frame_decoding_has_a_deadline_and_ffmpeg_is_ended():
     frames = read_frames(FACE, 0.0, 0.04, 100, 640, timeout_s=0.0)
     with pytest.raises(EmotionError) as err:
@@ -187,6 +264,19 @@ def test_cli_file_names_are_files_and_are_printed_safely(tmp_path):
     assert any(line.startswith("?[2Jevil.flac: ") and "from the voice only" in line for line in lines)
 
 
+def test_right_to_left_overrides_never_reach_results_or_download_names(pipe, tmp_path):
+    """"clip\u202egnp.mp4" shows as "clip4pm.png" wherever the override survives: it is removed."""
+    import app
+
+    path = tmp_path / "clip\u202e\u2066gnp.flac"
+    shutil.copy(VOICE, path)
+    pred = pipe.predict(path)
+    assert pred.file == "clipgnp.flac"
+    written = app.write_downloads(pred)
+    assert [Path(p).name for p in written][:2] == ["clipgnp.emotion.json", "clipgnp.emotion.csv"]
+    assert not any(c in Path(p).read_text() for p in written for c in "\u202e\u2066")
+
+
 # -- odd files get their own words --------------------------------------------------------------------
 
 def test_animated_images_are_named_as_such(pipe, tmp_path):
@@ -238,6 +328,15 @@ def weights_copy(tmp_path) -> Path:
     ("emotions", ["happy", "sad"], "emotions"),
     ("mfcc_std", [1.0] * 3, "mfcc_std"),
     ("mfcc_mean", None, "mfcc_mean` is missing"),
+    # values of the right type that would allocate gigabytes or divide by almost nothing
+    ("frames_per_window", 1_000_000_000, "frames_per_window` must be between"),
+    ("sample_rate", 1_000_000_000, "sample_rate` must be between"),
+    ("n_fft", 1_000_000_000, "n_fft` must be between"),
+    ("temperature_audio", 1e-320, "temperature_audio` must be between"),
+    ("max_frame_pixels", 16000 * 16000, "max_frame_pixels` must be between"),
+    ("window_s", 1e9, "window_s` must be between"),
+    ("hop_length", 1024, "hop_length` must not exceed n_fft"),
+    ("n_mels", 10 ** 400, "n_mels` must be between"),
 ])
 def test_tampered_config_is_refused_naming_the_field(weights_copy, field, value, words):
     from emotion import EmotionPipeline
@@ -249,6 +348,21 @@ def test_tampered_config_is_refused_naming_the_field(weights_copy, field, value,
     else:
         cfg[field] = value
     path.write_text(json.dumps(cfg))
+    with pytest.raises(EmotionError) as err:
+        EmotionPipeline.from_pretrained(weights_copy, warmup=False)
+    assert err.value.code == "bad_weights" and "config.json" in str(err.value) and words in str(err.value)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[" * 100_000 + "]" * 100_000, "nests lists or objects"),
+    ('{"format_version": 1, "emotions": ' + "[" * 50 + "]" * 50 + "}", "nests lists or objects"),
+    ('{"format_version": 1, "sample_rate": ' + "9" * 5000 + "}", "cannot be read"),
+    (" " * 1_000_001 + "{}", "a config is at most"),
+])
+def test_config_files_built_to_exhaust_the_parser_are_refused(weights_copy, text, words):
+    from emotion import EmotionPipeline
+
+    (weights_copy / "config.json").write_text(text)
     with pytest.raises(EmotionError) as err:
         EmotionPipeline.from_pretrained(weights_copy, warmup=False)
     assert err.value.code == "bad_weights" and "config.json" in str(err.value) and words in str(err.value)

@@ -144,3 +144,18 @@ def test_unknown_config_version_is_refused(tmp_path):
     with pytest.raises(EmotionError) as err:
         PipelineConfig.from_json(tmp_path / "config.json")
     assert err.value.code == "config_version" and "99" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_dry_run_folder_is_refused_and_nothing_is_uploaded(value, monkeypatch, capsys):
+    """`--dry-run "$UNSET"` passes an empty string: it must stop with a message, never take the upload path."""
+    import huggingface_hub
+
+    reached = []
+    monkeypatch.setattr(huggingface_hub, "HfApi", lambda *a, **k: reached.append("HfApi") or StandInApi())
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: reached.append("token") or "hf_secret")
+    with pytest.raises(SystemExit) as stop:
+        push.main(["--repo-id", "someone/emotion", "--weights", str(WEIGHTS), "--dry-run", value])
+    assert stop.value.code == 2
+    assert "--dry-run needs a folder name" in capsys.readouterr().err
+    assert reached == []

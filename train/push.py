@@ -115,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", nargs="?", const="push_preview", metavar="DIR",
                    help="write the folder that would be uploaded (default push_preview/) and list it")
     args = p.parse_args(argv)
+    if args.dry_run is not None and not args.dry_run.strip():
+        # An unset shell variable (`--dry-run "$DIR"`) must never turn a preview into a real upload.
+        p.error("--dry-run needs a folder name (or no value at all for push_preview/); an empty one is refused")
     try:
-        if args.dry_run:
+        if args.dry_run is not None:
             files = stage(args.weights, args.dry_run)
             print(f"Would upload to {args.repo_id} (model repo{', private' if args.private else ''}"
                   f"{', branch ' + args.revision if args.revision else ''}):")
