@@ -339,7 +339,7 @@ class RayPredictor:
     """A Ray Data actor: one EmotionPipeline, loaded once, for the rows of many batches.
 
     On a cluster an actor may run on another machine, in another folder, with another environment: it gets
-    absolute paths, the driver's EMOTION_* settings (runtime_env), and refuses to start when its weights are not
+    this package's code and the driver's EMOTION_* settings (runtime_env), absolute paths, and refuses to start when its weights are not
     the driver's (by fingerprint) or when it has no face model while the driver has one: a worker must never
     answer silently with other models."""
 
@@ -400,17 +400,18 @@ def run_ray(paths: list[str], workers: int, model_args: tuple,
         raise SystemExit("--engine ray needs Ray: pip install -r requirements-batch.txt") from None
     from .errors import EmotionError
 
-    if not ray.is_initialized():
+    settings = {k: v for k, v in os.environ.items() if k.startswith("EMOTION_")}
+    if not ray.is_initialized():  # (a session started by the caller keeps its own runtime_env)
+        job_env = {"env_vars": settings, "py_modules": [str(Path(__file__).parent)]}  # this package's code
         if os.environ.get("RAY_ADDRESS"):
-            ray.init(log_to_driver=False)  # a running cluster
+            ray.init(log_to_driver=False, runtime_env=job_env)  # a running cluster
         else:
             ray.init(num_cpus=max(workers, 1), object_store_memory=RAY_OBJECT_STORE_BYTES,
-                     include_dashboard=False, log_to_driver=False)
+                     include_dashboard=False, log_to_driver=False, runtime_env=job_env)
     if not paths:
         return
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
-    settings = {k: v for k, v in os.environ.items() if k.startswith("EMOTION_")}
     ds = ray.data.from_items([{"path": p, "absolute": os.path.abspath(p)} for p in paths],
                              override_num_blocks=max(1, len(paths)))
     mapped = ds.map_batches(RayPredictor, fn_constructor_args=(*ray_model_args(model_args), face_required),
@@ -422,11 +423,13 @@ def run_ray(paths: list[str], workers: int, model_args: tuple,
             timeline = json.loads(row.pop("timeline_json"))
             yield {k: _plain(row.get(k)) for k in FILE_FIELDS}, timeline
     except Exception as exc:  # a worker that refused to start: its reason, without Ray's traceback
-        found = re.search(r"(A Ray worker on .*?)(?:\n|$)", str(exc))
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+        found = re.search(r"(A Ray worker on .*?)(?:\n|$)", text)
         if found:
             raise EmotionError(found.group(1), code="ray_worker") from None
-        raise EmotionError(f"The Ray workers failed: {str(exc).strip().splitlines()[0][:300]}", code="ray_worker") \
-            from None
+        causes = re.findall(r"^\s*(\w+(?:Error|Exception): .+)$", text, re.M)
+        raise EmotionError(f"The Ray workers failed: {(causes or text.strip().splitlines() or ['?'])[-1][:300]}",
+                           code="ray_worker") from None
 
 
 def _plain(value: Any) -> Any:

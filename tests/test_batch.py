@@ -100,26 +100,70 @@ def test_interrupted_batch_resumes_without_repeating_or_losing(corpus, tmp_path)
     assert final[:len(first)] == first  # what was written before the kill is kept as it was
 
 
-def test_ray_engine_matches_the_local_engine(corpus, tmp_path):
+@pytest.fixture
+def two_node_cluster(tmp_path, monkeypatch):
+    """A Ray cluster of a head and a second node, started before the driver from another folder and without the
+    driver's EMOTION_FACE_MODEL: as machines of their own would be (their processes share this one's disk)."""
     pytest.importorskip("ray", reason="Ray is an optional extra (requirements-batch.txt); CI installs it")
     import ray
+    from ray.cluster_utils import Cluster
 
-    local, remote = tmp_path / "local.jsonl", tmp_path / "ray.parquet"
-    run_batch([str(corpus)], str(local), workers=1)
+    elsewhere = tmp_path / "node-home"
+    elsewhere.mkdir()
+    face_model = os.environ["EMOTION_FACE_MODEL"]
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("EMOTION_FACE_MODEL")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 150 * 1024 ** 2,
+                                                            "include_dashboard": False})
+    cluster.add_node(num_cpus=1, object_store_memory=150 * 1024 ** 2)
+    cluster.wait_for_nodes()
+    monkeypatch.setenv("EMOTION_FACE_MODEL", face_model)  # set on the driver only
+    monkeypatch.setenv("RAY_ADDRESS", cluster.address)
     try:
-        counts = run_batch([str(corpus)], str(remote), workers=2, engine="ray")
+        yield cluster
     finally:
         ray.shutdown()
+        cluster.shutdown()
+
+
+def test_ray_on_a_two_node_cluster_gives_the_local_engines_rows_and_refuses_other_weights(
+        corpus, tmp_path, monkeypatch, two_node_cluster):
+    import ray
+
+    import emotion.hub
+    from emotion.errors import EmotionError
+
+    monkeypatch.chdir(corpus.parent)  # the driver's folder; inputs relative to it, as a user types them
+    given = corpus.name
+    local, remote = tmp_path / "local.jsonl", tmp_path / "ray.parquet"
+    run_batch([given], str(local), workers=1, timeline=True)
+    counts = run_batch([given], str(remote), workers=2, engine="ray", timeline=True)
     assert counts["analysed"] == 6
+    nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert len(nodes) == 2
     a = rows_by_file(RowWriter(local, FILE_FIELDS).rows())
     b = rows_by_file(RowWriter(remote, FILE_FIELDS).rows())
     assert a.keys() == b.keys()
+    assert not any(r["error_code"] == "not_found" for r in b.values())  # relative paths reached the workers
     for name in a:
-        for field in ("label", "verdict", "error_code", "modalities", "size_bytes"):
+        for field in ("path", "label", "verdict", "error_code", "modalities", "size_bytes"):
             assert a[name][field] == b[name][field], (name, field)
         for field in ("confidence", "fused_happy", "face_sad", "audio_angry"):
             assert a[name][field] == pytest.approx(b[name][field], abs=1e-6) if a[name][field] is not None \
                 else b[name][field] is None
+    from emotion.batch import timeline_path
+    from emotion.result import TIMELINE_FIELDS
+
+    windows = lambda out: sorted((r["path"], r["start_s"], r["label"]) for r in RowWriter(timeline_path(out),
+                                                                                       TIMELINE_FIELDS).rows())
+    assert windows(local) == windows(remote)
+    # A worker whose weights are not the driver's refuses instead of answering (the driver's fingerprint is
+    # changed here, in the driver's process only, as if the nodes had other weights).
+    monkeypatch.setattr(emotion.hub, "weights_fingerprint", lambda folder: "0" * 64)
+    with pytest.raises(EmotionError) as err:
+        run_batch([given], str(tmp_path / "other.jsonl"), workers=2, engine="ray")
+    assert err.value.code == "ray_worker" and "loaded other weights than the driver" in str(err.value)
+    assert not (tmp_path / "other.jsonl").exists()
 
 
 # -- outputs it did not write, and rows to redo ------------------------------------------------------------------
