@@ -11,12 +11,10 @@ import argparse
 import os
 import resource
 import socket
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
 
 

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
 FACE_MODEL = SHARED / "models" / "face_landmarker.task"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
 RESULTS = ROOT / "bench" / "results" / "voice_ablation.json"
 

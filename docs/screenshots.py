@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
 CLIP = SHARED / "data" / "mead-clips" / "M030_sad_eamm1.mp4"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
