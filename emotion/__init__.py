@@ -1,9 +1,10 @@
 """Multimodal emotion recognition from a short video: voice (CNN), face (LSTM) and both (MLP stacker)."""
 
+from .decoded import DecodedMedia
 from .errors import EmotionError
 from .labels import EMOTIONS
 
-__all__ = ["EMOTIONS", "EmotionError", "EmotionPipeline", "Prediction"]
+__all__ = ["EMOTIONS", "DecodedMedia", "EmotionError", "EmotionPipeline", "Prediction"]
 
 
 def __getattr__(name: str):

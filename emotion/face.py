@@ -20,6 +20,7 @@ from .appearance import AppearanceModel, face_crop
 from .calibration import as_logits
 from .config import PipelineConfig, feature_mirror
 from .errors import EmotionError
+from .decoded import DecodedMedia
 from .media import read_frames
 
 FACE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
@@ -196,12 +197,13 @@ def fast_pattern(n: int, stride: int) -> np.ndarray:
     return (j % stride == 0) | (j < READ_FRAMES) | (j >= n - READ_FRAMES)
 
 
-def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
+def video_blendshapes(source: "str | Path | DecodedMedia", windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
                       model_path: str | Path, fast: bool = False, appearance_path: str | Path | None = None,
                       timings: dict[str, float] | None = None,
                       on_frames: Callable[[float], None] | None = None,
                       max_pixels: int | None = None) -> list[FaceWindow]:
-    """Face sequences for each window of a video, from sequential passes over its frames: per frame the
+    """Face sequences for each window of a video (a file, or frames in memory), from sequential passes over its
+    frames: per frame the
     blendshapes and, with `appearance_path` (the expression CNN), the appearance of the face crop.
 
     Each window gets `frames_per_window` evenly spaced frame times. `fast` (for long videos, where the
@@ -235,8 +237,11 @@ def video_blendshapes(path: str | Path, windows: Sequence[tuple[float, float]], 
         first = run[0] * n
         count = len(run) * n
         step = (windows[run[0]][1] - windows[run[0]][0]) / n
-        frames = read_frames(path, times[first], step, count, cfg.face_max_side_px, pattern=pattern,
-                             max_pixels=max_pixels)
+        if isinstance(source, DecodedMedia):
+            frames = source.grid_frames(times[first], step, count, cfg.face_max_side_px, pattern=pattern)
+        else:
+            frames = read_frames(source, times[first], step, count, cfg.face_max_side_px, pattern=pattern,
+                                 max_pixels=max_pixels)
         with FaceTracker(model_path, cfg) as tracker, contextlib.closing(frames):  # ffmpeg ends even on errors
             for j, rgb in frames:
                 i = first + j

@@ -13,6 +13,7 @@ import numpy as np
 from .appearance import AppearanceModel
 from .audio import AudioModel, prosody_features, speech_level, speech_segments, voice_features
 from .config import PipelineConfig
+from .decoded import DecodedMedia
 from .errors import EmotionError
 from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
 from .calibration import calibrate
@@ -165,64 +166,80 @@ class EmotionPipeline:
                                    "damaged.", code="bad_weights")
 
     # -- step 1 ---------------------------------------------------------------------------------
-    def preprocess(self, path: str | Path, keep_wave: bool = False, max_duration_s: float | None = None,
+    def preprocess(self, source: str | Path | DecodedMedia, keep_wave: bool = False,
+                   max_duration_s: float | None = None,
                    progress: Callable[[float, str], None] | None = None) -> Features:
-        """Decode and extract both branches' features. `progress(fraction, words)` hears of each stage, and of
-        the face frames read (the longest stage) as fractions from 0.15 to 0.85."""
+        """Decode (a file) or check (media in memory) and extract both branches' features. `progress(fraction,
+        words)` hears of each stage, and of the face frames read (the longest stage) as fractions from 0.15 to 0.85."""
         cfg = self.cfg
         report = progress or (lambda fraction, words: None)
         limits = cfg.limits(max_duration_s)
         t0 = time.perf_counter()
-        info = probe(path, limits=limits)
-        warnings: list[str] = []
-        with readable_copy(info, limits) as info:
-            duration = info.duration_s or 0.0
+        if isinstance(source, DecodedMedia):
+            source.check(limits)
             timings = {"probe": time.perf_counter() - t0}
-            t = time.perf_counter()
             report(0.05, "Listening to the voice")
-            wave = load_audio(info.path, cfg.sample_rate, max_s=limits.max_duration_s) if info.has_audio else None
-            if wave is not None and not info.has_video:
-                duration = wave.size / cfg.sample_rate
-            windows = split_windows(duration, cfg) if duration > 0 else []
-            mfccs: list[np.ndarray | None] = [None] * len(windows)
-            prosody: list[np.ndarray | None] | None = [None] * len(windows) if self.audio.prosody is not None else None
-            if wave is None:
-                warnings.append("No sound track — the result comes from the face only." if info.has_video
-                                else "The file has no sound.")
-            else:
-                for i, (a, b) in enumerate(windows):
-                    piece = wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)]
-                    mfccs[i] = voice_features(piece, cfg)
-                    if prosody is not None and mfccs[i] is not None:
-                        prosody[i] = prosody_features(piece, cfg)
-                if windows and all(m is None for m in mfccs):
-                    silent = speech_level(wave) < cfg.min_speech_rms
-                    if info.has_video:
-                        warnings.append("The sound track is silent — the result comes from the face only." if silent
-                                        else "No speech found in the sound track (music, noise or a tone?) — the "
-                                             "result comes from the face only.")
-                    else:
-                        warnings.append("The sound is silent: there is no voice to judge." if silent else
-                                        "No speech found in the sound (music, noise or a tone?): there is no voice "
-                                        "to judge.")
-            timings["audio_features"] = time.perf_counter() - t
-
-            faces = None
             t = time.perf_counter()
-            if info.has_video and windows:
-                if self.face_model_path is None:
-                    warnings.append(f"Face analysis is off: {self.face_model_problem} Result from the voice only.")
+            return self._features(source.display_name, source.duration_s(), source.wave_at(cfg.sample_rate),
+                                  source.has_video, source, None, keep_wave, timings, report, t)
+        info = probe(source, limits=limits)
+        with readable_copy(info, limits) as info:
+            timings = {"probe": time.perf_counter() - t0}
+            report(0.05, "Listening to the voice")
+            t = time.perf_counter()
+            wave = load_audio(info.path, cfg.sample_rate, max_s=limits.max_duration_s) if info.has_audio else None
+            return self._features(display_name(source), info.duration_s or 0.0, wave, info.has_video, info.path,
+                                  info.decode_pixels, keep_wave, timings, report, t)
+
+    def _features(self, name: str, duration: float, wave: np.ndarray | None, has_video: bool,
+                  frames: str | DecodedMedia, max_pixels: int | None, keep_wave: bool, timings: dict[str, float],
+                  report: Callable[[float, str], None], t: float) -> Features:
+        """Both branches' features from the decoded sound and a source of frames (a file's path or frames in
+        memory): one code path for every kind of input. `t`: when reading the sound began."""
+        cfg = self.cfg
+        warnings: list[str] = []
+        if wave is not None and not has_video:
+            duration = wave.size / cfg.sample_rate
+        windows = split_windows(duration, cfg) if duration > 0 else []
+        mfccs: list[np.ndarray | None] = [None] * len(windows)
+        prosody: list[np.ndarray | None] | None = [None] * len(windows) if self.audio.prosody is not None else None
+        if wave is None:
+            warnings.append("No sound track — the result comes from the face only." if has_video
+                            else "The file has no sound.")
+        else:
+            for i, (a, b) in enumerate(windows):
+                piece = wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)]
+                mfccs[i] = voice_features(piece, cfg)
+                if prosody is not None and mfccs[i] is not None:
+                    prosody[i] = prosody_features(piece, cfg)
+            if windows and all(m is None for m in mfccs):
+                silent = speech_level(wave) < cfg.min_speech_rms
+                if has_video:
+                    warnings.append("The sound track is silent — the result comes from the face only." if silent
+                                    else "No speech found in the sound track (music, noise or a tone?) — the "
+                                         "result comes from the face only.")
                 else:
-                    report(0.15, "Following the face: 0%")
-                    faces = video_blendshapes(info.path, windows, cfg, self.face_model_path,
-                                              fast=duration > cfg.long_video_s, appearance_path=self.appearance_path,
-                                              timings=timings, max_pixels=info.decode_pixels,
-                                              on_frames=lambda f: report(0.15 + 0.7 * f, f"Following the face: {f:.0%}"))
-                    if max(f.max_faces for f in faces) > 1:
-                        warnings.append("Several faces are visible — the largest one was followed.")
-            timings["face_features"] = time.perf_counter() - t
+                    warnings.append("The sound is silent: there is no voice to judge." if silent else
+                                    "No speech found in the sound (music, noise or a tone?): there is no voice "
+                                    "to judge.")
+        timings["audio_features"] = time.perf_counter() - t
+
+        faces = None
+        t = time.perf_counter()
+        if has_video and windows:
+            if self.face_model_path is None:
+                warnings.append(f"Face analysis is off: {self.face_model_problem} Result from the voice only.")
+            else:
+                report(0.15, "Following the face: 0%")
+                faces = video_blendshapes(frames, windows, cfg, self.face_model_path,
+                                          fast=duration > cfg.long_video_s, appearance_path=self.appearance_path,
+                                          timings=timings, max_pixels=max_pixels,
+                                          on_frames=lambda f: report(0.15 + 0.7 * f, f"Following the face: {f:.0%}"))
+                if max(f.max_faces for f in faces) > 1:
+                    warnings.append("Several faces are visible — the largest one was followed.")
+        timings["face_features"] = time.perf_counter() - t
         if not windows:
-            raise EmotionError(f"{display_name(path)} contains nothing that could be decoded; it may be truncated "
+            raise EmotionError(f"{name} contains nothing that could be decoded; it may be truncated "
                                "or damaged.", code="corrupt")
         return Features(duration, windows, mfccs, faces, wave if keep_wave else None, warnings, timings, prosody)
 
@@ -255,7 +272,8 @@ class EmotionPipeline:
         return audio_p, face_p, fused_p
 
     # -- step 3 ---------------------------------------------------------------------------------
-    def postprocess(self, path: str | Path, feats: Features, audio_p: list, face_p: list, fused_p: list) -> Prediction:
+    def postprocess(self, name: str, feats: Features, audio_p: list, face_p: list, fused_p: list) -> Prediction:
+        """The answer for the input shown as `name`: verdict, probabilities, timeline and warnings."""
         cfg = self.cfg
         names = cfg.emotions
 
@@ -299,7 +317,7 @@ class EmotionPipeline:
         verdict = disagreement_text(audio, face, names) if disagreement else \
             verdict_text(label, confidence, not_sure, second, modalities)
         return Prediction(
-            file=display_name(path), label=label, confidence=round(confidence, 4),
+            file=name, label=label, confidence=round(confidence, 4),
             verdict=verdict, not_sure=not_sure, disagreement=disagreement,
             fused=as_dict(fused), audio=as_dict(audio), face=as_dict(face), modalities=list(modalities),
             face_coverage=round(face_coverage, 4), speech_present=audio is not None,
@@ -307,19 +325,21 @@ class EmotionPipeline:
             timings_s={k: round(v, 4) for k, v in feats.timings_s.items()},
             timeline=timeline if len(timeline) > 1 else [])
 
-    def predict(self, path: str | Path, explain: bool = False, max_duration_s: float | None = None,
+    def predict(self, source: str | Path | DecodedMedia, explain: bool = False, max_duration_s: float | None = None,
                 progress: Callable[[float, str], None] | None = None) -> Prediction:
-        """Analyse one video or audio file. Raises EmotionError (with a plain message) for unusable input.
+        """Analyse one video or audio file, or media already in memory (`DecodedMedia`: a wave and/or frames with
+        their times). Raises EmotionError (with a plain message) for unusable input.
 
         `max_duration_s` tightens the config's length limit (the web demo takes shorter clips);
         `progress(fraction, words)` is told about each stage.
         """
         report = progress or (lambda fraction, words: None)
         start = time.perf_counter()
-        feats = self.preprocess(path, keep_wave=explain, max_duration_s=max_duration_s, progress=report)
+        feats = self.preprocess(source, keep_wave=explain, max_duration_s=max_duration_s, progress=report)
         report(0.86, "Weighing voice and face")
         audio_p, face_p, fused_p = self.forward(feats)
-        pred = self.postprocess(path, feats, audio_p, face_p, fused_p)
+        name = source.display_name if isinstance(source, DecodedMedia) else display_name(source)
+        pred = self.postprocess(name, feats, audio_p, face_p, fused_p)
         pred.timings_s["total"] = round(time.perf_counter() - start, 4)
         if explain:
             from .explain import explain_prediction

@@ -191,3 +191,69 @@ def test_face_model_download_offline_and_online(monkeypatch, tmp_path):
     with pytest.raises(EmotionError) as err:
         face.resolve_face_model()
     assert "checksum" in str(err.value) and not got.exists()
+
+
+# -- media in memory: the same answer as from the file --------------------------------------------------------
+
+def decoded(path, max_side: int = 640):
+    """A clip as a notebook or a webcam stream would hold it: its sound (16 kHz), and every frame (RGB, shrunk as
+    the file reader shrinks them) with its time."""
+    import subprocess
+
+    import cv2
+
+    from emotion.media import ffmpeg_exe, load_audio, probe
+
+    info = probe(path)
+    side = f"min({max_side},max(iw,ih))"
+    run = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:V:0", "-vf",
+                          f"scale=w='max(2,2*trunc({side}*iw/max(iw,ih)/2))':h='max(2,2*trunc({side}*ih/max(iw,ih)/2))'"
+                          ":flags=area", "-fps_mode", "passthrough", "-pix_fmt", "yuv420p", "-f", "rawvideo", "-"],
+                         capture_output=True, check=True)
+    w, h = (info.width, info.height) if max(info.width, info.height) <= max_side else \
+        (2 * int(max_side * info.width / max(info.width, info.height) / 2),
+         2 * int(max_side * info.height / max(info.width, info.height) / 2))
+    size = w * h * 3 // 2
+    yuv = np.frombuffer(run.stdout, np.uint8).reshape(-1, h * 3 // 2, w)
+    frames = [cv2.cvtColor(f, cv2.COLOR_YUV2RGB_I420) for f in yuv]
+    assert len(run.stdout) == size * len(frames)
+    times = np.arange(len(frames)) / info.fps
+    return load_audio(path, 16000) if info.has_audio else None, frames, times, info.duration_s
+
+
+@pytest.mark.parametrize("clip", [SPEECH_VIDEO, MEAD / "W011_front_sad_level3_001.mp4", FLAC])
+def test_the_same_clip_as_a_file_and_as_arrays_gives_the_same_answer(pipe, clip):
+    from emotion import DecodedMedia
+
+    if clip.suffix == ".flac":
+        from emotion.media import load_audio
+
+        media = DecodedMedia(wave=load_audio(clip, 16000), sample_rate=16000, name=clip.name)
+    else:
+        wave, frames, times, length = decoded(clip)
+        media = DecodedMedia(wave, 16000, frames, times, name=clip.name, length_s=length)
+    from_file, from_arrays = pipe.predict(clip).to_dict(), pipe.predict(media).to_dict()
+    for key in ("file", "label", "verdict", "modalities", "warnings", "not_sure", "disagreement"):
+        assert from_file[key] == from_arrays[key], key
+    for branch in ("fused", "audio", "face"):
+        if from_file[branch] is None:
+            assert from_arrays[branch] is None
+        else:
+            assert from_arrays[branch] == pytest.approx(from_file[branch], abs=1e-6), branch
+    assert from_arrays["duration_s"] == from_file["duration_s"]
+
+
+def test_in_memory_media_is_checked_like_a_file(pipe):
+    from emotion import DecodedMedia
+
+    frame = np.zeros((64, 64, 3), np.uint8)
+    cases = [(DecodedMedia(), "no_streams"),
+             (DecodedMedia(frames=[frame, frame], times_s=[0.0]), "bad_input"),
+             (DecodedMedia(frames=[frame, frame], times_s=[0.1, 0.05]), "bad_input"),
+             (DecodedMedia(frames=[frame.astype(np.float32)], times_s=[0.0]), "bad_input"),
+             (DecodedMedia(wave=np.zeros(16000 * 20, np.float32)), "too_long"),
+             (DecodedMedia(wave=np.zeros(100, np.float32), sample_rate=254_000_003), "bad_audio")]
+    for media, code in cases:
+        with pytest.raises(EmotionError) as err:
+            pipe.with_config(max_duration_s=10.0).predict(media)
+        assert err.value.code == code, (media, err.value)
