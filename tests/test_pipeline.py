@@ -257,3 +257,24 @@ def test_in_memory_media_is_checked_like_a_file(pipe):
         with pytest.raises(EmotionError) as err:
             pipe.with_config(max_duration_s=10.0).predict(media)
         assert err.value.code == code, (media, err.value)
+
+
+def test_answers_on_real_clips_are_those_of_the_reference(pipe):
+    """Refactors change no answer: every shared MEAD clip and 20 RAVDESS files give the JSON kept in
+    tests/data/reference_results.json (probabilities to 1e-6, verdicts, warnings, windows). After a deliberate
+    change (new weights), `python tests/reference.py` rewrites it."""
+    from reference import REFERENCE, answer, reference_clips
+
+    expected = json.loads(REFERENCE.read_text())
+    clips = reference_clips()
+    assert len(clips) == len(expected) == 51
+    for clip in clips:
+        got, want = answer(pipe, clip), expected[f"{clip.parent.name}/{clip.name}"]
+        assert got.keys() == want.keys(), clip.name
+        for key in want:
+            if key in ("fused", "audio", "face") and want[key] is not None:
+                assert got[key] == pytest.approx(want[key], abs=1e-6), (clip.name, key)
+            elif key != "timeline":
+                assert got[key] == want[key], (clip.name, key)
+        assert [(w["start_s"], w["label"], w["fused"]) for w in got["timeline"]] == \
+            [(w["start_s"], w["label"], w["fused"]) for w in want["timeline"]], clip.name

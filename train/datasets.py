@@ -13,8 +13,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from emotion.labels import (CREMAD_CODES, CREMAD_DROPPED, JAFFE_CODES, JAFFE_NEUTRAL, MEAD_CODES, MEAD_DROPPED,
-                            RAVDESS_CODES, RAVDESS_DROPPED, RML_CODES, TAIWANESE_CODES, TAIWANESE_NEUTRAL)
+from emotion.labels import EMOTIONS
+
+# How each dataset spells the emotions (the adapters below map them onto the config's emotion list).
+# RAVDESS 7-part code, third field. 01 neutral and 02 calm are left out.
+RAVDESS_CODES = {"03": "happy", "04": "sad", "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised"}
+RAVDESS_DROPPED = {"01", "02"}
+
+# RML (Ryerson Multimedia Lab): the emotion letters in the file name.
+RML_CODES = {"ha": "happy", "sa": "sad", "an": "angry", "fe": "fearful", "di": "disgust", "su": "surprised"}
+
+# CREMA-D: third field of 1001_DFA_ANG_XX. NEU is dropped; CREMA-D has no surprise.
+CREMAD_CODES = {"HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful", "DIS": "disgust"}
+CREMAD_DROPPED = {"NEU"}
+
+# MEAD manifest spellings (neutral and contempt are dropped).
+MEAD_CODES = {e: e for e in EMOTIONS}
+MEAD_DROPPED = {"neutral", "contempt"}
+
+# Taiwanese facial-expression database, 5th character (a is calm/neutral).
+TAIWANESE_CODES = {"b": "happy", "c": "sad", "d": "angry", "e": "disgust", "f": "fearful", "g": "surprised"}
+TAIWANESE_NEUTRAL = "a"
+
+# JAFFE two-letter code.
+JAFFE_CODES = {"HA": "happy", "SA": "sad", "AN": "angry", "FE": "fearful", "DI": "disgust", "SU": "surprised"}
+JAFFE_NEUTRAL = "NE"
 
 VIDEO_EXT = {".mp4", ".avi", ".flv", ".mov", ".mkv", ".webm"}
 AUDIO_EXT = {".wav", ".flac", ".mp3"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from emotion.plots import confusion_figure, history_figure, reliability_figure
+import plotly.graph_objects as go
+
+from emotion.labels import EMOTIONS
 
 
 def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
@@ -50,3 +52,38 @@ def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
     except Exception as exc:  # PNG export needs a Chromium; the HTML files are the report either way
         print(f"PNG export skipped ({exc.__class__.__name__}: {exc})")
     return paths
+
+
+def history_figure(history: dict, title: str) -> go.Figure:
+    """Loss and accuracy per epoch, train and validation."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    epochs = list(range(1, len(history["train_loss"]) + 1))
+    for key, col, dash in (("train_loss", 1, None), ("val_loss", 1, "dash"), ("train_acc", 2, None),
+                           ("val_acc", 2, "dash")):
+        fig.add_scatter(x=epochs, y=history[key], name=key, line=dict(dash=dash), row=1, col=col)
+    fig.add_vline(x=history["best_epoch"] + 1, line_dash="dot", line_color="grey")
+    fig.update_layout(title=title, height=380)
+    return fig
+
+
+def confusion_figure(matrix: list[list[int]], title: str) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=matrix, x=list(EMOTIONS), y=list(EMOTIONS), colorscale="Blues",
+                               text=matrix, texttemplate="%{text}"))
+    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
+                      height=460, width=520)
+    return fig
+
+
+def reliability_figure(calibration: dict, title: str) -> go.Figure:
+    """Accuracy against confidence, before and after temperature scaling (the diagonal is perfect)."""
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="perfect")
+    for key, name in (("reliability_before", f"before (ECE {calibration['ece_before']:.3f})"),
+                      ("reliability_after", f"after T={calibration['temperature']:.2f} (ECE {calibration['ece_after']:.3f})")):
+        r = calibration[key]
+        fig.add_scatter(x=r["confidence"], y=r["accuracy"], mode="lines+markers", name=name)
+    fig.update_layout(title=title, xaxis=dict(title="confidence", range=[0, 1]),
+                      yaxis=dict(title="accuracy", range=[0, 1]), height=420, width=520)
+    return fig
