@@ -24,7 +24,9 @@ import gradio as gr
 
 from emotion.errors import EmotionError, as_emotion_error
 from emotion.explain import face_figure, face_words, voice_figure
-from emotion.labels import EMOTION_EMOJI, EMOTIONS
+from emotion.labels import EMOTION_EMOJI
+from emotion.media import Limits
+from emotion.names import display_name
 from emotion.plots import probability_figure, timeline_figure
 
 VIDEO_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv"}
@@ -51,10 +53,49 @@ when the evidence is weak or conflicting.
 **Limits.** Trained on actors posing emotions in studios (a few dozen people): real, subtle or mixed feelings,
 children, strong accents, noisy rooms and faces in profile are read less well. It recognises expressions, not
 what anybody feels inside: a demo, never a diagnosis, and not for decisions about people."""
-EMOTION_WORDS = {**{e: e for e in EMOTIONS}, "fear": "fearful", "afraid": "fearful", "disgusted": "disgust",
+# How people spell the emotions in file names and captions (besides the weights' own names).
+EMOTION_WORDS = {"fear": "fearful", "afraid": "fearful", "disgusted": "disgust",
                  "surprise": "surprised", "anger": "angry", "happiness": "happy", "sadness": "sad"}
 AUDIO_EXT = {".wav", ".mp3", ".m4a", ".flac", ".ogg", ".aac", ".opus"}
 PREVIEW_EXT = {".flv", ".avi", ".mkv", ".wmv", ".mpg", ".mpeg", ".3gp", ".ts", ".mov", ".mts", ".m2ts"}
+
+
+BROWSER_PLAYABLE = {"mp4": {"h264", "av1", "vp9"}, "mov": {"h264"}, "webm": {"vp8", "vp9", "av1"}}
+# A preview is for recognising the clip, not for analysis: short and cheap (it shares the app's cap on heavy work).
+PREVIEW_MAX_S = 30.0
+PREVIEW_HEIGHT = 360
+
+
+def browser_preview(path: str | Path, folder: str | Path, limits: Limits | None = None) -> str | None:
+    """A small H.264 mp4 of the first 30 s, for a browser that cannot play the upload (flv, avi, mkv, some
+    mov), or a browser recording remuxed to carry its length; None when the upload plays as it is or has no
+    picture. Only the preview is converted: analysis
+    always reads the original. Fenced like every other ffmpeg call."""
+    from emotion.media import decode_budget_s, ffmpeg_input, probe, run_ffmpeg
+
+    info = probe(path, limits=limits)
+    if not info.has_video:
+        return None
+    container = next((c for c in BROWSER_PLAYABLE if c in info.format_name.split(",")), None)
+    suffix_ok = Path(path).suffix.lower() in (".mp4", ".m4v", ".mov", ".webm")
+    playable = container and suffix_ok and info.video_codec in BROWSER_PLAYABLE[container] and \
+        (not info.has_audio or info.audio_codec in ("aac", "mp3", "opus", "vorbis"))
+    if playable and info.header_duration_s is not None:
+        return None
+    if playable:  # a browser recording: playable, but without a length its player reads "Infinity:NaN:NaN"
+        out = Path(folder) / f"{Path(path).stem[:80]}.preview.webm"
+        seconds = limits.max_duration_s if limits else PREVIEW_MAX_S
+        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path, probing=True), "-t", f"{seconds + 1:.3f}",
+                    "-map", "0:V:0", "-map", "0:a:0?", "-c", "copy", str(out)],
+                   decode_budget_s(seconds), f"Reading {display_name(path)}")
+        return str(out) if out.is_file() and out.stat().st_size > 0 else None
+    out = Path(folder) / f"{Path(path).stem[:80]}.preview.mp4"
+    seconds = min(PREVIEW_MAX_S, info.duration_s or PREVIEW_MAX_S)
+    run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path, info.decode_pixels), "-t", f"{seconds:.3f}", "-map", "0:V:0", "-map", "0:a:0?",
+                "-vf", f"scale=-2:'min({PREVIEW_HEIGHT},ih)'", "-c:v", "libx264", "-preset", "ultrafast",
+                "-crf", "28", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart",
+                str(out)], decode_budget_s(seconds), f"Making a preview of {display_name(path)}")
+    return str(out) if out.is_file() and out.stat().st_size > 0 else None
 
 
 def limits_text() -> str:
@@ -69,13 +110,19 @@ class Example:
     caption: str
 
 
-def emotion_in_name(name: str) -> str | None:
+def emotion_word(word: str, emotions: list[str]) -> str | None:
+    """The weights' emotion a word names ("fear" → fearful), or None."""
+    word = EMOTION_WORDS.get(word, word)
+    return word if word in emotions else None
+
+
+def emotion_in_name(name: str, emotions: list[str]) -> str | None:
     words = [w for w in re.split(r"[^a-z]+", name.lower()) if w]
-    return next((EMOTION_WORDS[w] for w in words if w in EMOTION_WORDS), None)
+    return next((e for e in (emotion_word(w, emotions) for w in words) if e), None)
 
 
-def example_clips(folder: str | Path | None) -> list[Example]:
-    """One clip per emotion, in the order of EMOTIONS. From `examples.csv` in the folder (columns file, emotion,
+def example_clips(folder: str | Path | None, emotions: list[str]) -> list[Example]:
+    """One clip per emotion, in the order of the weights' `emotions`. From `examples.csv` in the folder (columns file, emotion,
     caption) if there is one, else from emotion words in the file names (clips with a sound track first)."""
     if not folder or not Path(folder).is_dir():
         return []
@@ -86,7 +133,7 @@ def example_clips(folder: str | Path | None) -> list[Example]:
         with listing.open(newline="") as f:
             for row in csv.DictReader(f):
                 path = folder / row.get("file", "")
-                emotion = EMOTION_WORDS.get((row.get("emotion") or "").strip().lower())
+                emotion = emotion_word((row.get("emotion") or "").strip().lower(), emotions)
                 if emotion and path.is_file():
                     found.append(Example(str(path), emotion, (row.get("caption") or path.stem).strip()))
     else:
@@ -98,13 +145,13 @@ def example_clips(folder: str | Path | None) -> list[Example]:
             with contextlib.suppress(Exception):
                 with_sound[p] = probe(p).has_audio
         for p in sorted(clips, key=lambda p: (not with_sound.get(p, False), p.name)):
-            emotion = emotion_in_name(p.stem)
+            emotion = emotion_in_name(p.stem, emotions)
             if emotion:
                 found.append(Example(str(p), emotion, p.stem))
     first = {}
     for ex in found:
         first.setdefault(ex.emotion, ex)
-    return [first[e] for e in EMOTIONS if e in first]
+    return [first[e] for e in emotions if e in first]
 
 
 def details_markdown(pred) -> str:
@@ -132,10 +179,10 @@ def download_stem(file_name: str) -> str:
     return f"webcam-{time.strftime('%Y%m%d-%H%M%S')}" if stem.lower() in WEBCAM_NAMES else stem
 
 
-def write_downloads(pred) -> list[str]:
+def write_downloads(pred, emotions: list[str]) -> list[str]:
     """The result as JSON, and as CSV in the one export format of the CLI and batch (emotion.result: a row for
     the file; the windows of a long clip in a second file); in a fresh folder, results past their age removed."""
-    from emotion.result import FILE_FIELDS, TIMELINE_FIELDS, file_row, timeline_rows
+    from emotion.result import file_fields, file_row, timeline_fields, timeline_rows
 
     RESULTS_DIR.mkdir(exist_ok=True)
     for old in RESULTS_DIR.iterdir():
@@ -147,9 +194,9 @@ def write_downloads(pred) -> list[str]:
     json_path = folder / f"{stem}.emotion.json"
     json_path.write_text(json.dumps(pred.to_dict(), indent=1, ensure_ascii=False))
     paths = [str(json_path)]
-    tables = [(folder / f"{stem}.emotion.csv", FILE_FIELDS, [file_row(pred.file, pred)])]
+    tables = [(folder / f"{stem}.emotion.csv", file_fields(emotions), [file_row(pred.file, pred)])]
     if pred.timeline:
-        tables.append((folder / f"{stem}.emotion.timeline.csv", TIMELINE_FIELDS, timeline_rows(pred.file, pred)))
+        tables.append((folder / f"{stem}.emotion.timeline.csv", timeline_fields(emotions), timeline_rows(pred.file, pred)))
     for path, fields, rows in tables:
         with path.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(fields))
@@ -280,7 +327,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
         return (verdict_markdown(pred), top3, details_markdown(pred), gr.update(visible=True),
                 probability_figure(pred), timeline, gr.update(value=face_fig, visible=face_fig is not None),
                 face_words(expl), gr.update(value=voice_fig, visible=voice_fig is not None), voice_text,
-                gr.update(value=write_downloads(pred), visible=True), pred.to_dict())
+                gr.update(value=write_downloads(pred, pipe.cfg.emotions), visible=True), pred.to_dict())
 
     def api_predict(video: str | None) -> dict:
         if not video or not isinstance(video, str):
@@ -294,8 +341,6 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
     def make_preview(video: str | None):
         """What the browser cannot play (flv, avi, mkv, some mov) is shown as a small mp4, a webcam recording
         remuxed so the player knows its length; analysis keeps the original."""
-        from emotion.media import browser_preview
-
         if not video or Path(video).suffix.lower() not in PREVIEW_EXT | {".webm"}:
             return gr.skip(), None
         try:
@@ -306,7 +351,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
             return gr.skip(), None
         return preview, {"original": video, "preview": preview}
 
-    examples = example_clips(examples_dir)
+    examples = example_clips(examples_dir, pipe.cfg.emotions)
     with gr.Blocks(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO)
         source = gr.State(None)
@@ -340,7 +385,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
         if examples:
             gr.Examples(examples=[[ex.path] for ex in examples], inputs=[video], outputs=outputs,
                         fn=lambda v: run(v), cache_examples=cache_examples, cache_mode="eager",
-                        example_labels=[f"{EMOTION_EMOJI[ex.emotion]} {ex.emotion}: {ex.caption}" for ex in examples],
+                        example_labels=[f"{EMOTION_EMOJI.get(ex.emotion, '')} {ex.emotion}: {ex.caption}" for ex in examples],
                         label="Examples, one per emotion (the expected emotion first): click one to see its result",
                         elem_id="examples", preload=False)
         with gr.Accordion("How it works, and its limits", open=False):

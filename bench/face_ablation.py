@@ -54,18 +54,17 @@ def main() -> None:
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import emotion.face as face_module
     from emotion.config import PipelineConfig
-    from emotion.face import FaceModel, ensemble, video_blendshapes
+    from emotion.face import FaceModel, video_blendshapes
     from emotion.media import probe
     from emotion.pipeline import split_windows
-    from train import fit_face, run
+    from train import face_model, fit_face, run
     from train.evaluate import cv_summary
 
     if o.no_neutral:
         photo_set = fit_face.build_photo_set
         fit_face.build_photo_set = lambda *a, with_neutral=False: photo_set(*a, with_neutral=False)
-    build = face_module.build_face_lstm
+    build = face_model.build_face_lstm
     fit_face.build_face_lstm = lambda *a, **k: build(*a, frame_head=not o.no_frame_head, tail=o.tail, wide=o.wide,
                                                          noise=o.noise, units=o.units, **k)
     if o.linear_last:
@@ -99,7 +98,8 @@ def main() -> None:
         print(f"seed {seed}:")
         for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:
             m = np.array([x == d or (d.startswith("photos") and x != "mead") for x in ex.dataset])
-            a, b = cv_summary(ex.y[m], pred[m], ex.fold[m]), cv_summary(ex.y[m], face.baseline[m], ex.fold[m])
+            a = cv_summary(ex.y[m], pred[m], ex.fold[m], cfg.emotions)
+            b = cv_summary(ex.y[m], face.baseline[m], ex.fold[m], cfg.emotions)
             print(f"  {d}: n={a['n']}  LSTM {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})  |  "
                   f"baseline {b['accuracy_mean']:.1%} ± {b['accuracy_sd']:.1%} ({recall(b)})")
             summary.setdefault(d, []).append((a["accuracy_mean"], b["accuracy_mean"]))
@@ -118,9 +118,9 @@ def main() -> None:
     print(f"  weight of the last-frame regression per fold: {chosen}")
     for d in sorted(set(ex.dataset)) + ["photos (taiwanese + jaffe)"]:
         m = np.array([x == d or (d.startswith("photos") and x != "mead") for x in ex.dataset])
-        c = cv_summary(ex.y[m], both[m], ex.fold[m])
+        c = cv_summary(ex.y[m], both[m], ex.fold[m], cfg.emotions)
         print(f"  {d}: LSTM × last-frame regression {c['accuracy_mean']:.1%} ± {c['accuracy_sd']:.1%}")
-    fm = FaceModel(ensemble(face.models), cfg)
+    fm = FaceModel(face_model.ensemble(face.models), cfg)
     appearance = None if o.no_appearance else run.appearance_source(args)
     for clip in sorted((SHARED / "data" / "mead-clips").glob("*_front_neutral_*.mp4")):
         w = video_blendshapes(clip, split_windows(probe(clip).duration_s, cfg), cfg, FACE_MODEL,

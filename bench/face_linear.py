@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
 FACE_MODEL = str(SHARED / "models" / "face_landmarker.task")
 
-from emotion.face import sequence_read  # noqa: E402
+from train.face_model import sequence_read  # noqa: E402
 
 READS = {
     "last frame (the baseline)": lambda x: x[:, -1],

@@ -61,10 +61,13 @@ def evaluate(audio, cfg_fields: dict, recipe: dict, base: str | None, seconds: f
     from train.calibration import temperature_report
     from train.evaluate import cv_summary
 
+    from emotion.config import PipelineConfig
+
+    emotions = replace(PipelineConfig(), **cfg_fields).emotions
     ex = audio.examples
     pred = audio.logits.argmax(1)
-    s = cv_summary(ex.y, pred, ex.fold)
-    baseline = cv_summary(ex.y, audio.baseline, ex.fold)
+    s = cv_summary(ex.y, pred, ex.fold, emotions)
+    baseline = cv_summary(ex.y, audio.baseline, ex.fold, emotions)
     actors = sorted(set(ex.speaker))
     per_actor = [float(np.mean(pred[np.array(ex.speaker) == a] == ex.y[np.array(ex.speaker) == a])) for a in actors]
     cal, _ = temperature_report(audio.logits, ex.y, ex.fold)

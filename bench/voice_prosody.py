@@ -77,7 +77,7 @@ def main() -> None:
     rows = {"egemaps_logreg": prosody.argmax(1), f"cnn alone (row {best})": cnn.logits.argmax(1), "cnn + egemaps": both}
     report = {"clips": len(y), "egemaps_seconds_per_clip": round(seconds, 4), "weights_chosen": chosen}
     for name, pred in rows.items():
-        s = cv_summary(y, pred, fold)
+        s = cv_summary(y, pred, fold, cfg.emotions)
         report[name] = {"accuracy_mean": s["accuracy_mean"], "accuracy_sd": s["accuracy_sd"],
                         "recall": {e: r["recall"] for e, r in s["per_class"].items()}}
         print(f"{name}: {s['accuracy_mean']:.1%} ± {s['accuracy_sd']:.1%}  "

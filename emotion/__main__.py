@@ -18,7 +18,7 @@ import sys
 import traceback
 from typing import TextIO
 
-from .media import printable
+from .names import printable
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,9 +75,9 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
     from tqdm import tqdm
 
     from .errors import EmotionError, as_emotion_error
-    from .media import display_name
+    from .names import display_name
     from .pipeline import EmotionPipeline
-    from .result import FILE_FIELDS, file_row
+    from .result import file_fields, file_row
 
     try:
         pipe = EmotionPipeline.from_pretrained(args.weights, revision=args.revision, face_model=args.face_model)
@@ -90,7 +90,7 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
     writer = None
     csv_file = open(args.csv, "w", newline="") if args.csv else None
     if csv_file:
-        writer = csv.DictWriter(csv_file, fieldnames=list(FILE_FIELDS))
+        writer = csv.DictWriter(csv_file, fieldnames=list(file_fields(pipe.cfg.emotions)), restval=None)
         writer.writeheader()
     try:
         bar = tqdm(args.files, file=err, disable=len(args.files) < 2 or not err.isatty(), unit="file")

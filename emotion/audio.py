@@ -197,7 +197,7 @@ def voice_features(wave: np.ndarray, cfg: PipelineConfig, gate: bool = True) -> 
 class AudioCNN(nn.Module):
     """4 blocks of conv → batch-norm → ReLU → max-pool, then fully connected layers with dropout."""
 
-    def __init__(self, n_classes: int = 6, channels: tuple[int, ...] = (16, 32, 64, 128),
+    def __init__(self, n_classes: int, channels: tuple[int, ...] = (16, 32, 64, 128),
                  hidden: int = 128, dropout: float = 0.4, in_channels: int = 1) -> None:
         super().__init__()
         self.in_channels = in_channels

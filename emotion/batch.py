@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .media import display_name, printable
-from .result import FILE_FIELDS, TIMELINE_FIELDS, file_key, file_row, timeline_rows
+from .names import display_name, printable
+from .result import file_fields, file_key, file_row, timeline_fields, timeline_rows
 
 MEDIA_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv", ".m4v", ".mpg", ".mpeg", ".ts", ".3gp", ".wmv",
              ".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac", ".wma", ".aiff"}
@@ -249,7 +249,7 @@ def timeline_path(out: str | Path) -> Path:
 def analyse(pipe, path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(file row, timeline rows) for one file; any failure becomes an error row."""
     from .errors import as_emotion_error
-    from .media import display_name
+    from .names import display_name
 
     try:
         pred = pipe.predict(path)
@@ -273,20 +273,20 @@ def load_pipeline(weights: str | None, revision: str | None, face_model: str | N
     return EmotionPipeline.from_pretrained(weights, revision=revision, face_model=face_model)
 
 
-def check_setup(weights: str | None, revision: str | None, face_model: str | None) -> str | None:
+def check_setup(weights: str | None, revision: str | None, face_model: str | None) -> tuple[str | None, list[str]]:
     """Fail fast, before any worker starts: unusable weights raise EmotionError; a missing face model is
-    returned as a note (videos are then judged by the voice alone, and every row says so)."""
+    returned as a note (videos are then judged by the voice alone, and every row says so), beside the weights'
+    emotions (the output's probability columns)."""
     from .config import PipelineConfig
     from .errors import EmotionError
-    from .face import resolve_face_model
-    from .hub import resolve_weights
+    from .hub import resolve_face_model, resolve_weights
 
-    PipelineConfig.from_json(resolve_weights(weights, revision=revision) / "config.json")
+    emotions = list(PipelineConfig.from_json(resolve_weights(weights, revision=revision) / "config.json").emotions)
     try:
         resolve_face_model(face_model)
     except EmotionError as exc:
-        return f"{exc} Videos are analysed from the voice only."
-    return None
+        return f"{exc} Videos are analysed from the voice only.", emotions
+    return None, emotions
 
 
 # -- engines ------------------------------------------------------------------------------------------------------
@@ -362,15 +362,16 @@ class RayPredictor:
                                code="no_face_model")
 
     def __call__(self, batch: dict) -> dict:
-        rows = {k: [] for k in FILE_FIELDS}
+        fields = file_fields(self.pipe.cfg.emotions)
+        rows = {k: [] for k in fields}
         rows["timeline_json"] = []
         for given, path in zip(batch["path"], batch["absolute"]):
             row, timeline = analyse(self.pipe, str(path))
             row.update(path=str(given), file=display_name(str(given)))  # named as the user named it
             for window in timeline:
                 window.update(path=row["path"], file=row["file"])
-            for k in FILE_FIELDS:
-                rows[k].append(row[k])
+            for k in fields:
+                rows[k].append(row.get(k))
             rows["timeline_json"].append(json.dumps(timeline))
         return rows
 
@@ -378,8 +379,7 @@ class RayPredictor:
 def ray_model_args(model_args: tuple) -> tuple:
     """The model arguments as a worker elsewhere can use them: a local weights folder and the face model as
     absolute paths (the driver's EMOTION_FACE_MODEL included), plus the fingerprint of the driver's weights."""
-    from .face import FACE_MODEL_ENV
-    from .hub import resolve_weights, weights_fingerprint
+    from .hub import FACE_MODEL_ENV, resolve_weights, weights_fingerprint
 
     weights, revision, face_model, threads = model_args
     folder = resolve_weights(weights, revision=revision)
@@ -391,7 +391,7 @@ def ray_model_args(model_args: tuple) -> tuple:
     return weights, revision, face_model, threads, weights_fingerprint(folder)
 
 
-def run_ray(paths: list[str], workers: int, model_args: tuple,
+def run_ray(paths: list[str], workers: int, model_args: tuple, fields: dict[str, type],
             face_required: bool = False) -> Iterator[tuple[dict, list[dict]]]:
     """Results from Ray Data: a dataset of paths, mapped by an actor pool of `workers` pipelines."""
     try:
@@ -421,7 +421,7 @@ def run_ray(paths: list[str], workers: int, model_args: tuple,
         for row in mapped.iter_rows():
             row = dict(row)
             timeline = json.loads(row.pop("timeline_json"))
-            yield {k: _plain(row.get(k)) for k in FILE_FIELDS}, timeline
+            yield {k: _plain(row.get(k)) for k in fields}, timeline
     except Exception as exc:  # a worker that refused to start: its reason, without Ray's traceback
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
         found = re.search(r"(A Ray worker on .*?)(?:\n|$)", text)
@@ -450,12 +450,12 @@ def run_batch(inputs: list[str], out: str, workers: int = 0, engine: str = "loca
     row is replaced); returns counts (inputs, skipped, analysed, errors, and earlier_errors: error rows kept)."""
     from tqdm import tqdm
 
-    note = check_setup(weights, revision, face_model)
+    note, emotions = check_setup(weights, revision, face_model)
     if note and err is not None:
         print(f"note: {note}", file=err)
     paths = collect_inputs(inputs)
-    writer = RowWriter(out, FILE_FIELDS)
-    tl_writer = RowWriter(timeline_path(out), TIMELINE_FIELDS) if timeline else None
+    writer = RowWriter(out, file_fields(emotions))
+    tl_writer = RowWriter(timeline_path(out), timeline_fields(emotions)) if timeline else None
     key = lambda r: (r["path"], r["size_bytes"], None if r["mtime"] is None else round(float(r["mtime"]), 3))
     if retry_errors:
         wanted = set(paths)
@@ -467,7 +467,7 @@ def run_batch(inputs: list[str], out: str, workers: int = 0, engine: str = "loca
     counts = {"inputs": len(paths), "skipped": len(paths) - len(todo), "analysed": 0, "errors": 0,
               "earlier_errors": sum(r["error_code"] is not None for r in written)}
     model_args = (weights, revision, face_model, threads)
-    results = run_ray(todo, workers, model_args, face_required=note is None) if engine == "ray" else \
+    results = run_ray(todo, workers, model_args, writer.fields, face_required=note is None) if engine == "ray" else \
         run_local(todo, workers, model_args)
     rows: list[dict] = []
     windows: list[dict] = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "temperature_audio": (0.05, 100.0), "temperature_face": (0.05, 100.0), "temperature_fused": (0.05, 100.0),
     "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0),
 }
+MAX_EMOTIONS = 16
+EMOTION_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
 MAX_CONFIG_BYTES = 1_000_000  # the shipped one is ~10 KB
 MAX_CONFIG_DEPTH = 4  # the deepest field is a list of numbers inside the top object
 
@@ -101,6 +104,7 @@ class PipelineConfig:
     """Preprocessing parameters, thresholds and calibration, as saved next to the weights."""
 
     format_version: int = FORMAT_VERSION
+    # The classes of every head, in order: the one emotion list (exports, plots, the card and training follow it).
     emotions: list[str] = field(default_factory=lambda: list(EMOTIONS))
     # audio
     sample_rate: int = 16000
@@ -203,8 +207,11 @@ class PipelineConfig:
         missing = sorted(REQUIRED_FIELDS - present) if present is not None else []
         if missing:
             raise bad(missing[0], "is missing")
-        if list(self.emotions) != list(EMOTIONS):
-            raise bad("emotions", f"must be {list(EMOTIONS)}")
+        if not (isinstance(self.emotions, list) and 2 <= len(self.emotions) <= MAX_EMOTIONS
+                and all(isinstance(e, str) and EMOTION_NAME.fullmatch(e) for e in self.emotions)
+                and len(set(self.emotions)) == len(self.emotions)):
+            raise bad("emotions", f"must be 2 to {MAX_EMOTIONS} different lower-case names (every head's classes, "
+                                  "in their order)")
         if list(self.blendshape_names) != list(BLENDSHAPE_NAMES):
             raise bad("blendshape_names", "must be MediaPipe's 52 blendshape names in order")
         if not set(self.face_ignored) <= set(BLENDSHAPE_NAMES):

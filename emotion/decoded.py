@@ -14,7 +14,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import EmotionError
-from .media import Limits, check_length, printable
+from .media import Limits, check_length
+from .names import printable
 
 
 @dataclass

@@ -1,15 +1,13 @@
-"""Face branch: MediaPipe blendshapes per frame, and the Keras LSTM that reads a 50-frame sequence.
+"""Face branch: MediaPipe blendshapes per frame, and the Keras model that reads a 50-frame sequence.
 
-`video_blendshapes` and `photo_blendshapes` are the feature functions shared by training and inference.
+`video_blendshapes` and `photo_blendshapes` are the feature functions shared by training and inference; the
+model is built and fitted in train/ (train/face_model.py), and only loaded and run here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,63 +17,9 @@ import numpy as np
 from .appearance import AppearanceModel, face_crop
 from .calibration import as_logits
 from .config import PipelineConfig, feature_mirror
-from .errors import EmotionError
 from .decoded import DecodedMedia
+from .errors import EmotionError
 from .media import read_frames
-
-FACE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
-                  "float16/1/face_landmarker.task")
-FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
-FACE_MODEL_ENV = "EMOTION_FACE_MODEL"
-
-
-def cache_dir() -> Path:
-    """Where downloaded files live: $EMOTION_CACHE, else $XDG_CACHE_HOME/emotion, else ~/.cache/emotion."""
-    if os.environ.get("EMOTION_CACHE"):
-        return Path(os.environ["EMOTION_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "emotion"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def resolve_face_model(explicit: str | Path | None = None, download: bool = True) -> Path:
-    """Find face_landmarker.task: the argument, then $EMOTION_FACE_MODEL, then the cache (downloading it).
-
-    Raises EmotionError(code="no_face_model") with the reason when none can be had (e.g. offline).
-    """
-    for candidate, origin in ((explicit, "the face_model argument"), (os.environ.get(FACE_MODEL_ENV), FACE_MODEL_ENV)):
-        if candidate:
-            if Path(candidate).is_file():
-                return Path(candidate)
-            raise EmotionError(f"The face model given by {origin} does not exist: {candidate}", code="no_face_model")
-    cached = cache_dir() / "face_landmarker.task"
-    if cached.is_file() and _sha256(cached) == FACE_MODEL_SHA256:
-        return cached
-    if not download:
-        raise EmotionError("The face model (face_landmarker.task) is not in the cache.", code="no_face_model")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".part")
-    try:
-        with urllib.request.urlopen(FACE_MODEL_URL, timeout=30) as response, open(partial, "wb") as out:
-            out.write(response.read())
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise EmotionError(
-            f"The face model could not be downloaded ({exc.__class__.__name__}: {exc}). Without internet, set "
-            f"{FACE_MODEL_ENV} to a local face_landmarker.task.", code="no_face_model") from None
-    if _sha256(partial) != FACE_MODEL_SHA256:
-        partial.unlink(missing_ok=True)
-        raise EmotionError("The downloaded face model has the wrong checksum; try again later.", code="no_face_model")
-    partial.replace(cached)
-    return cached
-
 
 class FaceTracker:
     """A fresh MediaPipe Face Landmarker in VIDEO mode, for one clip (a context manager).
@@ -187,7 +131,6 @@ def _grid_runs(windows: Sequence[tuple[float, float]]) -> list[list[int]]:
 
 
 READ_FRAMES = 5  # the "change" read averages this many frames at each end: one frame is one blink or one jitter
-CHANGE_READS = {"change": READ_FRAMES, "change1": 1}  # "change1": single frames (measured, not robust; README)
 
 
 def fast_pattern(n: int, stride: int) -> np.ndarray:
@@ -301,92 +244,6 @@ def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Pa
     return np.concatenate([shapes, AppearanceModel(appearance_path).probabilities([crop])[0]])
 
 
-def build_face_lstm(n_frames: int = 50, n_features: int = 52, n_classes: int = 6, units: int = 16,
-                    dropout: float = 0.3, noise: float = 0.03, frame_head: bool = True,
-                    scale: tuple[np.ndarray, np.ndarray] | None = None, tail: int = 0, wide: int = 0,
-                    prior: tuple[np.ndarray, np.ndarray] | None = None, prior_trainable: bool = False,
-                    prior_read: str = "last"):
-    """(training-only Gaussian noise) → 2 LSTM layers with dropout → temporal max-pool, beside a per-frame
-    dense layer max- and mean-pooled over time → dense ReLU → softmax.
-
-    The max-pools let the peak frames drive the decision (the expression's apex), wherever it falls in the
-    window; the per-frame path (`frame_head`) reads each frame on its own, as the last-frame baseline does,
-    so the model has at least what the baseline has. Small and heavily regularised: few training faces.
-    `scale` (mean, variance per feature, from the training sequences) standardises the input inside the model:
-    most blendshapes move by a few hundredths, a few by half their range. `tail` > 0: the mean of the last
-    `tail` frames' features goes straight to the head too (what the last-frame baseline reads). `wide` > 0: the
-    mean of the last `wide` frames' features is read by a linear layer whose logits are added to the deep
-    part's (wide & deep: the last-frame regression inside the model, trained with it). `prior` (coef (classes,
-    features), intercept), a logistic regression fitted beforehand on the last frame: its logits are the model's
-    starting point and the deep part, whose last layer starts at zero, learns what to add to them (frozen unless
-    `prior_trainable`); `prior_read` is what that regression reads (see sequence_read).
-    """
-    import keras
-    from keras import layers
-
-    inputs = keras.Input((n_frames, n_features), name="blendshapes")
-    x = layers.GaussianNoise(noise)(inputs)
-    if scale is not None:
-        x = layers.Normalization(mean=scale[0], variance=scale[1], name="standardise")(x)
-    h = layers.LSTM(units, return_sequences=True)(x)
-    h = layers.Dropout(dropout)(h)
-    h = layers.LSTM(units, return_sequences=True)(h)
-    h = layers.Dropout(dropout)(h)
-    pooled = [layers.GlobalMaxPooling1D()(h)]
-    if frame_head:
-        f = layers.Dense(32, activation="relu")(x)
-        f = layers.Dropout(dropout)(f)
-        pooled += [layers.GlobalMaxPooling1D()(f), layers.GlobalAveragePooling1D()(f)]
-    if tail:
-        pooled.append(layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - tail, 0))(x)))
-    x = layers.Concatenate()(pooled) if len(pooled) > 1 else pooled[0]
-    x = layers.Dense(32, activation="relu")(x)
-    x = layers.Dropout(dropout)(x)
-    if prior is not None:
-        k = CHANGE_READS.get(prior_read, 1)  # the same read as sequence_read, in layers
-        last = layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - k, 0))(inputs))
-        if prior_read in CHANGE_READS:
-            first = layers.GlobalAveragePooling1D()(layers.Cropping1D((0, n_frames - k))(inputs))
-            last = layers.Concatenate()([last, layers.Subtract()([last, first])])
-        read = layers.Dense(n_classes, name="last_frame_regression", trainable=prior_trainable)
-        deep = layers.Dense(n_classes, kernel_initializer="zeros", name="correction")(x)
-        logits = layers.Add()([read(last), deep])
-        model = keras.Model(inputs, layers.Activation("softmax", name="emotion")(logits), name="face_lstm")
-        read.set_weights([np.asarray(prior[0], np.float32).T, np.asarray(prior[1], np.float32)])
-        return model
-    if not wide:
-        outputs = layers.Dense(n_classes, activation="softmax", name="emotion")(x)
-        return keras.Model(inputs, outputs, name="face_lstm")
-    last = layers.GlobalAveragePooling1D()(layers.Cropping1D((n_frames - wide, 0))(inputs))
-    logits = layers.Add()([layers.Dense(n_classes)(x), layers.Dense(n_classes)(last)])
-    return keras.Model(inputs, layers.Activation("softmax", name="emotion")(logits), name="face_lstm")
-
-
-def sequence_read(sequences: np.ndarray, kind: str = "last") -> np.ndarray:
-    """(batch, features) what a linear read of (batch, frames, features) sequences sees: the last frame ("last"),
-    or the mean of the last READ_FRAMES frames and its change since the mean of the first ones ("change": in a
-    sequence that starts on a resting face, the expression with the person's own face taken out; averaged so that
-    a blink, the tracker's jitter or which frames were read does not move it; "change1": the same of single frames)."""
-    if kind in CHANGE_READS:
-        k = CHANGE_READS[kind]
-        last = sequences[:, -k:, :].mean(axis=1)
-        return np.concatenate([last, last - sequences[:, :k, :].mean(axis=1)], axis=1)
-    return sequences[:, -1, :]
-
-
-def ensemble(members: list):
-    """One Keras model that averages the members' probabilities (saved and loaded as a single .keras file)."""
-    import keras
-    from keras import layers
-
-    if len(members) == 1:
-        return members[0]
-    inputs = keras.Input(members[0].inputs[0].shape[1:], name="blendshapes")
-    for i, m in enumerate(members):
-        m.name = f"face_lstm_{i}"
-    return keras.Model(inputs, layers.Average()([m(inputs) for m in members]), name="face_lstm_ensemble")
-
-
 def model_input(sequences: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     """What the LSTM is fed (in training and inference alike): the sequences with ignored blendshapes zeroed,
     and the appearance as log-probabilities when the config says so."""
@@ -434,4 +291,9 @@ class FaceModel:
     def load(cls, path: str, cfg: PipelineConfig) -> "FaceModel":
         import keras
 
-        return cls(keras.saving.load_model(path, compile=False, safe_mode=True), cfg)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+        if model.output_shape[-1] != len(cfg.emotions):
+            raise EmotionError(f"The weights file {Path(path).name} does not fit the {len(cfg.emotions)} emotions "
+                               f"listed in config.json (`emotions`): it answers {model.output_shape[-1]}.",
+                               code="bad_weights")
+        return cls(model, cfg)

@@ -15,7 +15,7 @@ from torch import nn
 from .calibration import calibrate
 
 
-def stacker_input(audio_p: np.ndarray | None, face_p: np.ndarray | None, n_classes: int = 6) -> np.ndarray:
+def stacker_input(audio_p: np.ndarray | None, face_p: np.ndarray | None, n_classes: int) -> np.ndarray:
     """[audio probabilities, face probabilities, audio present, face present] for one example."""
     zeros = np.zeros(n_classes, dtype=np.float32)
     a = zeros if audio_p is None else np.asarray(audio_p, dtype=np.float32)
@@ -26,7 +26,7 @@ def stacker_input(audio_p: np.ndarray | None, face_p: np.ndarray | None, n_class
 class FusionMLP(nn.Module):
     """linear → ReLU → dropout → linear → ReLU → dropout → linear (logits)."""
 
-    def __init__(self, n_classes: int = 6, hidden: int = 32, dropout: float = 0.2) -> None:
+    def __init__(self, n_classes: int, hidden: int = 32, dropout: float = 0.2) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(2 * n_classes + 2, hidden), nn.ReLU(), nn.Dropout(dropout),
@@ -45,7 +45,7 @@ class FusionMLP(nn.Module):
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, path)
 
     @classmethod
-    def load(cls, path: str, n_classes: int = 6) -> "FusionMLP":
+    def load(cls, path: str, n_classes: int) -> "FusionMLP":
         from safetensors.torch import load_file
 
         net = cls(n_classes)
@@ -53,7 +53,7 @@ class FusionMLP(nn.Module):
         return net.eval()
 
 
-def fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float = 1.0, n_classes: int = 6) -> list:
+def fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float, n_classes: int) -> list:
     """Final probabilities per example: the stacker (scaled by `temperature`) when both branches are
     present, the lone branch's probabilities when only one is, None when neither is."""
     out: list = [None] * len(audio_p)
@@ -86,7 +86,7 @@ def evidence_bound(audio_p: np.ndarray, face_p: np.ndarray) -> np.ndarray:
 
 
 def bounded_fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float, min_p: float,
-                 n_classes: int = 6) -> list:
+                 n_classes: int) -> list:
     """`fuse`, with each disagreeing pair's answer replaced by `evidence_bound`."""
     out = fuse(stacker, audio_p, face_p, temperature, n_classes)
     return [evidence_bound(a, f) if disagree(a, f, min_p) else p for p, a, f in zip(out, audio_p, face_p)]

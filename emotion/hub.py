@@ -1,8 +1,11 @@
-"""Where weights come from: a local folder, or a Hugging Face Hub model repo (downloaded and cached)."""
+"""Where model files come from: the weights (a local folder, or a Hugging Face Hub model repo, downloaded and
+cached) and MediaPipe's face model (a path, $EMOTION_FACE_MODEL, or Google's official file, downloaded once)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import urllib.request
 from pathlib import Path
 
 from .errors import EmotionError
@@ -65,3 +68,57 @@ def resolve_weights(name_or_path: str | Path | None = None, revision: str | None
     except (HfHubHTTPError, OSError) as exc:
         raise EmotionError(f"Downloading {name} from the Hub failed: {exc}", code="hub") from None
     return resolve_weights(local)
+
+
+FACE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
+                  "float16/1/face_landmarker.task")
+FACE_MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+FACE_MODEL_ENV = "EMOTION_FACE_MODEL"
+
+
+def cache_dir() -> Path:
+    """Where downloaded files live: $EMOTION_CACHE, else $XDG_CACHE_HOME/emotion, else ~/.cache/emotion."""
+    if os.environ.get("EMOTION_CACHE"):
+        return Path(os.environ["EMOTION_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "emotion"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def resolve_face_model(explicit: str | Path | None = None, download: bool = True) -> Path:
+    """Find face_landmarker.task: the argument, then $EMOTION_FACE_MODEL, then the cache (downloading it).
+
+    Raises EmotionError(code="no_face_model") with the reason when none can be had (e.g. offline).
+    """
+    for candidate, origin in ((explicit, "the face_model argument"), (os.environ.get(FACE_MODEL_ENV), FACE_MODEL_ENV)):
+        if candidate:
+            if Path(candidate).is_file():
+                return Path(candidate)
+            raise EmotionError(f"The face model given by {origin} does not exist: {candidate}", code="no_face_model")
+    cached = cache_dir() / "face_landmarker.task"
+    if cached.is_file() and _sha256(cached) == FACE_MODEL_SHA256:
+        return cached
+    if not download:
+        raise EmotionError("The face model (face_landmarker.task) is not in the cache.", code="no_face_model")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(FACE_MODEL_URL, timeout=30) as response, open(partial, "wb") as out:
+            out.write(response.read())
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise EmotionError(
+            f"The face model could not be downloaded ({exc.__class__.__name__}: {exc}). Without internet, set "
+            f"{FACE_MODEL_ENV} to a local face_landmarker.task.", code="no_face_model") from None
+    if _sha256(partial) != FACE_MODEL_SHA256:
+        partial.unlink(missing_ok=True)
+        raise EmotionError("The downloaded face model has the wrong checksum; try again later.", code="no_face_model")
+    partial.replace(cached)
+    return cached

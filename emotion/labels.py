@@ -1,6 +1,5 @@
-"""The six emotions and their order (how each dataset spells them lives with its adapter in train/datasets).
-
-The order of EMOTIONS is the order of every probability vector in the project.
+"""The default emotion list, for new configs. The weights' own list (`emotions` in weights/config.json) is
+what every head, export and plot follows; how each dataset spells emotions lives with its adapter in train/.
 """
 
 from __future__ import annotations
@@ -9,10 +8,6 @@ EMOTIONS: tuple[str, ...] = ("happy", "sad", "angry", "fearful", "disgust", "sur
 
 # Plain-language names, for people reading the app.
 EMOTION_EMOJI = {
-    "happy": "😀", "sad": "😢", "angry": "😠", "fearful": "😨", "disgust": "🤢", "surprised": "😮",
+    "happy": "😀", "sad": "😢", "angry": "😠", "fearful": "😨", "disgust": "🤢", "surprised": "😮", "neutral": "😐",
 }
 
-
-def index_of(emotion: str) -> int:
-    """Position of an emotion in every probability vector."""
-    return EMOTIONS.index(emotion)

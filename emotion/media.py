@@ -31,6 +31,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import EmotionError
+from .names import display_name
 
 IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "tiff_pipe", "bmp_pipe", "webp_pipe", "gif",
                  "pdf", "svg_pipe", "jpegxl_pipe", "pgm_pipe", "ppm_pipe", "qoi_pipe"}
@@ -71,22 +72,6 @@ def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-# Bidirectional controls: a right-to-left override makes "clip\u202egnp.mp4" display as "clip4pm.png".
-BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def printable(text: str) -> str:
-    """Text as it may be shown on a terminal or page: control characters (escape sequences) as '?',
-    bidirectional controls removed."""
-    return "".join("?" if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in text if c not in BIDI_CONTROLS)
-
-
-def display_name(path: str | Path) -> str:
-    """A file's name as it may be shown to a person: printable, and cut to a sane length."""
-    clean = printable(Path(path).name or str(path))
-    return clean if len(clean) <= 120 else clean[:80] + "…" + clean[-30:]
 
 
 @dataclass(frozen=True)
@@ -609,39 +594,3 @@ def _read_exactly(stream, size: int) -> bytes | None:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
-
-
-BROWSER_PLAYABLE = {"mp4": {"h264", "av1", "vp9"}, "mov": {"h264"}, "webm": {"vp8", "vp9", "av1"}}
-# A preview is for recognising the clip, not for analysis: short and cheap (it shares the app's cap on heavy work).
-PREVIEW_MAX_S = 30.0
-PREVIEW_HEIGHT = 360
-
-
-def browser_preview(path: str | Path, folder: str | Path, limits: Limits | None = None) -> str | None:
-    """A small H.264 mp4 of the first 30 s, for a browser that cannot play the upload (flv, avi, mkv, some
-    mov), or a browser recording remuxed to carry its length; None when the upload plays as it is or has no
-    picture. Only the preview is converted: analysis
-    always reads the original. Fenced like every other ffmpeg call."""
-    info = probe(path, limits=limits)
-    if not info.has_video:
-        return None
-    container = next((c for c in BROWSER_PLAYABLE if c in info.format_name.split(",")), None)
-    suffix_ok = Path(path).suffix.lower() in (".mp4", ".m4v", ".mov", ".webm")
-    playable = container and suffix_ok and info.video_codec in BROWSER_PLAYABLE[container] and \
-        (not info.has_audio or info.audio_codec in ("aac", "mp3", "opus", "vorbis"))
-    if playable and info.header_duration_s is not None:
-        return None
-    if playable:  # a browser recording: playable, but without a length its player reads "Infinity:NaN:NaN"
-        out = Path(folder) / f"{Path(path).stem[:80]}.preview.webm"
-        seconds = limits.max_duration_s if limits else PREVIEW_MAX_S
-        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path, probing=True), "-t", f"{seconds + 1:.3f}",
-                    "-map", "0:V:0", "-map", "0:a:0?", "-c", "copy", str(out)],
-                   decode_budget_s(seconds), f"Reading {display_name(path)}")
-        return str(out) if out.is_file() and out.stat().st_size > 0 else None
-    out = Path(folder) / f"{Path(path).stem[:80]}.preview.mp4"
-    seconds = min(PREVIEW_MAX_S, info.duration_s or PREVIEW_MAX_S)
-    run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path, info.decode_pixels), "-t", f"{seconds:.3f}", "-map", "0:V:0", "-map", "0:a:0?",
-                "-vf", f"scale=-2:'min({PREVIEW_HEIGHT},ih)'", "-c:v", "libx264", "-preset", "ultrafast",
-                "-crf", "28", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart",
-                str(out)], decode_budget_s(seconds), f"Making a preview of {display_name(path)}")
-    return str(out) if out.is_file() and out.stat().st_size > 0 else None

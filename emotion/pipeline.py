@@ -15,11 +15,12 @@ from .audio import AudioModel, prosody_features, speech_level, speech_segments, 
 from .config import PipelineConfig
 from .decoded import DecodedMedia
 from .errors import EmotionError
-from .face import FaceModel, FaceWindow, resolve_face_model, video_blendshapes
+from .face import FaceModel, FaceWindow, video_blendshapes
 from .calibration import calibrate
 from .fusion import FusionMLP, bounded_fuse, disagree, evidence_bound, fuse
-from .hub import resolve_weights
-from .media import display_name, load_audio, probe, readable_copy
+from .hub import resolve_face_model, resolve_weights
+from .media import load_audio, probe, readable_copy
+from .names import display_name
 from .result import Prediction, WindowResult
 
 MODALITY_WORDS = {("audio", "face"): "voice and face", ("audio",): "the voice only", ("face",): "the face only"}
@@ -67,15 +68,18 @@ def disagreement_text(audio: np.ndarray, face: np.ndarray, names: list[str]) -> 
             f"({face[f]:.0%})")
 
 
-def _load_weights(path: Path, loader: Callable[[str], object]):
+def _load_weights(path: Path, loader: Callable[[str], object], n_emotions: int | None = None):
     """Load one weights file; anything wrong with it (truncated, wrong shapes, not what it claims to
-    be) becomes an EmotionError naming the file."""
+    be) becomes an EmotionError naming the file (and the config's emotion list, when the sizes disagree)."""
     try:
         return loader(str(path))
     except EmotionError:
         raise
     except Exception as exc:
         words = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+        if n_emotions is not None and "size mismatch" in str(exc):
+            raise EmotionError(f"The weights file {path.name} does not fit the {n_emotions} emotions listed in "
+                               f"config.json (`emotions`): {words}", code="bad_weights") from None
         raise EmotionError(f"The weights file {path.name} cannot be loaded: {words}", code="bad_weights") from None
 
 
@@ -113,9 +117,10 @@ class EmotionPipeline:
         appearance = folder / cfg.appearance_model if cfg.appearance_model else None
         if appearance is not None:
             _load_weights(appearance, AppearanceModel)  # present and readable
-        pipe = cls(cfg, _load_weights(folder / "audio_cnn.safetensors", lambda p: AudioModel.load(p, cfg)),
-                   _load_weights(folder / "face_lstm.keras", lambda p: FaceModel.load(p, cfg)),
-                   _load_weights(folder / "fusion_mlp.safetensors", lambda p: FusionMLP.load(p, len(cfg.emotions))),
+        n = len(cfg.emotions)
+        pipe = cls(cfg, _load_weights(folder / "audio_cnn.safetensors", lambda p: AudioModel.load(p, cfg), n),
+                   _load_weights(folder / "face_lstm.keras", lambda p: FaceModel.load(p, cfg), n),
+                   _load_weights(folder / "fusion_mlp.safetensors", lambda p: FusionMLP.load(p, n), n),
                    face_model_path, problem, folder, appearance)
         if warmup:
             pipe.warmup()

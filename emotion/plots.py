@@ -6,7 +6,6 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .labels import EMOTIONS
 
 COLORS = {"voice": "#1f77b4", "face": "#ff7f0e", "both": "#2ca02c"}
 
@@ -21,7 +20,7 @@ def styled(fig: go.Figure) -> go.Figure:
 
 
 def probability_figure(prediction: Any) -> go.Figure:
-    """Grouped bars: the six probabilities from the voice, the face and both together."""
+    """Grouped bars: each emotion's probability from the voice, the face and both together."""
     fig = go.Figure()
     for name, probs in (("voice", prediction.audio), ("face", prediction.face), ("both", prediction.fused)):
         if probs:
@@ -39,7 +38,7 @@ def timeline_figure(prediction: Any) -> go.Figure:
     fig = go.Figure()
     windows = [w for w in prediction.timeline if w.fused]
     mids = [(w.start_s + w.end_s) / 2 for w in windows]
-    for e in EMOTIONS:
+    for e in (windows[0].fused if windows else {}):  # the weights' emotions, in their order
         fig.add_scatter(x=mids, y=[w.fused[e] for w in windows], mode="lines+markers", name=e)
     fig.update_layout(title="Emotion over time", xaxis_title="time (s)",
                       yaxis=dict(range=[0, 1], tickformat=".0%", title="probability"), height=340,

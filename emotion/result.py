@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 Probabilities = dict[str, float]
 
@@ -62,29 +62,28 @@ class Prediction:
 # -- the one export format: a row per file (and, optionally, a row per window) --------------------------------
 # Used by `python -m emotion predict --csv` and `python -m emotion batch`, in CSV, JSON lines and Parquet.
 
-def _branch_fields(prefix: str) -> list[str]:
-    from .labels import EMOTIONS
-
-    return [f"{prefix}_{e}" for e in EMOTIONS]
+def _branch_fields(prefix: str, emotions: Sequence[str]) -> list[str]:
+    return [f"{prefix}_{e}" for e in emotions]
 
 
-FILE_FIELDS: dict[str, type] = {
-    "path": str, "file": str, "size_bytes": int, "mtime": float, "label": str, "confidence": float, "not_sure": bool,
-    "disagreement": bool, "verdict": str, "modalities": str, "face_coverage": float, "speech_present": bool, "duration_s": float,
-    **{f: float for f in _branch_fields("fused") + _branch_fields("audio") + _branch_fields("face")},
-    "warnings": str, "error_code": str, "error": str,
-}
-TIMELINE_FIELDS: dict[str, type] = {
-    "path": str, "file": str, "start_s": float, "end_s": float, "label": str, "confidence": float,
-    **{f: float for f in _branch_fields("fused") + _branch_fields("audio") + _branch_fields("face")},
-    "face_coverage": float, "speech_present": bool, "disagreement": bool,
-}
+def file_fields(emotions: Sequence[str]) -> dict[str, type]:
+    """The columns of a file's row, for the emotions of the weights' config (their order)."""
+    probs = _branch_fields("fused", emotions) + _branch_fields("audio", emotions) + _branch_fields("face", emotions)
+    return {"path": str, "file": str, "size_bytes": int, "mtime": float, "label": str, "confidence": float,
+            "not_sure": bool, "disagreement": bool, "verdict": str, "modalities": str, "face_coverage": float,
+            "speech_present": bool, "duration_s": float, **{f: float for f in probs},
+            "warnings": str, "error_code": str, "error": str}
+
+
+def timeline_fields(emotions: Sequence[str]) -> dict[str, type]:
+    """The columns of a window's row, for the emotions of the weights' config."""
+    probs = _branch_fields("fused", emotions) + _branch_fields("audio", emotions) + _branch_fields("face", emotions)
+    return {"path": str, "file": str, "start_s": float, "end_s": float, "label": str, "confidence": float,
+            **{f: float for f in probs}, "face_coverage": float, "speech_present": bool, "disagreement": bool}
 
 
 def _probabilities(prefix: str, probs: Probabilities | None) -> dict[str, float | None]:
-    from .labels import EMOTIONS
-
-    return {f"{prefix}_{e}": (None if probs is None else probs.get(e)) for e in EMOTIONS}
+    return {} if probs is None else {f"{prefix}_{e}": p for e, p in probs.items()}
 
 
 def file_key(path: str) -> tuple[str, int | None, float | None]:
@@ -102,11 +101,11 @@ def file_row(path: str, pred: Prediction | None = None, error: Exception | None 
              size_bytes: int | None = None, mtime: float | None = None) -> dict[str, Any]:
     """One flat row for a file: its answer, or its error (code and message) with the answer's fields empty.
     Size and mtime are read from the file unless given."""
-    from .media import display_name
+    from .names import display_name
 
     if size_bytes is None and mtime is None:
         _, size_bytes, mtime = file_key(str(path))
-    row: dict[str, Any] = {k: None for k in FILE_FIELDS}
+    row: dict[str, Any] = {k: None for k in file_fields(())}  # a writer fills the columns a row lacks with None
     row.update(path=str(path), file=display_name(path), size_bytes=size_bytes, mtime=mtime)
     if pred is not None:
         row.update(label=pred.label, confidence=pred.confidence, not_sure=pred.not_sure,
@@ -123,7 +122,7 @@ def file_row(path: str, pred: Prediction | None = None, error: Exception | None 
 
 def timeline_rows(path: str, pred: Prediction) -> list[dict[str, Any]]:
     """One row per window of a long clip (none for a clip analysed as one window)."""
-    from .media import display_name
+    from .names import display_name
 
     rows = []
     for w in pred.timeline:

@@ -322,11 +322,11 @@ def test_result_files_are_removed_when_old(pipe, monkeypatch, tmp_path):
 
     monkeypatch.setattr(app, "RESULTS_DIR", tmp_path / "results")
     pred = pipe.predict(MEAD / "W009_front_happy_level3_001.mp4")
-    first = app.write_downloads(pred)
+    first = app.write_downloads(pred, pipe.cfg.emotions)
     assert [Path(p).suffix for p in first] == [".json", ".csv"] and all(Path(p).is_file() for p in first)
     old = time.time() - app.FILE_MAX_AGE_S - 60
     os.utime(Path(first[0]).parent, (old, old))
-    second = app.write_downloads(pred)
+    second = app.write_downloads(pred, pipe.cfg.emotions)
     assert not Path(first[0]).parent.exists()  # past its age: gone
     import csv
 
@@ -373,13 +373,12 @@ class CountingPipe:
 def capped(pipe, tmp_path_factory):
     """An app with EMOTION_MAX_UPLOAD=1mb whose pipeline and preview count concurrent work."""
     import app
-    import emotion.media
 
     counting = CountingPipe(pipe)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(app, "MAX_UPLOAD", "1mb")
-        real_preview = emotion.media.browser_preview
-        mp.setattr(emotion.media, "browser_preview", lambda *a, **k: counting.busy(lambda: real_preview(*a, **k)))
+        real_preview = app.browser_preview
+        mp.setattr(app, "browser_preview", lambda *a, **k: counting.busy(lambda: real_preview(*a, **k)))
         demo = app.build_app(counting)
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,

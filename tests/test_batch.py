@@ -15,7 +15,10 @@ import pytest
 
 from conftest import MEAD, RAVDESS, ROOT
 from emotion.batch import RowWriter, collect_inputs, run_batch
-from emotion.result import FILE_FIELDS
+from emotion.result import file_fields, timeline_fields
+
+EMOTIONS_SHIPPED = json.loads((ROOT / "weights" / "config.json").read_text())["emotions"]
+FILE_FIELDS = file_fields(EMOTIONS_SHIPPED)  # the shipped weights' export columns
 
 CLIPS = [MEAD / "W009_front_happy_level3_001.mp4", MEAD / "W011_front_sad_level3_001.mp4",
          MEAD / "M030_sad_eamm1.mp4", RAVDESS / "Actor_19" / "03-01-04-01-01-01-19.flac"]
@@ -77,6 +80,23 @@ def test_rows_read_back_as_written(tmp_path, suffix):
     back = list(RowWriter(tmp_path / f"r{suffix}", FILE_FIELDS).rows())
     assert [(r["path"], r["size_bytes"], r["mtime"], r["error_code"], r["label"]) for r in back] == \
         [("/a/b.mp4", 3, 1.5, "not_media", None), ("/a/c.mp4", 4, 2.25, "corrupt", None)]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_dropped_rows_are_gone_and_the_rest_kept_in_order(tmp_path, suffix):
+    from emotion.errors import EmotionError
+    from emotion.result import file_row
+
+    out = tmp_path / f"r{suffix}"
+    rows = [file_row(f"/a/{i}.mp4", error=EmotionError("x", code="timeout" if i % 2 else "corrupt"), size_bytes=i,
+                     mtime=1.0) for i in range(5)]
+    RowWriter(out, FILE_FIELDS).append(rows[:3])
+    RowWriter(out, FILE_FIELDS).append(rows[3:])
+    assert RowWriter(out, FILE_FIELDS).drop(lambda r: r["error_code"] == "timeout") == 2
+    again = RowWriter(out, FILE_FIELDS)  # what it rewrote is still its own output
+    assert [r["path"] for r in again.rows()] == ["/a/0.mp4", "/a/2.mp4", "/a/4.mp4"]
+    again.append([file_row("/a/5.mp4", size_bytes=5, mtime=1.0)])
+    assert [r["path"] for r in RowWriter(out, FILE_FIELDS).rows()][-1] == "/a/5.mp4"
 
 
 def test_interrupted_batch_resumes_without_repeating_or_losing(corpus, tmp_path):
@@ -152,10 +172,8 @@ def test_ray_on_a_two_node_cluster_gives_the_local_engines_rows_and_refuses_othe
             assert a[name][field] == pytest.approx(b[name][field], abs=1e-6) if a[name][field] is not None \
                 else b[name][field] is None
     from emotion.batch import timeline_path
-    from emotion.result import TIMELINE_FIELDS
-
-    windows = lambda out: sorted((r["path"], r["start_s"], r["label"]) for r in RowWriter(timeline_path(out),
-                                                                                       TIMELINE_FIELDS).rows())
+    windows = lambda out: sorted((r["path"], r["start_s"], r["label"]) for r in RowWriter(
+        timeline_path(out), timeline_fields(EMOTIONS_SHIPPED)).rows())
     assert windows(local) == windows(remote)
     # A worker whose weights are not the driver's refuses instead of answering (the driver's fingerprint is
     # changed here, in the driver's process only, as if the nodes had other weights).
@@ -205,8 +223,8 @@ def test_values_that_are_not_this_tables_are_refused_in_our_own_header(tmp_path)
         RowWriter(out, FILE_FIELDS)
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
-def test_retry_errors_redoes_error_rows_and_the_exit_status_says_when_errors_remain(tmp_path, suffix):
+def test_retry_errors_redoes_error_rows_and_the_exit_status_says_when_errors_remain(tmp_path):
+    suffix = ".parquet"  # rewriting rows is hardest there (a folder of parts); .jsonl and .csv share RowWriter.drop
     from emotion.__main__ import main
     from emotion.errors import EmotionError
     from emotion.result import file_row

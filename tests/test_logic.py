@@ -47,3 +47,41 @@ def test_coverage_counts_only_frames_that_were_read():
     w = FaceWindow(0, 1, np.zeros((4, 52)), detected, np.zeros(4), 1, sampled=np.array([True, False, True, False]))
     assert w.coverage == 1.0  # the unread frames are interpolated, not missing
     assert FaceWindow(0, 1, np.zeros((4, 52)), detected, np.zeros(4), 1).coverage == 0.5
+
+
+def test_a_seventh_emotion_in_the_config_reaches_the_heads_exports_and_plots(tmp_path):
+    """The emotion list of weights/config.json drives every head, the stacker, exports and plots: nothing is
+    sized for six. (Weights for seven classes come from training; here the heads are built untrained.)"""
+    import dataclasses
+    import json
+
+    from emotion.audio import AudioCNN
+    from emotion.batch import RowWriter
+    from emotion.fusion import FusionMLP, fuse
+    from emotion.plots import probability_figure, timeline_figure
+    from emotion.result import Prediction, WindowResult, file_fields, file_row, timeline_fields, timeline_rows
+
+    seven = [*CFG.emotions, "neutral"]
+    cfg = dataclasses.replace(CFG, emotions=seven, mfcc_mean=[0.0] * CFG.voice_rows, mfcc_std=[1.0] * CFG.voice_rows)
+    cfg.validate()
+    assert AudioCNN(len(cfg.emotions)).classifier[-1].out_features == 7
+    p = np.full(7, 1 / 7, np.float32)
+    assert fuse(FusionMLP(7), [p], [p], 1.0, 7)[0].shape == (7,)
+    probs = {e: round(1 / 7, 4) for e in seven}
+    window = WindowResult(0.0, 4.0, "neutral", 0.3, probs, probs, probs, 1.0, True, False)
+    pred = Prediction(file="a.mp4", label="neutral", confidence=0.3, verdict="Not sure", not_sure=True,
+                      disagreement=False, fused=probs, audio=probs, face=probs, modalities=["audio", "face"],
+                      face_coverage=1.0, speech_present=True, duration_s=8.0, warnings=[], timings_s={},
+                      timeline=[window, window])
+    fields = file_fields(cfg.emotions)
+    assert "fused_neutral" in fields and "face_neutral" in fields and len(fields) == len(file_fields(CFG.emotions)) + 3
+    out = tmp_path / "r.jsonl"
+    RowWriter(out, fields).append([file_row("a.mp4", pred, size_bytes=1, mtime=1.0)])
+    row = json.loads(out.read_text())
+    assert row["audio_neutral"] == pytest.approx(1 / 7, abs=1e-4) and list(row) == list(fields)
+    assert set(timeline_rows("a.mp4", pred)[0]) <= set(timeline_fields(cfg.emotions))
+    assert list(probability_figure(pred).data[0].x) == seven
+    assert [t.name for t in timeline_figure(pred).data] == seven
+    with pytest.raises(Exception) as err:
+        dataclasses.replace(cfg, emotions=["happy", "happy"]).validate()
+    assert "emotions" in str(err.value)

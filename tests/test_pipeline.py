@@ -147,7 +147,7 @@ def test_without_face_model_a_video_is_judged_by_voice(monkeypatch):
 def test_face_model_resolution_order(monkeypatch, tmp_path):
     import shutil
 
-    from emotion.face import resolve_face_model
+    from emotion.hub import resolve_face_model
 
     by_arg, by_env = tmp_path / "arg.task", tmp_path / "env.task"
     shutil.copy(FACE_MODEL, by_arg)
@@ -164,7 +164,7 @@ def test_face_model_resolution_order(monkeypatch, tmp_path):
 def test_face_model_download_offline_and_online(monkeypatch, tmp_path):
     import urllib.request
 
-    from emotion import face
+    from emotion import hub
 
     monkeypatch.delenv("EMOTION_FACE_MODEL")
     monkeypatch.setenv("EMOTION_CACHE", str(tmp_path / "cache"))
@@ -174,22 +174,22 @@ def test_face_model_download_offline_and_online(monkeypatch, tmp_path):
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(EmotionError) as err:
-        face.resolve_face_model()
+        hub.resolve_face_model()
     assert err.value.code == "no_face_model" and "EMOTION_FACE_MODEL" in str(err.value)
     assert not (tmp_path / "cache" / "face_landmarker.task").exists()
     monkeypatch.undo()
     monkeypatch.delenv("EMOTION_FACE_MODEL", raising=False)
     monkeypatch.setenv("EMOTION_CACHE", str(tmp_path / "cache"))
     # the real download code, served from a local copy: checksum checked, file cached, reused without a download
-    monkeypatch.setattr(face, "FACE_MODEL_URL", FACE_MODEL.as_uri())
-    got = face.resolve_face_model()
+    monkeypatch.setattr(hub, "FACE_MODEL_URL", FACE_MODEL.as_uri())
+    got = hub.resolve_face_model()
     assert got == tmp_path / "cache" / "face_landmarker.task" and got.read_bytes() == FACE_MODEL.read_bytes()
-    monkeypatch.setattr(face, "FACE_MODEL_URL", "file:///nonexistent")
-    assert face.resolve_face_model() == got  # cached
+    monkeypatch.setattr(hub, "FACE_MODEL_URL", "file:///nonexistent")
+    assert hub.resolve_face_model() == got  # cached
     got.unlink()
-    monkeypatch.setattr(face, "FACE_MODEL_URL", (ROOT / "weights" / "config.json").as_uri())
+    monkeypatch.setattr(hub, "FACE_MODEL_URL", (ROOT / "weights" / "config.json").as_uri())
     with pytest.raises(EmotionError) as err:
-        face.resolve_face_model()
+        hub.resolve_face_model()
     assert "checksum" in str(err.value) and not got.exists()
 
 

@@ -136,7 +136,7 @@ def test_talking_motion_is_the_fast_movement_of_real_clip_windows(tiny):
 @pytest.mark.parametrize("read", ["last", "change", "change1"])
 def test_the_face_model_started_from_the_regression_answers_as_the_regression(tiny, read):
     from emotion.calibration import log_softmax
-    from emotion.face import build_face_lstm, sequence_read
+    from train.face_model import build_face_lstm, sequence_read
     from train.evaluate import face_baseline, last_frame_regression
 
     photos = tiny.face.examples
@@ -146,9 +146,9 @@ def test_the_face_model_started_from_the_regression_answers_as_the_regression(ti
     p = np.asarray(model.predict_on_batch(x))  # the correction layer starts at zero
     assert np.allclose(np.log(p), log_softmax(sequence_read(x, read) @ coef.T + intercept), atol=1e-4)
     if read == "last":
-        assert np.allclose(np.log(p), face_baseline(x, y, x), atol=1e-4)
+        assert np.allclose(np.log(p), face_baseline(x, y, x, 6), atol=1e-4)
     else:  # the change since the first frame is read: not the same answers as the last frame alone
-        assert not np.allclose(np.log(p), face_baseline(x, y, x), atol=1e-2)
+        assert not np.allclose(np.log(p), face_baseline(x, y, x, 6), atol=1e-2)
 
 
 def test_the_stacked_prior_reads_each_subject_with_a_regression_that_never_saw_them(tiny):

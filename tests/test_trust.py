@@ -97,7 +97,8 @@ def test_temperature_is_applied_at_prediction(pipe):
 def test_lone_branch_passes_its_calibrated_probabilities_through(pipe):
     face = calibrate(np.array([[2.0, 0.1, 0.3, -1.0, 0.0, 0.5]]))[0]
     audio = calibrate(np.array([[0.0, 1.0, 3.0, 0.0, -1.0, 0.2]]))[0]
-    out = fuse(pipe.fusion, [None, audio, None, audio], [face, None, None, face], pipe.cfg.temperature_fused)
+    out = fuse(pipe.fusion, [None, audio, None, audio], [face, None, None, face], pipe.cfg.temperature_fused,
+               len(pipe.cfg.emotions))
     np.testing.assert_array_equal(out[0], face)
     np.testing.assert_array_equal(out[1], audio)
     assert out[2] is None

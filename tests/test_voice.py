@@ -217,9 +217,9 @@ def test_the_prosody_regression_is_saved_with_the_cnns_and_moves_the_answer(tmp_
     waves = [soundfile.read(c, dtype="float32")[0] for c in clips]
     y = np.array([0 if c.name.split("-")[2] == "03" else 2 for c in clips])
     x = np.stack([prosody_features(w, cfg) for w in waves])
-    head = fit_prosody_head(x, y, weight=0.7)
+    head = fit_prosody_head(x, y, 0.7, len(cfg.emotions))
     assert np.mean(head.log_probs(x).argmax(1) == y) > 0.8  # it learns from the vectors it is given
-    model = AudioModel([AudioCNN(in_channels=cfg.voice_channels)], cfg, head)
+    model = AudioModel([AudioCNN(n_classes=len(cfg.emotions), in_channels=cfg.voice_channels)], cfg, head)
     feats = np.stack([voice_features(w, cfg) for w in waves[:4]])
     path = tmp_path / "audio_cnn.safetensors"
     model.save(str(path))

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from emotion.labels import EMOTIONS
-
 # How each dataset spells the emotions (the adapters below map them onto the config's emotion list).
 # RAVDESS 7-part code, third field. 01 neutral and 02 calm are left out.
 RAVDESS_CODES = {"03": "happy", "04": "sad", "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised"}
@@ -28,7 +26,7 @@ CREMAD_CODES = {"HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful", 
 CREMAD_DROPPED = {"NEU"}
 
 # MEAD manifest spellings (neutral and contempt are dropped).
-MEAD_CODES = {e: e for e in EMOTIONS}
+MEAD_CODES = {e: e for e in ("happy", "sad", "angry", "fearful", "disgust", "surprised")}
 MEAD_DROPPED = {"neutral", "contempt"}
 
 # Taiwanese facial-expression database, 5th character (a is calm/neutral).

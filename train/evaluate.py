@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import Sequence
+
 from emotion.calibration import log_softmax
-from emotion.labels import EMOTIONS
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, emotions: Sequence[str]) -> dict:
+    """Figures over the config's `emotions` (class i is emotions[i])."""
     from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-    labels = list(range(len(EMOTIONS)))
+    labels = list(range(len(emotions)))
     if len(y_true) == 0:
         return {"n": 0}
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
@@ -20,18 +22,19 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
         "accuracy": round(float(np.mean(y_true == y_pred)), 4),
         "macro_f1": round(float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 4),
         "per_class": {e: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
-                          "f1": round(float(f[i]), 4), "support": int(s[i])} for i, e in enumerate(EMOTIONS)},
+                          "f1": round(float(f[i]), 4), "support": int(s[i])} for i, e in enumerate(emotions)},
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
 
 
-def cv_summary(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray) -> dict:
+def cv_summary(y_true: np.ndarray, y_pred: np.ndarray, folds: np.ndarray, emotions: Sequence[str]) -> dict:
     """Cross-validated figures: accuracy per fold, its mean and standard deviation over folds, and the
     pooled metrics (per-class precision/recall/F1, confusion matrix) with each fold's confusion matrix."""
-    out = classification_metrics(y_true, y_pred)
+    out = classification_metrics(y_true, y_pred, emotions)
     if len(y_true) == 0:
         return out
-    per_fold = {int(k): classification_metrics(y_true[folds == k], y_pred[folds == k]) for k in np.unique(folds)}
+    per_fold = {int(k): classification_metrics(y_true[folds == k], y_pred[folds == k], emotions)
+                for k in np.unique(folds)}
     accs = [m["accuracy"] for m in per_fold.values()]
     out.update({"accuracy_mean": round(float(np.mean(accs)), 4), "accuracy_sd": round(float(np.std(accs)), 4),
                 "accuracy_per_fold": {k: m["accuracy"] for k, m in per_fold.items()},
@@ -64,13 +67,13 @@ def softmax_rows(clf, n_classes: int, absent: float) -> tuple[np.ndarray, np.nda
     return full_coef.astype(np.float32), full_intercept.astype(np.float32)
 
 
-def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: int = 6, read: str = "last"
+def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: int, read: str = "last"
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Logistic regression (L2, C=1) on the last frame's features (or another `read`, see
-    emotion.face.sequence_read), as softmax rows (see softmax_rows; a class it never saw gets an intercept of -30)."""
+    train.face_model.sequence_read), as softmax rows (see softmax_rows; a class it never saw gets an intercept of -30)."""
     from sklearn.linear_model import LogisticRegression
 
-    from emotion.face import sequence_read
+    from .face_model import sequence_read
 
     clf = LogisticRegression(max_iter=3000, C=1.0).fit(sequence_read(x_train, read), y_train)
     return softmax_rows(clf, n_classes, absent=-30.0)
@@ -78,13 +81,13 @@ def last_frame_regression(x_train: np.ndarray, y_train: np.ndarray, n_classes: i
 
 def regression_logits(x: np.ndarray, regression: tuple[np.ndarray, np.ndarray], read: str = "last") -> np.ndarray:
     """(n, n_classes) the logits of a last_frame_regression (coef, intercept) on sequences `x`, read as it was fitted."""
-    from emotion.face import sequence_read
+    from .face_model import sequence_read
 
     coef, intercept = regression
     return (sequence_read(x, read) @ coef.T + intercept).astype(np.float32)
 
 
-def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int = 6) -> np.ndarray:
+def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, n_classes: int) -> np.ndarray:
     """The last-frame logistic regression: what the LSTM has to beat. Its (n, n_classes) log-probabilities on
     `x_test` (its classes are their argmax)."""
     return log_softmax(regression_logits(x_test, last_frame_regression(x_train, y_train, n_classes)))

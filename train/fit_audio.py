@@ -70,13 +70,13 @@ def epoch_inputs(x: torch.Tensor, augmented: list[torch.Tensor] | None, share: f
 def fit_one(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, seed: int,
             epochs: int, batch_size: int = 32, lr: float = 2e-3, smooth: int = 3,
             augmented: list[np.ndarray] | None = None, recipe: Recipe | None = None,
-            in_channels: int = 1) -> tuple[AudioCNN, History]:
+            in_channels: int = 1, *, n_classes: int) -> tuple[AudioCNN, History]:
     """Train one CNN; keep the weights of the epoch with the best smoothed validation accuracy.
     `augmented[i]` holds degraded copies of example i (normalised like x_train)."""
     recipe = recipe or Recipe(epochs=epochs)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = AudioCNN(in_channels=in_channels)
+    net = AudioCNN(n_classes=n_classes, in_channels=in_channels)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2)
     steps = epochs * int(np.ceil(len(x_train) / batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
@@ -158,7 +158,7 @@ def cross_fit_audio(data: Examples, inner: dict[int, set[str]], cfg: PipelineCon
         fit = ~test & ~val
         net, hist = fit_one(x[fit], data.y[fit], x[val], data.y[val], seed + k, recipe.epochs,
                             augmented=[aug[i] for i in np.flatnonzero(fit)] if aug is not None else None, recipe=recipe,
-                            in_channels=cfg.voice_channels)
+                            in_channels=cfg.voice_channels, n_classes=len(cfg.emotions))
         logits[test] = AudioModel([net], cfg).logits(data.x[test])
         baseline[test] = audio_baseline(data.x[~test], data.y[~test], data.x[test])
         models.append(net)
@@ -236,7 +236,7 @@ PROSODY_WEIGHTS = np.round(np.arange(0.0, 2.01, 0.1), 2)  # the grid the prosody
 PROSODY_C = 0.1  # the regression's inverse L2 strength
 
 
-def fit_prosody_head(x: np.ndarray, y: np.ndarray, weight: float = 1.0, n_classes: int = 6) -> ProsodyHead:
+def fit_prosody_head(x: np.ndarray, y: np.ndarray, weight: float, n_classes: int) -> ProsodyHead:
     """Logistic regression on standardised prosody vectors (sklearn), as a ProsodyHead with one row per class
     (a class absent from `y`, as in tiny runs, gets a log-probability ~10 below the others)."""
     from sklearn.linear_model import LogisticRegression
@@ -257,7 +257,7 @@ def out_of_fold_log_probs(x: np.ndarray, y: np.ndarray, fold: np.ndarray, n_clas
     """Each example's log-probabilities from a regression (`fit_prosody_head`) trained on the other folds."""
     out = np.zeros((len(y), n_classes), np.float32)
     for k in sorted(set(fold.tolist())):
-        out[fold == k] = fit_prosody_head(x[fold != k], y[fold != k], n_classes=n_classes).log_probs(x[fold == k])
+        out[fold == k] = fit_prosody_head(x[fold != k], y[fold != k], 1.0, n_classes).log_probs(x[fold == k])
     return out
 
 

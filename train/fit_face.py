@@ -5,17 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from emotion.config import PipelineConfig
-from emotion.face import FaceModel, build_face_lstm, ensemble, model_input
-from emotion.labels import EMOTIONS
+from emotion.face import FaceModel, model_input
 
 from .datasets import Item
+from .face_model import build_face_lstm, ensemble
 from .evaluate import face_baseline, last_frame_regression, regression_logits
 from .face_sequences import build_photo_set, clip_sequence, motion_bank
 from .fit_audio import History
 from .folds import CrossFit, Examples
-
-Y = {e: i for i, e in enumerate(EMOTIONS)}
-
 
 NEUTRAL = -1  # a neutral face (training only): trained towards the uniform distribution, "no evidence"
 CLIP_REPEATS = 3  # each real clip window is seen this many times per epoch (with noise and mirroring)
@@ -27,6 +24,7 @@ def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineCo
     """Sequences from `items`: built from photos (neutral → expressive, `per_photo` each when training, one
     otherwise; neutral-to-neutral ones only when training; talking with `motion`, see build_photo_set) and real
     clip windows (plus augmented crops when training) with a face in enough frames."""
+    index = {e: k for k, e in enumerate(cfg.emotions)}  # class k is the config's k-th emotion
     photos = [(face_data[i.path]["blendshapes"], i.emotion, i.speaker, i.path) for i in items
               if i.kind == "photo" and face_data.get(i.path, {}).get("blendshapes") is not None]
     xp, yp, sp, pp = build_photo_set(photos, per_photo if train else 1, cfg.frames_per_window, rng,
@@ -43,12 +41,12 @@ def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineCo
             if w["detected"].mean() >= cfg.min_face_coverage:
                 for _ in range(CLIP_REPEATS if train else 1):
                     xs.append(clip_sequence(w["sequence"], rng) if train else w["sequence"])
-                    ys.append(Y[i.emotion])
+                    ys.append(index[i.emotion])
                     ss.append(i.speaker)
                     ps.append(i.path)
     x = np.concatenate([xp, np.stack(xs)]) if xs else xp
     paths = pp + ps
-    return Examples(x.astype(np.float32), np.array([Y.get(e, NEUTRAL) for e in yp] + ys, dtype=np.int64),
+    return Examples(x.astype(np.float32), np.array([index.get(e, NEUTRAL) for e in yp] + ys, dtype=np.int64),
                     np.array([fold_of[p] for p in paths], dtype=np.int64), sp + ss, [dataset_of[p] for p in paths],
                     paths)
 

@@ -21,12 +21,11 @@ class Example:
     fold: int = 0
 
 
-def pair_by_emotion(audio: list[tuple[np.ndarray, int]], face: list[tuple[np.ndarray, int]], per_class: int,
-                    rng: np.random.Generator, drop: float = 0.25, fold: int = 0) -> list[Example]:
+def pair_by_emotion(audio: list[tuple[np.ndarray, int]], face: list[tuple[np.ndarray, int]], n_classes: int,
+                    per_class: int, rng: np.random.Generator, drop: float = 0.25, fold: int = 0) -> list[Example]:
     """Pair audio and face predictions of the same emotion (no paired audio-video data here), with
     modality dropout: a `drop` share of examples lose the audio, another `drop` share lose the face."""
     out = []
-    n_classes = 1 + max([y for _, y in audio] + [y for _, y in face])
     for c in range(n_classes):
         a = [p for p, y in audio if y == c]
         f = [p for p, y in face if y == c]
@@ -52,14 +51,15 @@ def with_dropout(pairs: list[Example], rng: np.random.Generator, drop: float = 0
     return out
 
 
-def to_arrays(examples: list[Example], n_classes: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def to_arrays(examples: list[Example], n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     x = np.stack([stacker_input(e.audio, e.face, n_classes) for e in examples])
     return x, np.array([e.label for e in examples], dtype=np.int64)
 
 
-def fit_stacker(x: np.ndarray, y: np.ndarray, epochs: int = 150, seed: int = 0) -> tuple[FusionMLP, list[float]]:
+def fit_stacker(x: np.ndarray, y: np.ndarray, n_classes: int, epochs: int = 150, seed: int = 0
+                ) -> tuple[FusionMLP, list[float]]:
     torch.manual_seed(seed)
-    net = FusionMLP(n_classes=int(y.max()) + 1 if len(y) else 6)
+    net = FusionMLP(n_classes=n_classes)
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-3)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     losses = []
@@ -79,16 +79,16 @@ def fit_stacker(x: np.ndarray, y: np.ndarray, epochs: int = 150, seed: int = 0) 
     return net.eval(), losses
 
 
-def cross_fit_stacker(examples: list[Example], seed: int = 0) -> tuple[FusionMLP, np.ndarray, list[float]]:
+def cross_fit_stacker(examples: list[Example], n_classes: int, seed: int = 0) -> tuple[FusionMLP, np.ndarray, list[float]]:
     """The stacker that ships (fitted on every example) and, for its figures, each example's stacker logits
     from a stacker fitted on the other folds' examples only."""
-    x, y = to_arrays(examples)
+    x, y = to_arrays(examples, n_classes)
     folds = np.array([e.fold for e in examples])
-    oof = np.zeros((len(y), int(y.max()) + 1 if len(y) else 6), np.float32)
+    oof = np.zeros((len(y), n_classes), np.float32)
     for k in np.unique(folds):
         here = folds == k
         if (~here).any():
-            net, _ = fit_stacker(x[~here], y[~here], seed=seed + int(k))
+            net, _ = fit_stacker(x[~here], y[~here], n_classes, seed=seed + int(k))
             oof[here] = net.logits(x[here])
-    stacker, losses = fit_stacker(x, y, seed=seed)
+    stacker, losses = fit_stacker(x, y, n_classes, seed=seed)
     return stacker, oof, losses

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from emotion.labels import EMOTIONS
 
 
 def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
@@ -27,12 +26,13 @@ def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
     for name, m in cms.items():
         if not m.get("n"):
             continue
+        names = list(m["per_class"])  # the config's emotions, in their order
         figs[f"confusion_{name}_pooled"] = confusion_figure(
-            m["confusion_matrix"], f"{name}, all folds: accuracy {m['accuracy_mean']:.1%} ± {m['accuracy_sd']:.1%} "
+            m["confusion_matrix"], names, f"{name}, all folds: accuracy {m['accuracy_mean']:.1%} ± {m['accuracy_sd']:.1%} "
                                    f"(n={m['n']})")
         for k, cm in m.get("confusion_per_fold", {}).items():
             figs[f"confusion_{name}_fold{k}"] = confusion_figure(
-                cm, f"{name}, fold {k}: accuracy {m['accuracy_per_fold'][k]:.1%}")
+                cm, names, f"{name}, fold {k}: accuracy {m['accuracy_per_fold'][k]:.1%}")
     for name in ("audio", "face", "fused"):
         c = metrics["calibration"].get(name, {})
         if c.get("reliability_before"):
@@ -68,8 +68,8 @@ def history_figure(history: dict, title: str) -> go.Figure:
     return fig
 
 
-def confusion_figure(matrix: list[list[int]], title: str) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=matrix, x=list(EMOTIONS), y=list(EMOTIONS), colorscale="Blues",
+def confusion_figure(matrix: list[list[int]], names: list[str], title: str) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues",
                                text=matrix, texttemplate="%{text}"))
     fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed",
                       height=460, width=520)

@@ -25,19 +25,18 @@ import numpy as np
 
 from emotion.audio import AudioModel
 from emotion.config import PipelineConfig
-from emotion.face import FaceModel, ensemble
+from emotion.face import FaceModel
 from emotion.fusion import FusionMLP
-from emotion.labels import EMOTIONS
 
 from . import datasets, features, folds
 from .calibration import disagreement_report, temperature_report, threshold_report
 from .evaluate import cv_summary
 from .fit_audio import Recipe, add_prosody, cached_cross_fit_audio
+from .face_model import ensemble
 from .fit_face import cross_fit_face
 from .fit_fusion import Example, cross_fit_stacker, pair_by_emotion, to_arrays, with_dropout
 from .folds import CrossFit, Examples
 
-Y = {e: i for i, e in enumerate(EMOTIONS)}
 MIN_TRUE_PAIRS = 60  # with fewer clips that have both a voice and a face, the stacker learns from emotion-paired ones
 PAIRS_PER_CLASS_AND_FOLD = 120
 # Seconds per example and epoch on this 2-core machine (measured), for the estimate printed at the start.
@@ -176,7 +175,7 @@ def audio_examples(items: list[datasets.Item], fold_of: dict[str, int], cfg: Pip
     for f in failed:
         print(f"  feature extraction failed: {f}")
     x = np.stack([m for m, _ in kept]).astype(np.float32) if kept else np.zeros((0, cfg.voice_rows, 1), np.float32)
-    return Examples(x, np.array([Y[i.emotion] for _, i in kept], dtype=np.int64),
+    return Examples(x, np.array([cfg.emotions.index(i.emotion) for _, i in kept], dtype=np.int64),
                     np.array([fold_of[i.path] for _, i in kept], dtype=np.int64),
                     [i.speaker for _, i in kept], [i.dataset for _, i in kept], [i.path for _, i in kept]), augmented
 
@@ -276,6 +275,7 @@ def stacker_examples(audio: CrossFit, face: CrossFit, audio_p: np.ndarray, face_
     """True audio-video pairs where the clips have both (RAVDESS AV, RML ...); otherwise the two branches'
     predictions paired by emotion within each fold, so no example mixes folds. Modality dropout either way."""
     rng = np.random.default_rng(seed + 1)
+    n_classes = audio_p.shape[1]  # the config's emotions
     face_by_path: dict[str, list[np.ndarray]] = {}
     for p, path in zip(face_p, face.examples.path):
         face_by_path.setdefault(path, []).append(p)
@@ -289,7 +289,7 @@ def stacker_examples(audio: CrossFit, face: CrossFit, audio_p: np.ndarray, face_
         a = [(p, int(y)) for p, y, f in zip(audio_p, audio.examples.y, audio.examples.fold) if f == k]
         f_ = [(p, int(y)) for p, y, f in zip(face_p, face.examples.y, face.examples.fold) if f == k]
         if a or f_:
-            out += pair_by_emotion(a, f_, PAIRS_PER_CLASS_AND_FOLD, rng, fold=k)
+            out += pair_by_emotion(a, f_, n_classes, PAIRS_PER_CLASS_AND_FOLD, rng, fold=k)
     return out, False
 
 
@@ -300,17 +300,18 @@ def fit_fusion(audio: CrossFit, face: CrossFit, cfg: PipelineConfig, args: argpa
     face_cal, face_p = branch_calibration(face)
     cfg.temperature_audio, cfg.temperature_face = audio_cal["temperature"], face_cal["temperature"]
     examples, true_pairs = stacker_examples(audio, face, audio_p, face_p, args.folds, args.seed)
-    stacker, stacker_oof, losses = cross_fit_stacker(examples, args.seed)
-    x, y = to_arrays(examples)
+    stacker, stacker_oof, losses = cross_fit_stacker(examples, len(cfg.emotions), args.seed)
+    x, y = to_arrays(examples, len(cfg.emotions))
     fold = np.array([e.fold for e in examples])
     both = np.array([e.audio is not None and e.face is not None for e in examples])
     fused_cal, fused_both = temperature_report(stacker_oof[both], y[both], fold[both])
     cfg.temperature_fused = fused_cal["temperature"]
-    fused = np.stack([e.audio if e.face is None else e.face if e.audio is None else np.zeros(len(EMOTIONS))
+    n = len(cfg.emotions)
+    fused = np.stack([e.audio if e.face is None else e.face if e.audio is None else np.zeros(n)
                       for e in examples]).astype(np.float32)
     fused[both] = fused_both  # a lone branch passes through, as at inference
-    a_both = np.stack([e.audio for e, b in zip(examples, both) if b]) if both.any() else np.zeros((0, len(EMOTIONS)))
-    f_both = np.stack([e.face for e, b in zip(examples, both) if b]) if both.any() else np.zeros((0, len(EMOTIONS)))
+    a_both = np.stack([e.audio for e, b in zip(examples, both) if b]) if both.any() else np.zeros((0, n))
+    f_both = np.stack([e.face for e, b in zip(examples, both) if b]) if both.any() else np.zeros((0, n))
     # pairs joined by emotion hold no real conflicting clip: the threshold is then a stated choice, only measured
     conflict, fused[both] = disagreement_report(a_both, f_both, fused[both], y[both], fold[both], fit=true_pairs)
     cfg.disagreement_min_p = conflict["disagreement_min_p"]
@@ -322,20 +323,21 @@ def fit_fusion(audio: CrossFit, face: CrossFit, cfg: PipelineConfig, args: argpa
 
 # -- 8. evaluation and report --------------------------------------------------------------------------------------
 
-def branch_metrics(fit: CrossFit, model_name: str, baseline_name: str) -> dict:
+def branch_metrics(fit: CrossFit, model_name: str, baseline_name: str, emotions: list[str]) -> dict:
     """Pooled and per-dataset CV figures of a branch and its baseline, on the same folds."""
     ex = fit.examples
     pred = fit.logits.argmax(1) if len(ex) else np.zeros(0, np.int64)
-    out = {model_name: cv_summary(ex.y, pred, ex.fold), baseline_name: cv_summary(ex.y, fit.baseline, ex.fold),
+    out = {model_name: cv_summary(ex.y, pred, ex.fold, emotions),
+           baseline_name: cv_summary(ex.y, fit.baseline, ex.fold, emotions),
            "best_epochs": [h.best_epoch for h in fit.histories], "by_dataset": {}}
     for dataset in sorted(set(ex.dataset)):
         m = np.array([d == dataset for d in ex.dataset])
-        out["by_dataset"][dataset] = {model_name: cv_summary(ex.y[m], pred[m], ex.fold[m]),
-                                      baseline_name: cv_summary(ex.y[m], fit.baseline[m], ex.fold[m])}
+        out["by_dataset"][dataset] = {model_name: cv_summary(ex.y[m], pred[m], ex.fold[m], emotions),
+                                      baseline_name: cv_summary(ex.y[m], fit.baseline[m], ex.fold[m], emotions)}
     return out
 
 
-def fused_metrics(fusion: Fusion) -> dict:
+def fused_metrics(fusion: Fusion, emotions: list[str]) -> dict:
     y = np.array([e.label for e in fusion.examples])
     fold = np.array([e.fold for e in fusion.examples])
     kinds = {"both": lambda e: e.audio is not None and e.face is not None,
@@ -344,12 +346,12 @@ def fused_metrics(fusion: Fusion) -> dict:
     for name, keep in kinds.items():
         m = np.array([keep(e) for e in fusion.examples])
         if m.any():
-            out[name] = cv_summary(y[m], fusion.fused[m].argmax(1), fold[m])
+            out[name] = cv_summary(y[m], fusion.fused[m].argmax(1), fold[m], emotions)
     return out
 
 
 def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: CrossFit, fusion: Fusion,
-             args: argparse.Namespace, timing: dict) -> dict:
+             args: argparse.Namespace, timing: dict, emotions: list[str]) -> dict:
     speakers = {k: sorted({i.speaker for i in items if fold_of[i.path] == k}) for k in range(args.folds)}
     return {
         "protocol": {
@@ -368,9 +370,9 @@ def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: C
                      "these out-of-fold predictions; their figures come from an outer loop (fitted on the other "
                      "folds, measured on this one). The shipped models are the K fold models as one ensemble."),
         },
-        "audio": {**branch_metrics(audio, "cnn", "baseline_mfcc_stats_logreg"), "prosody": audio.head_info},
-        "face": branch_metrics(face, "lstm", "baseline_last_frame_logreg"),
-        "fused": fused_metrics(fusion),
+        "audio": {**branch_metrics(audio, "cnn", "baseline_mfcc_stats_logreg", emotions), "prosody": audio.head_info},
+        "face": branch_metrics(face, "lstm", "baseline_last_frame_logreg", emotions),
+        "fused": fused_metrics(fusion, emotions),
         "calibration": fusion.calibration,
         "counts": {"audio_clips": len(audio.examples), "face_examples": len(face.examples),
                    "stacker_examples": len(fusion.examples), "malformed_names": len(malformed),
@@ -461,7 +463,7 @@ def train(args: argparse.Namespace, face_model: str) -> Run:
     fusion = fit_fusion(audio, face, cfg, args)
     timing["fusion_s"] = round(time.time() - t, 1)
     timing["total_s"] = round(time.time() - started, 1)
-    metrics = evaluate(items, sources, malformed, fold_of, inner, audio, face, fusion, args, timing)
+    metrics = evaluate(items, sources, malformed, fold_of, inner, audio, face, fusion, args, timing, cfg.emotions)
     if args.random_reference:
         metrics["random_split_reference"] = reference(args.random_reference)
     history = {"audio": [h.__dict__ for h in audio.histories], "face": [h.__dict__ for h in face.histories],
@@ -473,7 +475,7 @@ def train(args: argparse.Namespace, face_model: str) -> Run:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from emotion.errors import EmotionError
-    from emotion.face import resolve_face_model
+    from emotion.hub import resolve_face_model
 
     try:
         face_model = str(resolve_face_model(args.face_model))
