@@ -194,6 +194,20 @@ def voice_features(wave: np.ndarray, cfg: PipelineConfig, gate: bool = True) -> 
     return np.pad(feats[:, :frames], ((0, 0), (pad // 2, pad - pad // 2))).astype(np.float32)
 
 
+def window_features(wave: np.ndarray, windows: list[tuple[float, float]], cfg: PipelineConfig,
+                    with_prosody: bool) -> tuple[list[np.ndarray | None], list[np.ndarray | None] | None]:
+    """The voice branch's input for each window of a clip: its features (None where it holds no speech) and,
+    `with_prosody`, the prosody vector of each window with speech (else None for the list)."""
+    features: list[np.ndarray | None] = [None] * len(windows)
+    prosody: list[np.ndarray | None] | None = [None] * len(windows) if with_prosody else None
+    for i, (a, b) in enumerate(windows):
+        piece = wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)]
+        features[i] = voice_features(piece, cfg)
+        if prosody is not None and features[i] is not None:
+            prosody[i] = prosody_features(piece, cfg)
+    return features, prosody
+
+
 class AudioCNN(nn.Module):
     """4 blocks of conv → batch-norm → ReLU → max-pool, then fully connected layers with dropout."""
 

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .appearance import AppearanceModel
-from .audio import AudioModel, prosody_features, speech_level, speech_segments, voice_features
+from .audio import AudioModel, prosody_features, speech_level, speech_segments, voice_features, window_features
 from .config import PipelineConfig
 from .decoded import DecodedMedia
 from .errors import EmotionError
@@ -33,6 +33,25 @@ def split_windows(duration_s: float, cfg: PipelineConfig) -> list[tuple[float, f
     n = math.ceil(duration_s / cfg.window_s)
     edges = np.linspace(0.0, duration_s, n + 1)
     return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+@dataclass
+class Readings:
+    """What the models read in each window: each branch's calibrated probabilities (None where that branch could
+    not be used), the fused answer, and how long each model took."""
+
+    audio: list[np.ndarray | None]
+    face: list[np.ndarray | None]
+    fused: list[np.ndarray | None]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def calibrated_rows(n: int, rows: list[int], logits: np.ndarray, temperature: float) -> list[np.ndarray | None]:
+    """n slots holding the calibrated probabilities of `logits` at `rows` (one per row), None elsewhere."""
+    out: list[np.ndarray | None] = [None] * n
+    for i, p in zip(rows, calibrate(logits, temperature) if rows else []):
+        out[i] = p
+    return out
 
 
 @dataclass
@@ -212,11 +231,7 @@ class EmotionPipeline:
             warnings.append("No sound track — the result comes from the face only." if has_video
                             else "The file has no sound.")
         else:
-            for i, (a, b) in enumerate(windows):
-                piece = wave[int(a * cfg.sample_rate): int(b * cfg.sample_rate)]
-                mfccs[i] = voice_features(piece, cfg)
-                if prosody is not None and mfccs[i] is not None:
-                    prosody[i] = prosody_features(piece, cfg)
+            mfccs, prosody = window_features(wave, windows, cfg, with_prosody=self.audio.prosody is not None)
             if windows and all(m is None for m in mfccs):
                 silent = speech_level(wave) < cfg.min_speech_rms
                 if has_video:
@@ -249,37 +264,34 @@ class EmotionPipeline:
         return Features(duration, windows, mfccs, faces, wave if keep_wave else None, warnings, timings, prosody)
 
     # -- step 2 ---------------------------------------------------------------------------------
-    def forward(self, feats: Features) -> tuple[list, list, list]:
+    def forward(self, feats: Features) -> Readings:
+        """Each branch's model on the windows it can read, calibrated, then the stacker. `feats` is not changed."""
         cfg = self.cfg
         n = len(feats.windows)
-        audio_p: list[np.ndarray | None] = [None] * n
-        face_p: list[np.ndarray | None] = [None] * n
-        with_speech = [i for i, m in enumerate(feats.mfccs) if m is not None]
+        timings: dict[str, float] = {}
         t = time.perf_counter()
-        if with_speech:
-            logits = self.audio.logits(np.stack([feats.mfccs[i] for i in with_speech]),
-                                       np.stack([feats.prosody[i] for i in with_speech]) if feats.prosody else None)
-            for i, p in zip(with_speech, calibrate(logits, cfg.temperature_audio)):
-                audio_p[i] = p
-        feats.timings_s["audio_model"] = time.perf_counter() - t
+        speech = [i for i, m in enumerate(feats.mfccs) if m is not None]
+        audio_p = calibrated_rows(n, speech, self.audio.logits(
+            np.stack([feats.mfccs[i] for i in speech]),
+            np.stack([feats.prosody[i] for i in speech]) if feats.prosody else None) if speech else None,
+            cfg.temperature_audio)
+        timings["audio_model"] = time.perf_counter() - t
         t = time.perf_counter()
-        if feats.faces:
-            usable = [i for i, f in enumerate(feats.faces) if f.coverage >= cfg.min_face_coverage]
-            if usable:
-                logits = self.face.logits(np.stack([feats.faces[i].sequence for i in usable]))
-                for i, p in zip(usable, calibrate(logits, cfg.temperature_face)):
-                    face_p[i] = p
-        feats.timings_s["face_model"] = time.perf_counter() - t
+        usable = [i for i, f in enumerate(feats.faces or []) if f.coverage >= cfg.min_face_coverage]
+        face_p = calibrated_rows(n, usable, self.face.logits(np.stack([feats.faces[i].sequence for i in usable]))
+                                 if usable else None, cfg.temperature_face)
+        timings["face_model"] = time.perf_counter() - t
         t = time.perf_counter()
         fused_p = bounded_fuse(self.fusion, audio_p, face_p, cfg.temperature_fused, cfg.disagreement_min_p,
                                len(cfg.emotions))
-        feats.timings_s["fusion"] = time.perf_counter() - t
-        return audio_p, face_p, fused_p
+        timings["fusion"] = time.perf_counter() - t
+        return Readings(audio_p, face_p, fused_p, timings)
 
     # -- step 3 ---------------------------------------------------------------------------------
-    def postprocess(self, name: str, feats: Features, audio_p: list, face_p: list, fused_p: list) -> Prediction:
+    def postprocess(self, name: str, feats: Features, readings: Readings) -> Prediction:
         """The answer for the input shown as `name`: verdict, probabilities, timeline and warnings."""
         cfg = self.cfg
+        audio_p, face_p, fused_p = readings.audio, readings.face, readings.fused
         names = cfg.emotions
 
         def as_dict(p: np.ndarray | None) -> dict[str, float] | None:
@@ -327,7 +339,7 @@ class EmotionPipeline:
             fused=as_dict(fused), audio=as_dict(audio), face=as_dict(face), modalities=list(modalities),
             face_coverage=round(face_coverage, 4), speech_present=audio is not None,
             duration_s=round(feats.info_duration_s, 3), warnings=warnings,
-            timings_s={k: round(v, 4) for k, v in feats.timings_s.items()},
+            timings_s={k: round(v, 4) for k, v in {**feats.timings_s, **readings.timings_s}.items()},
             timeline=timeline if len(timeline) > 1 else [])
 
     def predict(self, source: str | Path | DecodedMedia, explain: bool = False, max_duration_s: float | None = None,
@@ -342,13 +354,13 @@ class EmotionPipeline:
         start = time.perf_counter()
         feats = self.preprocess(source, keep_wave=explain, max_duration_s=max_duration_s, progress=report)
         report(0.86, "Weighing voice and face")
-        audio_p, face_p, fused_p = self.forward(feats)
+        readings = self.forward(feats)
         name = source.display_name if isinstance(source, DecodedMedia) else display_name(source)
-        pred = self.postprocess(name, feats, audio_p, face_p, fused_p)
+        pred = self.postprocess(name, feats, readings)
         pred.timings_s["total"] = round(time.perf_counter() - start, 4)
         if explain:
             from .explain import explain_prediction
 
             report(0.93, "Explaining the answer")
-            pred.explanation = explain_prediction(self, feats, face_p, None if pred.disagreement else pred.label)
+            pred.explanation = explain_prediction(self, feats, readings.face, None if pred.disagreement else pred.label)
         return pred
