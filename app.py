@@ -98,6 +98,16 @@ def browser_preview(path: str | Path, folder: str | Path, limits: Limits | None 
     return str(out) if out.is_file() and out.stat().st_size > 0 else None
 
 
+def card_markdown(text: str) -> str:
+    """The model card as a page shows it: without its YAML header (the Hub's metadata), which Markdown would
+    render as a jumble of bullet points."""
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end != -1:
+            return text[text.index("\n", end + 1) + 1:].lstrip("\n") if "\n" in text[end + 1:] else ""
+    return text
+
+
 def limits_text() -> str:
     return (f"Up to {MAX_DURATION_S / 60:g} min and {MAX_UPLOAD.upper()}: mp4, webm, mov, mkv, avi or flv video, or "
             "sound alone (wav, mp3, m4a, flac). Best with one clearly visible face and someone speaking.")
@@ -393,7 +403,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
             card = Path(pipe.weights_dir or "") / "README.md"
             if pipe.weights_dir and card.is_file():
                 with gr.Accordion("Model card", open=False):
-                    gr.Markdown(card.read_text(encoding="utf-8", errors="replace"))
+                    gr.Markdown(card_markdown(card.read_text(encoding="utf-8", errors="replace")))
 
         lock = lambda: (gr.update(interactive=False, value="Analysing…"), gr.update(interactive=False))
         unlock = lambda: (gr.update(interactive=True, value="Analyze"), gr.update(interactive=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,18 @@ class Features:
     warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     prosody: list[np.ndarray | None] | None = None  # per window with speech, when the voice model reads prosody
+
+
+ONE_BRANCH = re.compile(r"\s*(?:—|;|\.)\s*(?:the result comes|result) from the (?:face|voice) only\.$", re.I)
+
+
+def nothing_used(warnings: list[str]) -> list[str]:
+    """When neither branch could be used, its notes become one sentence: "No speech found … — the result comes
+    from the face only" beside "No face found — … from the voice only" contradicted each other."""
+    reasons = [ONE_BRANCH.sub("", w) for w in warnings if ONE_BRANCH.search(w)]
+    others = [w for w in warnings if not ONE_BRANCH.search(w)]
+    why = "; ".join(r[0].lower() + r[1:] for r in reasons)
+    return others + [f"Neither a voice nor a face could be used, so there is no answer{': ' + why if why else ''}."]
 
 
 def verdict_text(label: str | None, confidence: float, not_sure: bool, second: str | None,
@@ -325,7 +338,7 @@ class EmotionPipeline:
                                          disagree(audio_p[i], face_p[i], cfg.disagreement_min_p)))
         if fused is None:
             label, confidence, second, not_sure = None, 0.0, None, True
-            warnings.append("Neither a voice nor a face could be used, so there is no answer.")
+            warnings = nothing_used(warnings)
         else:
             order = np.argsort(fused)[::-1]
             label, second = names[int(order[0])], names[int(order[1])]

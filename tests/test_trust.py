@@ -185,3 +185,29 @@ def test_the_disagreement_rule():
     assert not disagree(happy, happy, 0.5) and not disagree(None, happy, 0.5)
     bound = evidence_bound(angry, happy)
     assert bound.sum() == pytest.approx(1) and bound.max() < 0.5
+
+
+def test_a_clip_with_neither_a_voice_nor_a_face_gets_one_sentence_not_two_contradicting_notes(pipe, tmp_path):
+    """A tone and no face (what a browser's default fake webcam sends): once "No speech … from the face only"
+    beside "No face … from the voice only"; now one sentence that gives both reasons."""
+    from conftest import ffmpeg
+
+    clip = tmp_path / "tone_no_face.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000",
+           "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", str(clip))
+    pred = pipe.predict(clip)
+    assert pred.label is None and pred.modalities == []
+    assert not any("only" in w for w in pred.warnings), pred.warnings
+    [sentence] = [w for w in pred.warnings if w.startswith("Neither a voice nor a face")]
+    assert "no speech found" in sentence and "no face found" in sentence, sentence
+
+
+def test_the_model_card_is_shown_without_its_yaml_header():
+    import app
+    from conftest import ROOT
+
+    text = (ROOT / "weights" / "README.md").read_text()
+    assert text.startswith("---") and "license:" in text.split("\n---", 1)[0]
+    shown = app.card_markdown(text)
+    assert shown.startswith("# ") and "license:" not in shown and "Limitations" in shown
+    assert app.card_markdown("# no header\ntext") == "# no header\ntext"
