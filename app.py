@@ -85,7 +85,7 @@ def browser_preview(path: str | Path, folder: str | Path, limits: Limits | None 
     if playable:  # a browser recording: playable, but without a length its player reads "Infinity:NaN:NaN"
         out = Path(folder) / f"{Path(path).stem[:80]}.preview.webm"
         seconds = limits.max_duration_s if limits else PREVIEW_MAX_S
-        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path, probing=True), "-t", f"{seconds + 1:.3f}",
+        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(path, pictures=False), "-t", f"{seconds + 1:.3f}",
                     "-map", "0:V:0", "-map", "0:a:0?", "-c", "copy", str(out)],
                    decode_budget_s(seconds), f"Reading {display_name(path)}")
         return str(out) if out.is_file() and out.stat().st_size > 0 else None

@@ -54,8 +54,9 @@ MIN_SIDE_PX = 16  # nothing smaller can show a face
 # streams than a real recording has are refused before they are all opened.
 MAX_STREAMS = 16  # phones write 2–6 (video, sound, metadata tracks)
 MAX_VIDEO_STREAMS = 3  # the picture, a cover image, a second angle
-# The probe only needs headers: larger frames are not decoded while probing (sizes come from the headers).
-PROBE_MAX_PIXELS = 256 * 256
+# What needs no picture (the probe, packet counts, copies, the sound) decodes no frame larger than this while
+# ffmpeg opens the file (sizes come from the headers).
+NO_PICTURE_MAX_PIXELS = 256 * 256
 # Every ffmpeg child gets an address-space limit and no allocation larger than MAX_ALLOC_BYTES: whatever a
 # file holds, one decoder cannot push the app past its memory budget (a 4K decode with 16 threads fits in 1 GiB).
 FFMPEG_MAX_MEMORY_MB = 1024
@@ -91,19 +92,19 @@ class Limits:
         return int(min(self.max_frame_pixels, 1.25 * self.max_pixel_rate / max(fps, 1.0)))
 
 
-def ffmpeg_input(path: str | Path, max_pixels: int | None = None, probing: bool = False) -> list[str]:
+def ffmpeg_input(path: str | Path, max_pixels: int | None = None, pictures: bool = True) -> list[str]:
     """The input arguments that make ffmpeg open exactly this file and nothing else.
 
     `file:` + the absolute path stops a name like `http:x` or `concat:a|b` from being read as a URL;
     the protocol and demuxer allow-lists stop a playlist or script inside the file from opening others;
     `max_streams` refuses a file of hundreds of streams before each is opened; `max_pixels` makes the
     decoder refuse larger frames, every frame, also while probing (a 16000×16000 frame would otherwise
-    cost 600 MB before its size could be checked). `probing`: one thread and tiny frames, as only
-    headers are wanted.
+    cost 600 MB before its size could be checked). `pictures=False` for every call that needs no decoded
+    picture (probing, counting or copying packets, the sound): one thread and tiny frames.
     """
-    pixels = PROBE_MAX_PIXELS if probing else (max_pixels or Limits.max_frame_pixels)
+    pixels = (max_pixels or Limits.max_frame_pixels) if pictures else NO_PICTURE_MAX_PIXELS
     return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(MEDIA_DEMUXERS + IMAGE_DEMUXERS),
-            "-max_streams", str(MAX_STREAMS), *(["-threads", "1"] if probing else []),
+            "-max_streams", str(MAX_STREAMS), *([] if pictures else ["-threads", "1"]),
             "-max_pixels", str(pixels), "-i", "file:" + str(Path(path).absolute())]
 
 
@@ -263,7 +264,7 @@ def probe(path: str | Path, limits: Limits | None = None, shown_as: str | Path |
     with open(p, "rb") as f:
         head = f.read(512)
     _sniff_text(head, name)
-    text = run_ffmpeg(ffmpeg_input(p, probing=True), PROBE_TIMEOUT_S, f"Reading {name}").stderr.decode("utf-8", "replace")
+    text = run_ffmpeg(ffmpeg_input(p, pictures=False), PROBE_TIMEOUT_S, f"Reading {name}").stderr.decode("utf-8", "replace")
     if "exceeds max_streams" in text:
         raise _too_many_streams(name, f"more than {MAX_STREAMS}")
     if "Input #0" not in text and "Cannot allocate memory" in text:
@@ -369,7 +370,7 @@ def video_packet_scan(path: str, cap_s: float | None = None, name: str | None = 
     counting stops a second past it: a longer video then reads as cap + 1 s.
     """
     cap = ["-t", f"{cap_s + 1:.3f}"] if cap_s is not None else []
-    run = run_ffmpeg([*ffmpeg_input(path, probing=True), "-map", "0:V:0", *cap, "-c", "copy", "-f", "framecrc", "-"],
+    run = run_ffmpeg([*ffmpeg_input(path, pictures=False), "-map", "0:V:0", *cap, "-c", "copy", "-f", "framecrc", "-"],
                      PROBE_TIMEOUT_S, f"Measuring {name or display_name(path)}")
     text = run.stderr.decode("utf-8", "replace")
     times = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", text)
@@ -394,7 +395,7 @@ def readable_copy(info: MediaInfo, limits: Limits | None = None) -> Iterator[Med
     tmp = tempfile.mkdtemp(prefix="emotion-remux-")
     try:
         out = str(Path(tmp) / "remuxed.mkv")
-        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(info.path, probing=True), "-t", f"{limit + 1:.3f}", "-map", "0:V:0?",
+        run_ffmpeg(["-v", "error", "-y", *ffmpeg_input(info.path, pictures=False), "-t", f"{limit + 1:.3f}", "-map", "0:V:0?",
                     "-map", "0:a:0?", "-c", "copy", out], decode_budget_s(limit), f"Reading {display_name(info.path)}")
         if not Path(out).is_file() or Path(out).stat().st_size == 0:
             raise EmotionError(f"{display_name(info.path)} could not be read; it may be damaged.", code="corrupt")
@@ -425,7 +426,7 @@ def load_audio(path: str | Path, sample_rate: int = 16000, max_s: float | None =
     limit = 3600.0 if max_s is None else float(max_s)
     cap = int(limit * sample_rate) + 1  # one sample past the limit tells "longer than allowed"
     deadline = time.monotonic() + (decode_budget_s(limit) if timeout_s is None else timeout_s)
-    cmd = ffmpeg_command(["-v", "error", *ffmpeg_input(path, probing=True), "-map", "0:a:0?", "-vn", "-sn", "-dn",
+    cmd = ffmpeg_command(["-v", "error", *ffmpeg_input(path, pictures=False), "-map", "0:a:0?", "-vn", "-sn", "-dn",
                           "-t", f"{limit + 0.5:.3f}", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "-"])
     buf = np.empty(min(cap, 30 * sample_rate), dtype=np.float32)
     got, rest = 0, b""
