@@ -433,8 +433,8 @@ def main() -> None:
     started = time.perf_counter()
     pipe = EmotionPipeline.from_pretrained(os.environ.get("EMOTION_WEIGHTS") or None)
     print(f"Models loaded in {time.perf_counter() - started:.1f} s")
-    if pipe.face_model_problem:
-        print(f"Face analysis is off: {pipe.face_model_problem}")
+    if "face" in pipe.problems:
+        print(f"Face analysis is off: {pipe.problems['face']}")
     demo = build_app(pipe, os.environ.get("EMOTION_EXAMPLES_DIR"))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_options())

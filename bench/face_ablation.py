@@ -77,8 +77,8 @@ def main() -> None:
             last = layers.Flatten()(layers.Cropping1D((n_frames - 1, 0))(x))
             return keras.Model(inputs, layers.Dense(n_classes, activation="softmax", name="emotion")(last))
         fit_face.build_face_lstm = linear_last
-    args = run.parse_args(["--shared", str(SHARED), "--cache", o.cache, "--runs", str(Path(o.cache) / "ablation-runs"),
-                           "--no-plots", "--face-epochs", str(o.epochs)] + (["--no-appearance"] if o.no_appearance else []))
+    args = run.TrainConfig(shared=str(SHARED), cache=o.cache, runs=str(Path(o.cache) / "ablation-runs"), no_plots=True,
+                           face_epochs=o.epochs, no_appearance=o.no_appearance)
     cfg = PipelineConfig(appearance_model="" if o.no_appearance else run.APPEARANCE_FILE, appearance_as=o.as_)
     items, _, _ = run.load_datasets(args)
     run_dir = Path(args.runs)

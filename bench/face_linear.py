@@ -44,8 +44,8 @@ def main() -> None:
     from emotion.face import model_input
     from train import fit_face, run
 
-    args = run.parse_args(["--shared", str(SHARED), "--cache", str(ROOT / "cache"),
-                           "--runs", str(ROOT / "cache" / "ablation-runs"), "--no-plots"])
+    args = run.TrainConfig(shared=str(SHARED), cache=str(ROOT / "cache"), runs=str(ROOT / "cache" / "ablation-runs"),
+                           no_plots=True)
     cfg = PipelineConfig(appearance_model=run.APPEARANCE_FILE)
     items, _, _ = run.load_datasets(args)
     run_dir = Path(args.runs)

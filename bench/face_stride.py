@@ -29,19 +29,19 @@ def main() -> None:
     from emotion.pipeline import EmotionPipeline, split_windows
 
     pipe = EmotionPipeline.from_pretrained(args.weights, face_model=SHARED / "models" / "face_landmarker.task")
-    cfg = pipe.cfg
+    cfg, face = pipe.cfg, pipe.branches["face"]
     full, strided = [], {k: [] for k in args.strides}
     for clip in sorted((SHARED / "data" / "mead-clips").glob("*.mp4")):
         windows = split_windows(probe(clip).duration_s, cfg)
-        ref = video_blendshapes(clip, windows, cfg, pipe.face_model_path, appearance_path=pipe.appearance_path)
+        ref = video_blendshapes(clip, windows, cfg, face.landmarker, appearance_path=face.appearance_path)
         if min(w.coverage for w in ref) < cfg.min_face_coverage:
             continue
-        full.append(pipe.face.probabilities(np.stack([w.sequence for w in ref])))
+        full.append(face.model.probabilities(np.stack([w.sequence for w in ref])))
         for k in args.strides:
             cfg.long_video_face_stride = k
-            got = video_blendshapes(clip, windows, cfg, pipe.face_model_path, fast=True,
-                                    appearance_path=pipe.appearance_path)
-            strided[k].append(pipe.face.probabilities(np.stack([w.sequence for w in got])))
+            got = video_blendshapes(clip, windows, cfg, face.landmarker, fast=True,
+                                    appearance_path=face.appearance_path)
+            strided[k].append(face.model.probabilities(np.stack([w.sequence for w in got])))
     ref_p = np.concatenate(full)
     print(f"{len(ref_p)} windows from {len(full)} MEAD clips with a face")
     for k in args.strides:

@@ -113,7 +113,7 @@ def main() -> None:
 
     results_path = Path(o.results)
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    args = run.parse_args(["--shared", str(SHARED), "--cache", o.cache, "--no-plots"])
+    args = run.TrainConfig(shared=str(SHARED), cache=o.cache, no_plots=True)
     items, _, _ = run.load_datasets(args)
     fold_of = folds.assign(items, args.folds, args.split, args.seed)  # the folds train.run makes
     inner = {k: folds.inner_validation(items, fold_of, k, args.split, args.seed) for k in range(args.folds)}

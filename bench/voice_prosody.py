@@ -61,7 +61,7 @@ def main() -> None:
     best = best_row(ablation)
     cfg = replace(PipelineConfig(), **ablation[best]["config"])
     cache = ROOT / "cache"
-    args = run.parse_args(["--shared", str(SHARED), "--cache", str(cache), "--no-plots"])
+    args = run.TrainConfig(shared=str(SHARED), cache=str(cache), no_plots=True)
     items, _, _ = run.load_datasets(args)
     fold_of = folds.assign(items, args.folds, args.split, args.seed)
     inner = {k: folds.inner_validation(items, fold_of, k, args.split, args.seed) for k in range(args.folds)}

@@ -84,8 +84,8 @@ def predict(args: argparse.Namespace, err: TextIO) -> int:
     except EmotionError as exc:
         print(f"error: {exc}", file=err)
         return 2
-    if pipe.face_model_problem:
-        print(f"note: {pipe.face_model_problem} Videos are analysed from the voice only.", file=err)
+    if "face" in pipe.problems:
+        print(f"note: {pipe.problems['face']} Videos are analysed from the voice only.", file=err)
     failures = 0
     writer = None
     csv_file = open(args.csv, "w", newline="") if args.csv else None

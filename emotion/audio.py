@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -312,3 +313,68 @@ class AudioModel:
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             nets.append(net)
         return cls(nets, cfg, prosody)
+
+
+@dataclass
+class VoiceWindow:
+    """The voice branch's input for one window with speech: its spectral features and, when the model has a
+    prosody regression, its prosody vector."""
+
+    features: np.ndarray  # (rows, frames)
+    prosody: np.ndarray | None = None
+
+
+class VoiceBranch:
+    """The voice as a branch (emotion.branches): speech per window → features → the CNN ensemble (+ prosody)."""
+
+    role = "audio"
+    weights_file = "audio_cnn.safetensors"
+    problem = None
+
+    def __init__(self, model: AudioModel) -> None:
+        self.model = model
+
+    def read(self, media, windows: list[tuple[float, float]], cfg: PipelineConfig):
+        from .branches import BranchInput
+
+        n = len(windows)
+        if media.wave is None:
+            return BranchInput.empty(n, ["No sound track — the result comes from the face only." if media.has_video
+                                         else "The file has no sound."])
+        feats, prosody = window_features(media.wave, windows, cfg, with_prosody=self.model.prosody is not None)
+        out = [None if f is None else VoiceWindow(f, None if prosody is None else prosody[i])
+               for i, f in enumerate(feats)]
+        usable = [i for i, w in enumerate(out) if w is not None]
+        notes = []
+        if windows and not usable:
+            silent = speech_level(media.wave) < cfg.min_speech_rms
+            if media.has_video:
+                notes.append("The sound track is silent — the result comes from the face only." if silent
+                             else "No speech found in the sound track (music, noise or a tone?) — the result comes "
+                                  "from the face only.")
+            else:
+                notes.append("The sound is silent: there is no voice to judge." if silent else
+                             "No speech found in the sound (music, noise or a tone?): there is no voice to judge.")
+        return BranchInput(out, usable, [float(w is not None) for w in out], notes)
+
+    def logits(self, inputs: list[VoiceWindow]) -> np.ndarray:
+        with_prosody = self.model.prosody is not None and all(w.prosody is not None for w in inputs)
+        return self.model.logits(np.stack([w.features for w in inputs]),
+                                 np.stack([w.prosody for w in inputs]) if with_prosody else None)
+
+    def warmup(self, cfg: PipelineConfig) -> np.ndarray:
+        tone = (0.1 * np.sin(np.arange(cfg.sample_rate) * 0.3)).astype(np.float32)
+        voice_features(tone, cfg, gate=False)  # compiles librosa's code
+        prosody = prosody_features(tone, cfg)[None] if self.model.prosody is not None else None
+        if cfg.vad_gate or cfg.voice_vad:
+            speech_segments(tone, cfg)  # loads the voice-activity detector
+        return self.model.logits(np.zeros((1, cfg.voice_rows, cfg.voice_frames), np.float32), prosody)
+
+    def save(self, folder) -> None:
+        self.model.save(str(Path(folder) / self.weights_file))
+
+    @classmethod
+    def load(cls, folder, cfg: PipelineConfig, **options) -> "VoiceBranch":
+        from .branches import load_checked
+
+        return cls(load_checked(Path(folder) / cls.weights_file, lambda p: AudioModel.load(p, cfg), len(cfg.emotions)))

@@ -356,8 +356,8 @@ class RayPredictor:
             raise EmotionError(f"A Ray worker on {where} loaded other weights than the driver ({mine[:12]} instead "
                                f"of {fingerprint[:12]}): give every node the same weights (--weights).",
                                code="other_weights")
-        if face_required and self.pipe.face_model_problem:
-            raise EmotionError(f"A Ray worker on {where} has no face model ({self.pipe.face_model_problem}): give "
+        if face_required and "face" in self.pipe.problems:
+            raise EmotionError(f"A Ray worker on {where} has no face model ({self.pipe.problems['face']}): give "
                                "every node face_landmarker.task (--face-model or EMOTION_FACE_MODEL).",
                                code="no_face_model")
 

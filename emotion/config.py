@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .branches import DEFAULT_BRANCHES, ROLES
 from .errors import EmotionError
 from .labels import EMOTIONS
 from .media import Limits
@@ -52,6 +53,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0),
 }
 MAX_EMOTIONS = 16
+BRANCH_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 EMOTION_NAME = re.compile(r"[a-z][a-z_-]{0,31}")
 MAX_CONFIG_BYTES = 1_000_000  # the shipped one is ~10 KB
 MAX_CONFIG_DEPTH = 4  # the deepest field is a list of numbers inside the top object
@@ -106,6 +108,8 @@ class PipelineConfig:
     format_version: int = FORMAT_VERSION
     # The classes of every head, in order: the one emotion list (exports, plots, the card and training follow it).
     emotions: list[str] = field(default_factory=lambda: list(EMOTIONS))
+    # role ("audio", "face") → the registered branch that plays it (emotion.branches); one role alone is allowed
+    branches: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BRANCHES))
     # audio
     sample_rate: int = 16000
     n_mfcc: int = 40
@@ -212,6 +216,9 @@ class PipelineConfig:
                 and len(set(self.emotions)) == len(self.emotions)):
             raise bad("emotions", f"must be 2 to {MAX_EMOTIONS} different lower-case names (every head's classes, "
                                   "in their order)")
+        if not (isinstance(self.branches, dict) and self.branches and set(self.branches) <= set(ROLES)
+                and all(isinstance(v, str) and BRANCH_NAME.fullmatch(v) for v in self.branches.values())):
+            raise bad("branches", f"must map one or both of {', '.join(ROLES)} to a branch's name")
         if list(self.blendshape_names) != list(BLENDSHAPE_NAMES):
             raise bad("blendshape_names", "must be MediaPipe's 52 blendshape names in order")
         if not set(self.face_ignored) <= set(BLENDSHAPE_NAMES):

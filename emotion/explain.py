@@ -72,13 +72,14 @@ def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None) -> N
     used = [i for i, p in enumerate(face_p) if p is not None]
     if not used:
         return
-    seqs = np.stack([feats.faces[i].sequence for i in used])  # (W, T, 52)
+    faces = feats.of("face").windows
+    seqs = np.stack([faces[i].sequence for i in used])  # (W, T, 52)
     probs = np.mean([face_p[i] for i in used], axis=0)
     own = int(np.argmax(probs))
     label = cfg.emotions.index(verdict) if verdict in cfg.emotions else own
     if label != own:
         expl.face_reads = cfg.emotions[own]
-    base = pipe.face.probabilities(seqs)[:, label]
+    base = pipe.branches["face"].model.probabilities(seqs)[:, label]
     groups = movement_groups(list(cfg.blendshape_names))
     names = [g for g in groups if g != "neutral"]
     variants = []
@@ -86,7 +87,7 @@ def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None) -> N
         x = seqs.copy()
         x[:, :, groups[g]] = 0.0
         variants.append(x)
-    drops = base[None, :] - pipe.face.probabilities(np.concatenate(variants)).reshape(len(names), len(used), -1)[:, :, label]
+    drops = base[None, :] - pipe.branches["face"].model.probabilities(np.concatenate(variants)).reshape(len(names), len(used), -1)[:, :, label]
     importance = drops.mean(axis=1)
     order = np.argsort(importance)[::-1][:TOP_MOVEMENTS]
     n = seqs.shape[1]
@@ -97,12 +98,12 @@ def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None) -> N
         x = seqs.copy()
         x[:, s:s + BLOCK_FRAMES] = median
         blocks.append(x)
-    block_p = pipe.face.probabilities(np.concatenate(blocks)).reshape(len(starts), len(used), -1)[:, :, label]
+    block_p = pipe.branches["face"].model.probabilities(np.concatenate(blocks)).reshape(len(starts), len(used), -1)[:, :, label]
     evidence = np.repeat(base[None, :] - block_p, BLOCK_FRAMES, axis=0)[:n].T.reshape(-1)  # (W*T,)
-    times = np.concatenate([feats.faces[i].times_s for i in used])
+    times = np.concatenate([faces[i].times_s for i in used])
     values = np.concatenate([np.stack([seqs[k][:, groups[names[j]]].mean(1) for j in order]) for k in range(len(used))], axis=1)
-    starts_s = np.concatenate([np.full(n, feats.faces[i].start_s) for i in used])
-    ends_s = np.concatenate([np.full(n, feats.faces[i].end_s) for i in used])
+    starts_s = np.concatenate([np.full(n, faces[i].start_s) for i in used])
+    ends_s = np.concatenate([np.full(n, faces[i].end_s) for i in used])
     inside = (times >= starts_s + EDGE_S) & (times <= ends_s - EDGE_S)
     peaks = np.argsort(np.where(inside, evidence, -np.inf))[::-1][:3]
     expl.face_times_s = times
@@ -118,7 +119,7 @@ def _voice_part(pipe, feats, expl: Explanation, hop: int = 320) -> None:
     import librosa
 
     cfg = pipe.cfg
-    if feats.wave is None or all(m is None for m in feats.mfccs):
+    if feats.wave is None or not feats.of("audio").usable:
         return
     wave = feats.wave[: int(PITCH_MAX_S * cfg.sample_rate)]
     rms = librosa.feature.rms(y=wave, frame_length=1024, hop_length=hop)[0]

@@ -297,3 +297,76 @@ class FaceModel:
                                f"listed in config.json (`emotions`): it answers {model.output_shape[-1]}.",
                                code="bad_weights")
         return cls(model, cfg)
+
+
+class FaceBranch:
+    """The face as a branch (emotion.branches): frames per window → MediaPipe blendshapes (+ the expression CNN's
+    appearance) → the LSTM. It needs the Face Landmarker file; without it the branch says why and reads nothing."""
+
+    role = "face"
+    weights_file = "face_lstm.keras"
+
+    def __init__(self, model: FaceModel, landmarker: Path | None, problem: str | None = None,
+                 appearance_path: Path | None = None) -> None:
+        self.model = model
+        self.landmarker = landmarker  # MediaPipe's face_landmarker.task (None when it could not be found)
+        self.problem = problem
+        self.appearance_path = appearance_path  # the expression CNN (cfg.appearance_model), next to the weights
+
+    def read(self, media, windows: list[tuple[float, float]], cfg: PipelineConfig):
+        from .branches import BranchInput
+
+        n = len(windows)
+        if not (media.has_video and windows):
+            return BranchInput.empty(n)
+        if self.landmarker is None:
+            return BranchInput.empty(n, [f"Face analysis is off: {self.problem} Result from the voice only."])
+        media.progress(0.15, "Following the face: 0%")
+        faces = video_blendshapes(media.frames, windows, cfg, self.landmarker, fast=media.duration_s > cfg.long_video_s,
+                                  appearance_path=self.appearance_path, timings=media.timings,
+                                  max_pixels=media.max_pixels,
+                                  on_frames=lambda f: media.progress(0.15 + 0.7 * f, f"Following the face: {f:.0%}"))
+        notes = ["Several faces are visible — the largest one was followed."] if max(f.max_faces for f in faces) > 1 \
+            else []
+        usable = [i for i, f in enumerate(faces) if f.coverage >= cfg.min_face_coverage]
+        if not usable:
+            coverage = float(np.mean([f.coverage for f in faces]))
+            notes.append("No face found — the result comes from the voice only." if coverage == 0 else
+                         f"A face was visible in only {coverage:.0%} of the frames — too little to judge; the result "
+                         "comes from the voice only.")
+        return BranchInput(faces, usable, [f.coverage for f in faces], notes)
+
+    def logits(self, inputs: list[FaceWindow]) -> np.ndarray:
+        return self.model.logits(np.stack([w.sequence for w in inputs]))
+
+    def warmup(self, cfg: PipelineConfig) -> np.ndarray:
+        # traces the one graph for every batch size
+        return self.model.probabilities(np.zeros((1, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32))
+
+    def save(self, folder) -> None:
+        import shutil
+
+        folder = Path(folder)
+        self.model.save(str(folder / self.weights_file))
+        if self.appearance_path is not None:  # the expression CNN and its licence travel with the weights
+            stem = Path(self.model.cfg.appearance_model).stem
+            for src in (self.appearance_path, *self.appearance_path.parent.glob(f"{stem}*LICENSE*")):
+                if Path(src).resolve() != (folder / Path(src).name).resolve():
+                    shutil.copyfile(src, folder / Path(src).name)
+
+    @classmethod
+    def load(cls, folder, cfg: PipelineConfig, face_model: str | Path | None = None, **options) -> "FaceBranch":
+        """`face_model`: MediaPipe's Face Landmarker file (default: found or downloaded by emotion.hub)."""
+        from .branches import load_checked
+        from .hub import resolve_face_model
+
+        folder = Path(folder)
+        appearance = folder / cfg.appearance_model if cfg.appearance_model else None
+        if appearance is not None:
+            load_checked(appearance, AppearanceModel)  # present and readable
+        model = load_checked(folder / cls.weights_file, lambda p: FaceModel.load(p, cfg), len(cfg.emotions))
+        try:
+            landmarker, problem = resolve_face_model(face_model), None
+        except EmotionError as exc:
+            landmarker, problem = None, str(exc)
+        return cls(model, landmarker, problem, appearance)

@@ -11,8 +11,9 @@ from pathlib import Path
 from .errors import EmotionError
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-WEIGHT_FILES = ("config.json", "audio_cnn.safetensors", "face_lstm.keras", "fusion_mlp.safetensors")
-EXTRA_PATTERNS = ("*.tflite", "*LICENSE*")  # the appearance CNN named in config.json, and its licence
+# What a weights folder holds: config.json names its branches (emotion.branches.weight_files), whose files are
+# safetensors or Keras files; beside them the appearance CNN the config names, its licence, and metrics.json.
+WEIGHT_PATTERNS = ("*.json", "*.safetensors", "*.keras", "*.tflite", "*LICENSE*")
 
 
 def weights_fingerprint(folder: str | Path) -> str:
@@ -22,8 +23,8 @@ def weights_fingerprint(folder: str | Path) -> str:
     import hashlib
 
     folder = Path(folder)
-    names = sorted(f.name for f in folder.iterdir() if f.is_file() and (
-        f.name in WEIGHT_FILES or any(fnmatch.fnmatch(f.name, p) for p in EXTRA_PATTERNS)))
+    names = sorted(f.name for f in folder.iterdir() if f.is_file() and any(fnmatch.fnmatch(f.name, p)
+                                                                           for p in WEIGHT_PATTERNS))
     digest = hashlib.sha256()
     for name in names:
         digest.update(name.encode() + b"\0")
@@ -43,9 +44,8 @@ def resolve_weights(name_or_path: str | Path | None = None, revision: str | None
         name_or_path = DEFAULT_WEIGHTS
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        missing = [f for f in WEIGHT_FILES if not (path / f).is_file()]
-        if missing:
-            raise EmotionError(f"The weights folder {path} lacks {', '.join(missing)}.", code="bad_weights")
+        if not (path / "config.json").is_file():  # the rest it names is checked when the branches load
+            raise EmotionError(f"The weights folder {path} lacks config.json.", code="bad_weights")
         return path
     name = str(name_or_path)
     if name.count("/") != 1 or name.startswith((".", "/")):
@@ -56,7 +56,7 @@ def resolve_weights(name_or_path: str | Path | None = None, revision: str | None
 
     try:
         local = snapshot_download(repo_id=name, revision=revision, repo_type="model", cache_dir=cache_dir,
-                                  allow_patterns=list(WEIGHT_FILES) + ["metrics.json", "README.md", *EXTRA_PATTERNS])
+                                  allow_patterns=[*WEIGHT_PATTERNS, "README.md"])
     except RepositoryNotFoundError:
         raise EmotionError(f"No model repo named {name} on the Hugging Face Hub (or it is private: "
                            "log in or set HF_TOKEN).", code="hub") from None

@@ -139,13 +139,13 @@ def test_training_features_are_the_inference_features(shared_index, tmp_path, pi
     done, failures = features.extract_all([audio_item], cfg, tmp_path, "audio", workers=1)
     assert not failures
     cached = features.load_audio_cache(done[audio_item.path])
-    live = pipe.preprocess(audio_item.path).mfccs[0]
+    live = pipe.preprocess(audio_item.path).inputs["audio"].windows[0].features
     np.testing.assert_allclose(cached, live, rtol=1e-5, atol=1e-4)
     done, failures = features.extract_all([clip_item], cfg, tmp_path, "face", str(SHARED / "models" / "face_landmarker.task"),
-                                          workers=1, appearance=str(pipe.appearance_path))
+                                          workers=1, appearance=str(pipe.branches["face"].appearance_path))
     assert not failures
     cached = features.load_face_cache(done[clip_item.path])["windows"][0]["sequence"]
-    live = pipe.preprocess(clip_item.path).faces[0].sequence
+    live = pipe.preprocess(clip_item.path).inputs["face"].windows[0].sequence
     np.testing.assert_allclose(cached, live, atol=1e-5)
     # a second run reuses the cache (resumable)
     again, _ = features.extract_all([clip_item], cfg, tmp_path, "face", "unused-because-cached", workers=1,

@@ -18,13 +18,16 @@ from train import push
 WEIGHTS = ROOT / "weights"
 # the appearance CNN named in config.json and its licence travel with the weights
 EXTRAS = tuple(sorted(f.name for f in WEIGHTS.iterdir() if f.suffix == ".tflite" or "LICENSE" in f.name))
+# what config.json's branches and the stacker need, the figures and the card: what goes to the Hub
+UPLOAD_FILES = ("config.json", "audio_cnn.safetensors", "face_lstm.keras", "fusion_mlp.safetensors", "metrics.json",
+                "README.md")
 
 
 def test_dry_run_writes_exactly_the_upload(tmp_path):
     out = tmp_path / "preview"
     code = push.main(["--repo-id", "someone/emotion", "--weights", str(WEIGHTS), "--dry-run", str(out)])
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(push.UPLOAD_FILES + EXTRAS + (push.STAGING_MARK,))
+    assert sorted(p.name for p in out.iterdir()) == sorted(UPLOAD_FILES + EXTRAS + (push.STAGING_MARK,))
     card = (out / "README.md").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics == json.loads((WEIGHTS / "metrics.json").read_text())
@@ -77,7 +80,7 @@ def test_push_sends_the_right_repo_files_and_message(tmp_path):
     upload = api.calls[2][2]
     assert upload["repo_id"] == "someone/emotion" and upload["repo_type"] == "model"
     assert upload["revision"] == "v1" and upload["commit_message"] == "first weights"
-    assert upload["files"] == sorted(push.UPLOAD_FILES + EXTRAS)
+    assert upload["files"] == sorted(UPLOAD_FILES + EXTRAS)
     assert not Path(upload["folder_path"]).exists()  # staging folder cleaned up
 
 
@@ -113,7 +116,7 @@ def fill_cache(cache: Path, repo_id: str, commit: str = "0" * 40) -> None:
     repo = cache / f"models--{repo_id.replace('/', '--')}"
     snap = repo / "snapshots" / commit
     snap.mkdir(parents=True)
-    for f in push.UPLOAD_FILES + EXTRAS:
+    for f in UPLOAD_FILES + EXTRAS:
         shutil.copy2(WEIGHTS / f, snap / f)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)

@@ -97,7 +97,7 @@ def test_long_video_reads_one_face_frame_in_two(pipe, tmp_path, monkeypatch):
     feats = pipe.preprocess(clip)
     read = fast_pattern(pipe.cfg.frames_per_window, 2)  # 1 in 2, and each window's first and last frames
     assert read.sum() < 0.7 * read.size
-    assert all(np.array_equal(f.sampled, read) and f.coverage == 1.0 for f in feats.faces)
+    assert all(np.array_equal(f.sampled, read) and f.coverage == 1.0 for f in feats.inputs["face"].windows)
     fast = pipe.predict(clip)
     assert fast.label == full.label == "happy"
     for a, b in zip(full.timeline, fast.timeline):
@@ -107,10 +107,11 @@ def test_long_video_reads_one_face_frame_in_two(pipe, tmp_path, monkeypatch):
 def test_face_model_answers_a_window_the_same_alone_or_in_any_batch(pipe):
     # One traced graph serves every batch size (a long video's windows go through at once).
     feats = pipe.preprocess(MEAD / "W009_front_happy_level3_001.mp4")
-    one = feats.faces[0].sequence[None]
+    one = feats.inputs["face"].windows[0].sequence[None]
     noise = np.random.default_rng(0).uniform(0, 0.3, (36, *one.shape[1:])).astype(np.float32)
     batch = np.concatenate([noise[:17], one, noise[17:]])
-    alone, within = pipe.face.probabilities(one)[0], pipe.face.probabilities(batch)[17]
+    face = pipe.branches["face"].model
+    alone, within = face.probabilities(one)[0], face.probabilities(batch)[17]
     assert alone.argmax() == EMOTIONS.index("happy")
     np.testing.assert_allclose(alone, within, atol=1e-5)
 
@@ -138,7 +139,7 @@ def test_without_face_model_a_video_is_judged_by_voice(monkeypatch):
 
     monkeypatch.setenv("EMOTION_FACE_MODEL", str(ROOT / "no-such-face-model.task"))
     pipe = EmotionPipeline.from_pretrained(ROOT / "weights", warmup=False)
-    assert pipe.face_model_path is None and "does not exist" in pipe.face_model_problem
+    assert pipe.branches["face"].landmarker is None and "does not exist" in pipe.problems["face"]
     pred = pipe.predict(SPEECH_VIDEO)
     assert pred.modalities == ["audio"]
     assert any("Face analysis is off" in w for w in pred.warnings)

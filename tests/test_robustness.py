@@ -112,7 +112,7 @@ def test_several_faces_follow_the_largest(pipe, corpus, tmp_path):
     big = make(tmp_path, "big.mp4", "-i", str(FACE), "-t", "3.5", "-c:v", "libx264")
     small = make(tmp_path, "small.mp4", "-i", str(MEAD / "W009_front_sad_level3_001.mp4"), "-t", "3.5",
                  "-c:v", "libx264")
-    seq = lambda path: pipe.preprocess(path).faces[0].sequence
+    seq = lambda path: pipe.preprocess(path).inputs["face"].windows[0].sequence
     both = seq(corpus["two_faces"])
     assert np.abs(both - seq(big)).mean() < 0.5 * np.abs(both - seq(small)).mean()
 

@@ -205,6 +205,9 @@ def test_training_on_audio_video_pairs(av_corpus, tmp_path, monkeypatch, split):
     result = run_training(tmp_path, "--data", str(av_corpus), "--split", split)
     m = result.metrics
     assert m["protocol"]["split"] == split and m["protocol"]["datasets"] == ["ravdess", "rml"]
+    options = m["protocol"]["options"]  # the run's TrainConfig as it was, beside what it led to
+    assert options["split"] == split and options["folds"] == 2 and options["audio_epochs"] == 4
+    assert json.loads((tmp_path / "weights" / "metrics.json").read_text())["protocol"]["options"] == options
     assert m["protocol"]["true_audio_video_pairs"]  # both branches saw the same clips
     assert m["audio"]["cnn"]["n"] == 36 and sum(m["face"]["lstm"]["n_per_fold"].values()) == 36
     speakers_of = lambda k: set(m["protocol"]["speakers_per_fold"][k])

@@ -71,8 +71,8 @@ def test_not_sure_threshold_keeps_answers_precise():
 def test_fitting_on_the_voice_models_real_logits(pipe):
     # 24 real RAVDESS clips through the shipped CNN: the fitted temperature must lower their NLL
     clips = sorted(RAVDESS.glob("Actor_1[6-9]/03-01-0[3-8]-01-01-0*.flac"))[:24]
-    feats = [pipe.preprocess(c).mfccs[0] for c in clips]
-    logits = pipe.audio.logits(np.stack(feats))
+    feats = [pipe.preprocess(c).inputs["audio"].windows[0].features for c in clips]
+    logits = pipe.branches["audio"].model.logits(np.stack(feats))
     y = np.array([int(c.name.split("-")[2]) - 3 for c in clips])
     t = fit_temperature(logits, y)
     nll = lambda temp: -np.mean(np.log(calibrate(logits, temp)[np.arange(len(y)), y]))
@@ -87,7 +87,8 @@ def with_cfg(pipe, **changes):
 
 def test_temperature_is_applied_at_prediction(pipe):
     feats = pipe.preprocess(FLAC)
-    logits = pipe.audio.logits(feats.mfccs[0][None], feats.prosody[0][None])  # the CNNs and the prosody regression
+    voice = feats.inputs["audio"].windows[0]
+    logits = pipe.branches["audio"].model.logits(voice.features[None], voice.prosody[None])  # the CNNs and the prosody regression
     for t in (0.5, 4.0):
         pred = with_cfg(pipe, temperature_audio=t).predict(FLAC)
         got = np.array([pred.audio[e] for e in pipe.cfg.emotions])

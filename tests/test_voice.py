@@ -232,8 +232,8 @@ def test_the_prosody_regression_is_saved_with_the_cnns_and_moves_the_answer(tmp_
 
 
 def test_the_shipped_voice_reads_prosody_on_a_real_clip(pipe):
-    assert pipe.audio.prosody is not None, "the shipped weights have no prosody regression"
+    assert pipe.branches["audio"].model.prosody is not None, "the shipped weights have no prosody regression"
     feats = pipe.preprocess(SPEECH)
-    assert feats.prosody is not None and feats.prosody[0] is not None
+    assert feats.inputs["audio"].windows[0].prosody is not None
     pred = pipe.predict(SPEECH)
     assert pred.audio is not None and pred.label is not None

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from emotion.config import PipelineConfig
 from emotion.errors import EmotionError
-from emotion.hub import EXTRA_PATTERNS, WEIGHT_FILES
+from emotion.branches import weight_files
+from emotion.hub import WEIGHT_PATTERNS
 
 from .card import write_card
 
-UPLOAD_FILES = WEIGHT_FILES + ("metrics.json", "README.md")
 STAGING_MARK = ".emotion-staging"
 
 
@@ -46,13 +46,15 @@ def prepare_staging(weights: Path, out: Path) -> None:
 def stage(weights: str | Path, out: str | Path) -> list[Path]:
     """Copy the files to upload into `out` and regenerate the model card from metrics.json + config."""
     weights, out = Path(weights), Path(out)
-    missing = [f for f in WEIGHT_FILES + ("metrics.json",) if not (weights / f).is_file()]
+    files = weight_files(PipelineConfig.from_json(weights / "config.json")) if (weights / "config.json").is_file() \
+        else ["config.json"]
+    missing = [f for f in files + ["metrics.json"] if not (weights / f).is_file()]
     if missing:
         raise EmotionError(f"{weights} lacks {', '.join(missing)}; train first (python -m train.run).", code="bad_weights")
     prepare_staging(weights, out)
     cfg = PipelineConfig.from_json(weights / "config.json")
     extra = [f.name for f in weights.glob(f"{Path(cfg.appearance_model).stem}*") if f.is_file()] if cfg.appearance_model else []
-    for name in WEIGHT_FILES + ("metrics.json",) + tuple(extra):
+    for name in files + ["metrics.json", *extra]:
         shutil.copy2(weights / name, out / name)
     metrics = json.loads((out / "metrics.json").read_text())
     write_card(out, metrics, PipelineConfig.from_json(out / "config.json"))
@@ -83,7 +85,7 @@ def push(weights: str | Path, repo_id: str, private: bool = False, revision: str
         if revision:
             api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
         info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", revision=revision,
-                                 commit_message=message, allow_patterns=list(UPLOAD_FILES) + list(EXTRA_PATTERNS))
+                                 commit_message=message, allow_patterns=[*WEIGHT_PATTERNS, "README.md"])
     except EmotionError:
         raise
     except RepositoryNotFoundError:

