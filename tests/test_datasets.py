@@ -69,6 +69,31 @@ def test_made_corpora_adapters(made_corpora):
     assert sorted(m[len(str(root)) + 1:] for m in malformed) == sorted(k for k, v in names.items() if v == "malformed")
 
 
+def test_speech_corpus_adapters_read_the_names_as_their_manifest_does(tmp_path):
+    # EmoDB, EMOVO and nEMO in their own naming: every file's emotion and speaker as the shared manifest has them
+    import csv
+    import shutil
+
+    root = SHARED / "data" / "speech-corpora"
+    manifest = {r["file"]: r for r in csv.DictReader(open(root / "manifest.csv"))}
+    sources = datasets.detect_sources(root)
+    assert set(sources) == {"emodb", "emovo", "nemo"}
+    items, malformed = datasets.index(sources)
+    assert not malformed
+    for i in items:
+        row = manifest[str(i.path)[len(str(root)) + 1:]]
+        assert (i.emotion, i.speaker, i.kind) == (row["emotion"], row["speaker"], "audio")
+    kept = [r for r in manifest.values() if r["emotion"] not in ("neutral", "other")]  # dropped, like RAVDESS'
+    assert len(items) == len(kept) == 1971
+    assert {d: len({i.speaker for i in items if i.dataset == d}) for d in sources} == {"emodb": 10, "emovo": 6, "nemo": 9}
+    assert not any(i.emotion == "disgust" for i in items if i.dataset == "nemo")  # nEMO has none
+    odd = tmp_path / "emodb"
+    odd.mkdir()
+    shutil.copy(root / "emodb" / "03a01Fa.flac", odd / "03a01Xa.flac")  # no such emotion letter
+    shutil.copy(root / "emodb" / "03a01Fa.flac", odd / "take 3.flac")
+    assert sorted(p.split("/")[-1] for p in datasets.index({"emodb": odd})[1]) == ["03a01Xa.flac", "take 3.flac"]
+
+
 def test_speaker_folds_keep_speakers_apart(shared_index):
     items, _ = shared_index
     fold_of = folds.assign(items, 5, "speaker", seed=0)

@@ -7,15 +7,8 @@ from pathlib import Path
 
 from emotion.config import PipelineConfig
 
-# dataset key → (name on the card, licence, what it is)
-DATASETS = {
-    "ravdess": ("RAVDESS", "CC BY-NC-SA 4.0 (Livingstone & Russo 2018)", "acted North-American English speech"),
-    "rml": ("RML", "research use (Ryerson Multimedia Lab)", "acted audio-visual clips, six languages"),
-    "cremad": ("CREMA-D", "ODbL (Cao et al. 2014)", "acted English sentences, audio-visual"),
-    "mead": ("MEAD", "research use only", "talking-face clips"),
-    "taiwanese": ("Taiwanese Facial Expression Image Database", "research use only", "posed still photos"),
-    "jaffe": ("JAFFE", "research use only", "posed still photos of Japanese women"),
-}
+from .datasets import DATASET_INFO
+
 MIN_ROW_N = 5  # fewer examples than this make no table row (they stay in metrics.json)
 TASKS = {"audio": "audio-classification", "face": "video-classification", "fused": "video-classification"}
 
@@ -52,7 +45,7 @@ def card_data(metrics: dict):
 
     split = metrics["protocol"]["split"]
     results = [EvalResult(task_type=TASKS[branch], task_name="six-emotion recognition", dataset_type=dataset,
-                          dataset_name=f"{DATASETS.get(dataset, (dataset,))[0] if dataset != 'all' else 'all datasets'} "
+                          dataset_name=f"{DATASET_INFO.get(dataset, (dataset,))[0] if dataset != 'all' else 'all datasets'} "
                                        f"({metrics['protocol']['folds']}-fold CV by {split})",
                           dataset_split=f"out-of-fold, {split}-grouped", metric_type="accuracy",
                           metric_name=f"{branch} accuracy (mean over folds)", metric_value=m["accuracy_mean"])
@@ -61,20 +54,20 @@ def card_data(metrics: dict):
         model_name="multimodal-emotion-recognizer", license="cc-by-nc-sa-4.0", library_name="pytorch",
         tags=["emotion-recognition", "audio-classification", "video-classification", "multimodal", "mediapipe",
               "keras"],
-        datasets=[DATASETS.get(d, (d,))[0] for d in metrics["protocol"]["datasets"]], metrics=["accuracy", "f1"],
+        datasets=[DATASET_INFO.get(d, (d,))[0] for d in metrics["protocol"]["datasets"]], metrics=["accuracy", "f1"],
         eval_results=results)
 
 
 def card_text(metrics: dict, cfg: PipelineConfig) -> str:
     proto, cal = metrics["protocol"], metrics["calibration"]
     table = "\n".join(
-        f"| {branch} | {DATASETS.get(d, (d,))[0] if d != 'all' else 'all'} | {what} | {m.get('n', 0)} | **{_pct(m)}** | "
+        f"| {branch} | {DATASET_INFO.get(d, (d,))[0] if d != 'all' else 'all'} | {what} | {m.get('n', 0)} | **{_pct(m)}** | "
         f"{_pct(b)} | {m.get('macro_f1', 0):.2f} |" for branch, d, what, m, b in headline_rows(metrics))
     recall_rows = "\n".join(
         f"| {branch} · {d} | " + " | ".join(f"{m['per_class'][e]['recall']:.0%}" for e in cfg.emotions) + " |"
         for branch, d, _, m, _ in headline_rows(metrics) if m.get("per_class"))
-    data_lines = "\n".join(f"- **{DATASETS.get(d, (d, '?', ''))[0]}** — {DATASETS.get(d, ('', '', ''))[2]}; "
-                           f"licence: {DATASETS.get(d, ('', 'see the dataset', ''))[1]}." for d in proto["datasets"])
+    data_lines = "\n".join(f"- **{DATASET_INFO.get(d, (d, '?', ''))[0]}** — {DATASET_INFO.get(d, ('', '', ''))[2]}; "
+                           f"licence: {DATASET_INFO.get(d, ('', 'see the dataset', ''))[1]}." for d in proto["datasets"])
     pairs = ("true audio-video pairs (both branches saw the same clips)" if proto["true_audio_video_pairs"] else
              "the two branches' out-of-fold predictions paired *by emotion* (the datasets hold no true audio-video "
              "pairs), so the fused figure shows how the stacker combines two independent opinions, not accuracy on "
@@ -91,7 +84,7 @@ def card_text(metrics: dict, cfg: PipelineConfig) -> str:
     appearance = "" if not cfg.appearance_model else (
         f", plus the appearance of a 64×64 grey crop of the face (taken from the landmarks) read by "
         f"`{cfg.appearance_model}` — {cfg.appearance_origin} — averaged over the crop and its mirror image")
-    worse = [DATASETS.get(d, (d,))[0] for b, d, _, m, base in headline_rows(metrics)
+    worse = [DATASET_INFO.get(d, (d,))[0] for b, d, _, m, base in headline_rows(metrics)
              if b == "face" and base and m.get("accuracy_mean", 0) < base.get("accuracy_mean", 0)]
     below = "" if not worse else (
         f"- The face model is **below** its last-frame baseline on: {', '.join(worse)} (photo-built sequences end on "

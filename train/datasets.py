@@ -1,4 +1,5 @@
 """Dataset adapters: one small function per dataset, each yielding Items (path, emotion, speaker, dataset).
+Adding a dataset touches this file only: its label codes, its adapter, ADAPTERS and DATASET_INFO.
 
 Clip datasets keep only the six emotions (neutral, calm and contempt are dropped). Photo datasets also
 yield their neutral photos (emotion "neutral"): they are the starting frames of built sequences.
@@ -36,6 +37,31 @@ TAIWANESE_NEUTRAL = "a"
 # JAFFE two-letter code.
 JAFFE_CODES = {"HA": "happy", "SA": "sad", "AN": "angry", "FE": "fearful", "DI": "disgust", "SU": "surprised"}
 JAFFE_NEUTRAL = "NE"
+
+# EmoDB (Berlin), 6th character: Wut, Ekel, Angst, Freude, Trauer; N neutral and L boredom dropped; no surprise.
+EMODB_CODES = {"W": "angry", "E": "disgust", "A": "fearful", "F": "happy", "T": "sad"}
+EMODB_DROPPED = {"N", "L"}
+
+# EMOVO (Italian), first field: disgusto, gioia, paura, rabbia, sorpresa, tristezza; neu dropped.
+EMOVO_CODES = {"dis": "disgust", "gio": "happy", "pau": "fearful", "rab": "angry", "sor": "surprised", "tri": "sad"}
+EMOVO_DROPPED = {"neu"}
+
+# nEMO (Polish), second field; neutral dropped; nEMO has no disgust.
+NEMO_CODES = {"anger": "angry", "fear": "fearful", "happiness": "happy", "sadness": "sad", "surprised": "surprised"}
+NEMO_DROPPED = {"neutral"}
+
+# For the model card: each dataset's name, licence and what it holds.
+DATASET_INFO = {
+    "ravdess": ("RAVDESS", "CC BY-NC-SA 4.0 (Livingstone & Russo 2018)", "acted North-American English speech"),
+    "rml": ("RML", "research use (Ryerson Multimedia Lab)", "acted audio-visual clips, six languages"),
+    "cremad": ("CREMA-D", "ODbL (Cao et al. 2014)", "acted English sentences, audio-visual"),
+    "mead": ("MEAD", "research use only", "talking-face clips"),
+    "taiwanese": ("Taiwanese Facial Expression Image Database", "research use only", "posed still photos"),
+    "jaffe": ("JAFFE", "research use only", "posed still photos of Japanese women"),
+    "emodb": ("EmoDB", "research use (Burkhardt et al. 2005)", "acted German speech"),
+    "emovo": ("EMOVO", "research use (Costantini et al. 2014)", "acted Italian speech"),
+    "nemo": ("nEMO", "CC BY-NC-SA 4.0 (Christop 2024)", "acted Polish speech"),
+}
 
 VIDEO_EXT = {".mp4", ".avi", ".flv", ".mov", ".mkv", ".webm"}
 AUDIO_EXT = {".wav", ".flac", ".mp3"}
@@ -154,6 +180,37 @@ def jaffe(root: str | Path, malformed: list[str]) -> Iterator[Item]:
         yield Item(str(p), emotion, f"jaffe-{m.group(1)}", "jaffe", "photo")
 
 
+def _speech(root: str | Path, malformed: list[str], pattern: re.Pattern, codes: dict[str, str], dropped: set[str],
+            dataset: str) -> Iterator[Item]:
+    """An audio-only corpus whose file names give the speaker (group 'speaker') and emotion (group 'emotion')."""
+    for p in _files(Path(root), AUDIO_EXT):
+        m = pattern.match(p.stem)
+        if not m or m.group("emotion") not in codes.keys() | dropped:
+            malformed.append(str(p))
+        elif m.group("emotion") not in dropped:
+            yield Item(str(p), codes[m.group("emotion")], f"{dataset}-{m.group('speaker')}", dataset, "audio")
+
+
+EMODB_RE = re.compile(r"^(?P<speaker>\d\d)[ab]\d\d(?P<emotion>[A-Z])[a-z]$")
+EMOVO_RE = re.compile(r"^(?P<emotion>[a-z]{3})-(?P<speaker>[fm]\d)-\w+$")
+NEMO_RE = re.compile(r"^(?P<speaker>[A-Z]{2}\d)_(?P<emotion>[a-z]+)_\d+$")
+
+
+def emodb(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """EmoDB 03a01Fa: speaker, text, emotion letter, version."""
+    return _speech(root, malformed, EMODB_RE, EMODB_CODES, EMODB_DROPPED, "emodb")
+
+
+def emovo(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """EMOVO dis-f1-b1: emotion, speaker, sentence."""
+    return _speech(root, malformed, EMOVO_RE, EMOVO_CODES, EMOVO_DROPPED, "emovo")
+
+
+def nemo(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """nEMO EB0_anger_13: speaker, emotion, take."""
+    return _speech(root, malformed, NEMO_RE, NEMO_CODES, NEMO_DROPPED, "nemo")
+
+
 def taiwanese_ratings(root: str | Path) -> dict[str, str]:
     """{photo stem: emotion most observers saw} from the database's Image_info.xls (maxIntCategory)."""
     import pandas as pd
@@ -180,7 +237,8 @@ def observers_agree(items: list[Item], sources: dict[str, Path]) -> list[Item]:
             or rated.get(Path(i.path).stem) == i.emotion]
 
 
-ADAPTERS = {"ravdess": ravdess, "rml": rml, "cremad": cremad, "mead": mead, "taiwanese": taiwanese, "jaffe": jaffe}
+ADAPTERS = {"ravdess": ravdess, "rml": rml, "cremad": cremad, "mead": mead, "taiwanese": taiwanese, "jaffe": jaffe,
+            "emodb": emodb, "emovo": emovo, "nemo": nemo}
 
 
 def shared_sources(shared: str | Path) -> dict[str, Path]:
