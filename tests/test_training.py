@@ -111,7 +111,7 @@ def test_save_pretrained_round_trips(tiny, tmp_path):
     assert a.modalities == ["audio", "face"]
     for branch in ("fused", "audio", "face"):
         assert getattr(a, branch) == pytest.approx(getattr(b, branch), abs=1e-6)
-    assert len(second.audio.nets) == 2  # both fold models
+    assert len(second.branches["audio"].model.nets) == 2  # both fold models
 
 
 def test_talking_motion_is_the_fast_movement_of_real_clip_windows(tiny):
