@@ -50,7 +50,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "single_window_max_s": (1.0, 60.0), "max_duration_s": (1.0, 3600.0), "max_file_mb": (0.1, 2000.0),
     "max_pixel_rate": (1e4, Limits.max_pixel_rate), "long_video_s": (1.0, 3600.0),
     "temperature_audio": (0.05, 100.0), "temperature_face": (0.05, 100.0), "temperature_fused": (0.05, 100.0),
-    "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0),
+    "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0), "encoder_max_s": (1.0, 30.0),
 }
 MAX_EMOTIONS = 16
 BRANCH_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -127,6 +127,9 @@ class PipelineConfig:
     vad_gate: bool = True  # sound in which the voice-activity detector finds no speech gives no voice answer
     vad_threshold: float = 0.15  # Silero's speech probability; its default 0.5 missed 15 of 952 RAVDESS clips (shouting)
     min_speech_s: float = 0.5  # less speech than this counts as none (shorter bits, like a beep, are not speech)
+    # the voice_encoder branch (emotion.speech_encoder): Whisper-base layers averaged, longest piece heard
+    encoder_layers: list[int] = field(default_factory=lambda: [3, 4])
+    encoder_max_s: float = 6.0
     mfcc_mean: list[float] = field(default_factory=list)  # per coefficient, from the training set
     mfcc_std: list[float] = field(default_factory=list)
     # face
@@ -256,6 +259,9 @@ class PipelineConfig:
             raise bad("voice_features", "must be 'mfcc' or 'logmel'")
         if self.voice_norm not in ("global", "utterance"):
             raise bad("voice_norm", "must be 'global' or 'utterance'")
+        if not (isinstance(self.encoder_layers, list) and self.encoder_layers and all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 6 for v in self.encoder_layers)):
+            raise bad("encoder_layers", "must list Whisper-base layers, 1 to 6")
         for name in ("voice_vad", "vad_gate"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "must be true or false")

@@ -1,0 +1,116 @@
+"""The voice across corpora: Whisper-base encoder features + a head, on RAVDESS, nEMO, EMOVO and EmoDB, judged by
+speaker (5-fold, pooled and per corpus) and by corpus (leave one corpus out: train on three, test on the fourth,
+on the classes it has). Prints one table per head; the figures go to docs/results.md.
+
+    python bench/voice_corpora.py [--shared ../shared] [--cache cache] [--heads linear conv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from emotion.calibration import calibrate
+from emotion.config import PipelineConfig
+from emotion.labels import EMOTIONS
+from train import datasets, folds
+from train.calibration import fit_temperature
+from train.fit_voice_encoder import HeadRecipe, extract, fit_head
+
+CORPORA = ("ravdess", "nemo", "emovo", "emodb")
+HEADS = {"linear": HeadRecipe(conv=0, epochs=40, lr=3e-3, weight_decay=1e-2),
+         "conv": HeadRecipe(conv=64, epochs=20, lr=1e-3, weight_decay=1e-2)}
+
+
+def voice_items(shared: Path) -> list[datasets.Item]:
+    sources = {"ravdess": shared / "data" / "ravdess-speech-16k",
+               **{c: shared / "data" / "speech-corpora" / c for c in ("nemo", "emovo", "emodb")}}
+    items, malformed = datasets.index(sources)
+    assert not malformed, malformed[:3]
+    return [i for i in items if i.kind == "audio"]
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    conf, right = p.max(1), p.argmax(1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    return float(sum(abs(right[m].mean() - conf[m].mean()) * m.mean()
+                     for a, b in zip(edges[:-1], edges[1:]) if (m := (conf > a) & (conf <= b)).any()))
+
+
+def masked(logits: np.ndarray, present: np.ndarray) -> np.ndarray:
+    return np.where(present.astype(bool), logits, -1e4)
+
+
+def report(name: str, logits: np.ndarray, y: np.ndarray, present: np.ndarray, corpus: np.ndarray,
+           temperature: float) -> dict:
+    p = calibrate(masked(logits, present), temperature)
+    pred = p.argmax(1)
+    out = {"accuracy": float(np.mean(pred == y)), "ece": ece(p, y),
+           "recall": {e: float(np.mean(pred[y == k] == k)) for k, e in enumerate(EMOTIONS) if (y == k).any()},
+           "per_corpus": {}}
+    for c in CORPORA:
+        m = corpus == c
+        top = np.bincount(pred[m], minlength=len(EMOTIONS))
+        out["per_corpus"][c] = {"accuracy": float(np.mean(pred[m] == y[m])), "n": int(m.sum()),
+                                "top_answer_share": float(top.max() / m.sum()), "ece": ece(p[m], y[m])}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default="../shared")
+    ap.add_argument("--cache", default="cache")
+    ap.add_argument("--heads", nargs="+", default=list(HEADS))
+    ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    o = ap.parse_args()
+    cfg = PipelineConfig()
+    items = voice_items(Path(o.shared))
+    feats = extract(items, cfg, o.cache)
+    items = [i for i in items if i.path in feats]
+    y = np.array([EMOTIONS.index(i.emotion) for i in items])
+    corpus = np.array([i.dataset for i in items])
+    has = {c: np.isin(np.arange(len(EMOTIONS)), y[corpus == c]).astype(np.float32) for c in CORPORA}
+    present = np.stack([has[c] for c in corpus])
+    fold_of = folds.assign(items, 5, "speaker", 0)
+    fold = np.array([fold_of[i.path] for i in items])
+    frames = [feats[i.path]["frames"] for i in items]
+    print(f"{len(items)} clips, {len({i.speaker for i in items})} speakers:",
+          {c: int((corpus == c).sum()) for c in CORPORA})
+    results = {}
+    for head in o.heads:
+        recipe = HEADS[head]
+        oof = np.zeros((len(items), len(EMOTIONS)), np.float32)
+        fold_acc = []
+        for k in range(5):
+            tr, te = fold != k, fold == k
+            fitted = fit_head([frames[i] for i in np.flatnonzero(tr)], y[tr], present[tr], len(EMOTIONS), recipe)
+            oof[te] = fitted.logits([frames[i] for i in np.flatnonzero(te)])
+            fold_acc.append(float(np.mean(masked(oof[te], present[te]).argmax(1) == y[te])))
+        t = fit_temperature(masked(oof, present), y)
+        cv = report(head, oof, y, present, corpus, t)
+        cv["fold_accuracy"] = fold_acc
+        loco = {}
+        for c in CORPORA:
+            tr, te = corpus != c, corpus == c
+            fitted = fit_head([frames[i] for i in np.flatnonzero(tr)], y[tr], present[tr], len(EMOTIONS), recipe)
+            logits = fitted.logits([frames[i] for i in np.flatnonzero(te)])
+            loco[c] = report(head, logits, y[te], present[te], corpus[te], t)["per_corpus"][c]
+        results[head] = {"speaker_cv": cv, "leave_one_corpus_out": loco, "temperature": t}
+        print(f"\n== head: {head} ==")
+        print(f"speaker 5-fold CV, pooled: {cv['accuracy']:.1%} (folds {', '.join(f'{a:.0%}' for a in fold_acc)}), "
+              f"ECE {cv['ece']:.3f}; recall " + ", ".join(f"{e} {r:.0%}" for e, r in cv["recall"].items()))
+        print("| corpus | speaker CV | top answer | ECE | left out (LOCO) | top answer | ECE |")
+        for c in CORPORA:
+            a, b = cv["per_corpus"][c], loco[c]
+            print(f"| {c} | {a['accuracy']:.1%} | {a['top_answer_share']:.0%} | {a['ece']:.3f} | "
+                  f"{b['accuracy']:.1%} | {b['top_answer_share']:.0%} | {b['ece']:.3f} |")
+        print(f"LOCO mean {np.mean([loco[c]['accuracy'] for c in CORPORA]):.1%}")
+    if o.out:
+        Path(o.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
