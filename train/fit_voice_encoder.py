@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from emotion.config import PipelineConfig
+from emotion.voice_encoder import EncoderHead, HeadEnsemble, batch_of
 
 from .datasets import Item
 
@@ -74,30 +75,9 @@ def extract(items: list[Item], cfg: PipelineConfig, cache: str | Path, workers: 
     return out
 
 
-class EncoderHead(nn.Module):
-    """What reads the encoder's frames: a 1-D convolution over time (kernel 5), ReLU, then mean and max over
-    time, dropout and a linear layer to the emotions. `conv=0`: a linear layer on the mean frame (a baseline)."""
-
-    def __init__(self, width: int, n_classes: int, conv: int = 128, dropout: float = 0.3) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(width, conv, 5, padding=2) if conv else None
-        self.drop = nn.Dropout(dropout)
-        self.out = nn.Linear(2 * conv if conv else width, n_classes)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (batch, frames, width), standardised; mask (batch, frames) 1 where a frame is real, 0 for padding."""
-        m = mask[..., None]
-        if self.conv is None:
-            return self.out(self.drop((x * m).sum(1) / m.sum(1)))
-        h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
-        mean = (h * m).sum(1) / m.sum(1)
-        peak = (h + (m - 1) * 1e4).max(1).values
-        return self.out(self.drop(torch.cat([mean, peak], 1)))
-
-
 @dataclass
 class HeadRecipe:
-    conv: int = 128
+    conv: int = 64
     epochs: int = 30
     lr: float = 1e-3
     weight_decay: float = 1e-2
@@ -105,34 +85,8 @@ class HeadRecipe:
     seed: int = 0
 
 
-def batch_of(frames: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames standardised with the training set's statistics and zero-padded to the longest; the mask."""
-    n = max(len(f) for f in frames)
-    x = np.zeros((len(frames), n, frames[0].shape[1]), np.float32)
-    mask = np.zeros((len(frames), n), np.float32)
-    for k, f in enumerate(frames):
-        x[k, : len(f)] = (f.astype(np.float32) - mean) / std
-        mask[k, : len(f)] = 1
-    return torch.from_numpy(x), torch.from_numpy(mask)
-
-
-@dataclass
-class FittedHead:
-    net: EncoderHead
-    mean: np.ndarray
-    std: np.ndarray
-
-    def logits(self, frames: list[np.ndarray], chunk: int = 64) -> np.ndarray:
-        out = []
-        with torch.inference_mode():
-            for s in range(0, len(frames), chunk):
-                x, m = batch_of(frames[s:s + chunk], self.mean, self.std)
-                out.append(self.net.eval()(x, m).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.net.out.out_features), np.float32)
-
-
 def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_classes: int,
-             recipe: HeadRecipe = HeadRecipe()) -> FittedHead:
+             recipe: HeadRecipe = HeadRecipe()) -> HeadEnsemble:
     """Train a head on clips' frames with labels `y`; `present` (clips, classes) is 1 for the classes the clip's
     corpus has: the others are masked out of its softmax, so a corpus never argues against a class it lacks.
     Classes are weighted by their inverse frequency (EmoDB has twice as many angry clips as sad)."""
@@ -156,4 +110,4 @@ def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_cla
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return FittedHead(net.eval(), mean, std)
+    return HeadEnsemble([net], mean, std)
