@@ -39,6 +39,8 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
 )
 
 
+CNN_VOICE_FIELDS = {"mfcc_mean", "mfcc_std"}  # the log-mel CNN's normalisation: required only when it is the voice
+
 # Upper bounds for every size, rate and length in a config: values that pass a type check can still make the
 # app allocate gigabytes (frames_per_window 1e9) or divide by almost nothing (a temperature of 1e-320).
 # A config may tighten the input limits, never loosen them past what the app's 2 GB budget was measured on.
@@ -211,7 +213,9 @@ class PipelineConfig:
         def bad(field_name: str, why: str) -> EmotionError:
             return EmotionError(f"The weights' {where} is invalid: `{field_name}` {why}.", code="bad_weights")
 
-        missing = sorted(REQUIRED_FIELDS - present) if present is not None else []
+        cnn_voice = isinstance(self.branches, dict) and self.branches.get("audio") == "voice_cnn"
+        required = REQUIRED_FIELDS if cnn_voice else REQUIRED_FIELDS - CNN_VOICE_FIELDS
+        missing = sorted(required - present) if present is not None else []
         if missing:
             raise bad(missing[0], "is missing")
         if not (isinstance(self.emotions, list) and 2 <= len(self.emotions) <= MAX_EMOTIONS
@@ -268,11 +272,11 @@ class PipelineConfig:
         for name in ("vad_threshold", "min_speech_s"):
             if not _is_number(getattr(self, name)) or not 0 < getattr(self, name) < 1:
                 raise bad(name, "must be between 0 and 1")
-        for name in ("mfcc_mean", "mfcc_std"):
+        for name in ("mfcc_mean", "mfcc_std") if cnn_voice else ():
             values = getattr(self, name)
             if not isinstance(values, list) or len(values) != self.voice_rows or not all(_is_number(v) for v in values):
                 raise bad(name, f"must be {self.voice_rows} finite numbers (one per row of the voice features)")
-        if not all(v > 0 for v in self.mfcc_std):
+        if cnn_voice and not all(v > 0 for v in self.mfcc_std):
             raise bad("mfcc_std", "must be positive")
 
     def limits(self, max_duration_s: float | None = None) -> Limits:

@@ -50,26 +50,34 @@ def batch_of(frames: list[np.ndarray], mean: np.ndarray, std: np.ndarray) -> tup
 
 
 class HeadEnsemble:
-    """One or more fitted heads (the training folds') sharing the training set's frame statistics."""
+    """One or more fitted heads (the training folds'), each with its training set's frame statistics."""
 
-    def __init__(self, nets: list[EncoderHead], mean: np.ndarray, std: np.ndarray) -> None:
+    def __init__(self, nets: list[EncoderHead], means: list[np.ndarray], stds: list[np.ndarray]) -> None:
         self.nets = [n.eval() for n in nets]
-        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+        self.means = [np.asarray(m, np.float32) for m in means]
+        self.stds = [np.asarray(s, np.float32) for s in stds]
+
+    @classmethod
+    def joined(cls, parts: list["HeadEnsemble"]) -> "HeadEnsemble":
+        return cls([n for p in parts for n in p.nets], [m for p in parts for m in p.means],
+                   [s for p in parts for s in p.stds])
 
     def logits(self, frames: list[np.ndarray], chunk: int = 64) -> np.ndarray:
         """Mean logits of the heads, (len(frames), emotions)."""
         out = []
         with torch.inference_mode():
             for s in range(0, len(frames), chunk):
-                x, m = batch_of(frames[s:s + chunk], self.mean, self.std)
-                out.append(torch.stack([n(x, m) for n in self.nets]).mean(0).numpy())
+                part = frames[s:s + chunk]
+                out.append(torch.stack([net(*batch_of(part, m, sd))
+                                        for net, m, sd in zip(self.nets, self.means, self.stds)]).mean(0).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.nets[0].out.out_features), np.float32)
 
     def save(self, path: str) -> None:
         from safetensors.torch import save_file
 
         tensors = {f"head{i}.{k}": v.contiguous() for i, n in enumerate(self.nets) for k, v in n.state_dict().items()}
-        tensors["mean"], tensors["std"] = torch.from_numpy(self.mean), torch.from_numpy(self.std)
+        for i, (m, sd) in enumerate(zip(self.means, self.stds)):
+            tensors[f"mean{i}"], tensors[f"std{i}"] = torch.from_numpy(m), torch.from_numpy(sd)
         conv = self.nets[0].conv.out_channels if self.nets[0].conv is not None else 0
         save_file(tensors, path, metadata={"n_heads": str(len(self.nets)), "conv": str(conv)})
 
@@ -81,13 +89,15 @@ class HeadEnsemble:
         with safe_open(path, "pt") as f:
             meta = f.metadata()
         tensors = load_file(path)
-        nets = []
+        nets, means, stds = [], [], []
         for i in range(int(meta["n_heads"])):
-            net = EncoderHead(tensors["mean"].shape[0], n_classes, int(meta["conv"]))
+            net = EncoderHead(tensors[f"mean{i}"].shape[0], n_classes, int(meta["conv"]))
             prefix = f"head{i}."
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             nets.append(net)
-        return cls(nets, tensors["mean"].numpy(), tensors["std"].numpy())
+            means.append(tensors[f"mean{i}"].numpy())
+            stds.append(tensors[f"std{i}"].numpy())
+        return cls(nets, means, stds)
 
 
 class VoiceEncoderBranch:

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import FACE_MODEL, MEAD, RAVDESS, SHARED, ffmpeg
 
-TINY = ["--limit", "6", "--folds", "2", "--audio-epochs", "4", "--face-epochs", "4", "--per-photo", "2", "--no-plots"]
+TINY = ["--limit", "6", "--folds", "2", "--audio-epochs", "4", "--encoder-epochs", "4", "--face-epochs", "4", "--per-photo", "2",
+        "--no-plots"]
 
 
 def run_training(root, *extra):
@@ -24,7 +25,9 @@ def run_training(root, *extra):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return run_training(tmp_path_factory.mktemp("tiny"), "--shared", str(SHARED))
+    # the voice over the speech encoder, from four corpora (the log-mel CNN is trained by the runs further down)
+    return run_training(tmp_path_factory.mktemp("tiny"), "--shared", str(SHARED), "--voice", "encoder",
+                        "--speech-corpora")
 
 
 def test_oof_covers_every_example_exactly_once(tiny):
@@ -67,7 +70,7 @@ def test_calibration_figures_come_from_other_folds(tiny):
 
 def test_metrics_report_mean_and_spread_over_folds(tiny):
     m = tiny.metrics
-    for figures in (m["audio"]["cnn"], m["audio"]["baseline_mfcc_stats_logreg"], m["face"]["lstm"],
+    for figures in (m["audio"]["cnn"], m["audio"]["baseline_linear_mean_frame"], m["face"]["lstm"],
                     m["face"]["baseline_last_frame_logreg"], m["fused"]["both"]):
         accs = list(figures["accuracy_per_fold"].values())
         assert len(accs) == 2
@@ -111,7 +114,22 @@ def test_save_pretrained_round_trips(tiny, tmp_path):
     assert a.modalities == ["audio", "face"]
     for branch in ("fused", "audio", "face"):
         assert getattr(a, branch) == pytest.approx(getattr(b, branch), abs=1e-6)
-    assert len(second.branches["audio"].model.nets) == 2  # both fold models
+    assert len(second.branches["audio"].head.nets) == 2  # both fold heads
+    assert json.loads((tmp_path / "copy" / "config.json").read_text())["branches"]["audio"] == "voice_encoder"
+
+
+def test_the_voice_is_judged_on_each_corpus_it_never_heard(tiny):
+    from train.fit_voice_encoder import classes_present
+
+    loco = tiny.metrics["audio"]["leave_one_corpus_out"]
+    assert set(loco) == {"ravdess", "nemo", "emovo", "emodb"}  # MEAD's few clips with speech are too few
+    for corpus, m in loco.items():
+        assert m["n"] == sum(d == corpus for d in tiny.audio.examples.dataset) and 0 <= m["top_answer_share"] <= 1
+    assert "disgust" not in loco["nemo"]["recall"] and "surprised" not in loco["emodb"]["recall"]
+    present = classes_present(tiny.audio.examples, 6)  # the loss of a nEMO clip ignores disgust, which nEMO lacks
+    nemo = [i for i, d in enumerate(tiny.audio.examples.dataset) if d == "nemo"]
+    assert present[nemo, 4].max() == 0 and present[nemo].sum(1).min() == 5
+    assert tiny.metrics["protocol"]["options"]["voice"] == "encoder"
 
 
 def test_talking_motion_is_the_fast_movement_of_real_clip_windows(tiny):

@@ -8,6 +8,7 @@ from pathlib import Path
 from emotion.config import PipelineConfig
 
 from .datasets import DATASET_INFO
+from .evaluate import baseline_key
 
 MIN_ROW_N = 5  # fewer examples than this make no table row (they stay in metrics.json)
 TASKS = {"audio": "audio-classification", "face": "video-classification", "fused": "video-classification"}
@@ -25,8 +26,10 @@ def headline_rows(metrics: dict) -> list[tuple[str, str, str, dict, dict | None]
     for dataset, m in metrics["audio"]["by_dataset"].items():
         if m["cnn"].get("n", 0) < MIN_ROW_N:
             continue
-        rows.append(("audio", dataset, "voice CNN vs MFCC mean+std → logistic regression", m["cnn"],
-                     m["baseline_mfcc_stats_logreg"]))
+        baseline = baseline_key(m)
+        words = ("voice CNN vs MFCC mean+std → logistic regression" if baseline == "baseline_mfcc_stats_logreg" else
+                 "voice encoder + conv head vs a linear layer on its mean frame")
+        rows.append(("audio", dataset, words, m["cnn"], m[baseline]))
     frame = "blendshapes + appearance" if metrics["protocol"].get("face_appearance") else "blendshapes"
     for dataset, m in metrics["face"]["by_dataset"].items():
         if m["lstm"].get("n", 0) < MIN_ROW_N:

@@ -241,11 +241,14 @@ ADAPTERS = {"ravdess": ravdess, "rml": rml, "cremad": cremad, "mead": mead, "tai
             "emodb": emodb, "emovo": emovo, "nemo": nemo}
 
 
-def shared_sources(shared: str | Path) -> dict[str, Path]:
-    """The stand-in datasets in ../shared, by adapter name."""
+def shared_sources(shared: str | Path, speech_corpora: bool = True) -> dict[str, Path]:
+    """The stand-in datasets in ../shared, by adapter name; `speech_corpora`: with nEMO, EMOVO and EmoDB (voice)."""
     d = Path(shared) / "data"
-    return {"ravdess": d / "ravdess-speech-16k", "mead": d / "mead-clips", "taiwanese": d / "faces-taiwanese",
-            "jaffe": d / "faces-jaffe"}
+    sources = {"ravdess": d / "ravdess-speech-16k", "mead": d / "mead-clips", "taiwanese": d / "faces-taiwanese",
+               "jaffe": d / "faces-jaffe"}
+    if speech_corpora:
+        sources.update({c: d / "speech-corpora" / c for c in ("nemo", "emovo", "emodb")})
+    return sources
 
 
 def detect_sources(data_dir: str | Path) -> dict[str, Path]:

