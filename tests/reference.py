@@ -9,13 +9,11 @@ probabilities, label, verdict, flags, warnings, windows (not timings).
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # conftest: where the shared data is
 
-from conftest import FACE_MODEL, MEAD, RAVDESS, ROOT  # noqa: E402
+from conftest import FACE_MODEL, MEAD, RAVDESS, ROOT  # tests/ is on the path, run as a script or by pytest
 
 REFERENCE = HERE / "data" / "reference_results.json"
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from conftest import RAVDESS  # noqa: E402
+from conftest import RAVDESS  # tests/ is on the path, run as a script or by pytest
 
 CLIP = RAVDESS / "Actor_02" / "03-01-05-02-01-01-02.flac"
 REFERENCE = HERE / "data" / "whisper_reference.json"

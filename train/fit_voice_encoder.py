@@ -110,7 +110,7 @@ def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_cla
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss) * len(idx))
+            losses.append(loss.item() * len(idx))
             right += int((logits.argmax(1) == yt[idx]).sum())
         if history is not None:  # the fixed recipe keeps the last epoch
             history.train_loss.append(sum(losses) / len(frames))
