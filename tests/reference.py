@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import FACE_MODEL, MEAD, RAVDESS, ROOT  # tests/ is on the path, run as a script or by pytest
+
 HERE = Path(__file__).resolve().parent
 
-from conftest import FACE_MODEL, MEAD, RAVDESS, ROOT  # tests/ is on the path, run as a script or by pytest
 
 REFERENCE = HERE / "data" / "reference_results.json"
 

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
 from conftest import RAVDESS  # tests/ is on the path, run as a script or by pytest
+
+HERE = Path(__file__).resolve().parent
 
 CLIP = RAVDESS / "Actor_02" / "03-01-05-02-01-01-02.flac"
 REFERENCE = HERE / "data" / "whisper_reference.json"
