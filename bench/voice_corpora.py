@@ -17,7 +17,7 @@ from emotion.calibration import calibrate
 from emotion.config import PipelineConfig
 from emotion.labels import EMOTIONS
 from train import datasets, folds
-from train.calibration import fit_temperature
+from train.calibration import expected_calibration_error as ece, fit_temperature
 from train.fit_voice_encoder import HeadRecipe, extract, fit_head
 
 CORPORA = ("ravdess", "nemo", "emovo", "emodb")
@@ -31,13 +31,6 @@ def voice_items(shared: Path) -> list[datasets.Item]:
     items, malformed = datasets.index(sources)
     assert not malformed, malformed[:3]
     return [i for i in items if i.kind == "audio"]
-
-
-def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
-    conf, right = p.max(1), p.argmax(1) == y
-    edges = np.linspace(0, 1, bins + 1)
-    return float(sum(abs(right[m].mean() - conf[m].mean()) * m.mean()
-                     for a, b in zip(edges[:-1], edges[1:]) if (m := (conf > a) & (conf <= b)).any()))
 
 
 def report(logits: np.ndarray, y: np.ndarray, corpus: np.ndarray, temperature: float) -> dict:
