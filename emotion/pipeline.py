@@ -17,7 +17,7 @@ from .calibration import calibrate
 from .config import PipelineConfig
 from .decoded import DecodedMedia
 from .errors import EmotionError
-from .fusion import FusionMLP, bounded_fuse, disagree, evidence_bound, fuse
+from .fusion import FusionMLP, bounded_fuse, disagree, fuse, held_to_evidence
 from .hub import resolve_weights
 from .media import load_audio, probe, readable_copy
 from .names import display_name
@@ -237,7 +237,7 @@ class EmotionPipeline:
         t = time.perf_counter()
         none = [None] * n
         fused_p = bounded_fuse(self.fusion, probs.get("audio", none), probs.get("face", none), cfg.temperature_fused,
-                               cfg.disagreement_min_p, len(cfg.emotions))
+                               len(cfg.emotions))
         timings["fusion"] = time.perf_counter() - t
         return Readings(probs, fused_p, timings)
 
@@ -260,8 +260,8 @@ class EmotionPipeline:
         warnings = list(feats.warnings)
         fused, audio, face = mean_of(fused_p), mean_of(audio_p), mean_of(face_p)
         disagreement = disagree(audio, face, cfg.disagreement_min_p)
-        if disagreement:
-            fused = evidence_bound(audio, face)
+        if audio is not None and face is not None:  # the clip's answer, like each window's, held to its evidence
+            fused = held_to_evidence(fused, audio, face)
         modalities = tuple(m for m, p in (("audio", audio), ("face", face)) if p is not None)
         timeline = []
         for i, (a, b) in enumerate(feats.windows):
@@ -278,7 +278,10 @@ class EmotionPipeline:
             order = np.argsort(fused)[::-1]
             label, second = names[int(order[0])], names[int(order[1])]
             confidence = float(fused[order[0]])
-            not_sure = disagreement or confidence < cfg.not_sure_top_p
+            # an emotion that neither branch reads first is no answer either, whatever its share
+            unranked = audio is not None and face is not None and int(order[0]) not in (int(np.argmax(audio)),
+                                                                                        int(np.argmax(face)))
+            not_sure = disagreement or unranked or confidence < cfg.not_sure_top_p
         verdict = disagreement_text(audio, face, names) if disagreement else \
             verdict_text(label, confidence, not_sure, second, modalities)
         return Prediction(

@@ -188,6 +188,59 @@ def test_the_disagreement_rule():
     assert bound.sum() == pytest.approx(1) and bound.max() < 0.5
 
 
+def spread(top: str, p: float, names: list[str]) -> np.ndarray:
+    """A reading that gives `top` the probability p and shares the rest evenly."""
+    out = np.full(len(names), (1 - p) / (len(names) - 1), np.float32)
+    out[names.index(top)] = p
+    return out
+
+
+def test_a_fused_answer_never_outruns_its_evidence(pipe):
+    """The smiling child of issue #27: face happy 0.69, voice fearful 0.43 read "Fearful (55%)" — more than
+    the voice itself gave fearful, against a face that says happy."""
+    from emotion.fusion import bounded_fuse
+
+    names = pipe.cfg.emotions
+    face, voice = spread("happy", 0.69, names), spread("fearful", 0.43, names)
+    held = bounded_fuse(pipe.fusion, [voice], [face], pipe.cfg.temperature_fused, len(names))[0]
+    assert names[int(held.argmax())] == "happy"
+    assert held[names.index("fearful")] <= 0.43 and held.sum() == pytest.approx(1, abs=1e-5)
+    # where the two agree, the stacker may add their evidence up, but never past 1 − (1 − voice)(1 − face)
+    for a, f in [(spread("sad", 0.4, names), spread("sad", 0.5, names)),
+                 (spread("angry", 0.9, names), spread("angry", 0.35, names))]:
+        got = bounded_fuse(pipe.fusion, [a], [f], pipe.cfg.temperature_fused, len(names))[0]
+        assert np.all(got <= 1 - (1 - a) * (1 - f) + 1e-6) and got.sum() == pytest.approx(1, abs=1e-5)
+        assert got.argmax() == a.argmax()  # (the raw stacker put "fearful" first on the sad pair)
+
+
+def test_the_verdict_on_a_split_pair_names_a_branch_top_or_is_not_sure(pipe):
+    """Through postprocess, on one window: the numbers above never read "Fearful"; a class that neither branch
+    ranks first is never the answer."""
+    from emotion.branches import BranchInput
+    from emotion.pipeline import Features, Readings
+
+    names = pipe.cfg.emotions
+    feats = Features(2.0, [(0.0, 2.0)], {"audio": BranchInput([None], [0], [1.0], []),
+                                         "face": BranchInput([None], [0], [1.0], [])})
+
+    def verdict(voice, face):
+        fused = bounded_fuse_one(pipe, voice, face)
+        return pipe.postprocess("x.mp4", feats, Readings({"audio": [voice], "face": [face]}, [fused]))
+
+    pred = verdict(spread("fearful", 0.43, names), spread("happy", 0.69, names))
+    assert pred.label == "happy" and not pred.verdict.startswith("Fearful"), pred.verdict
+    a = np.array([0.40, 0.35, 0.0, 0.25, 0.0, 0.0], np.float32)  # voice: happy first, sad second
+    f = np.array([0.0, 0.35, 0.40, 0.25, 0.0, 0.0], np.float32)  # face: angry first, sad second
+    pred = verdict(a, f)
+    assert pred.not_sure and pred.label == "sad", pred.verdict
+
+
+def bounded_fuse_one(pipe, voice, face):
+    from emotion.fusion import bounded_fuse
+
+    return bounded_fuse(pipe.fusion, [voice], [face], pipe.cfg.temperature_fused, len(pipe.cfg.emotions))[0]
+
+
 def test_a_clip_with_neither_a_voice_nor_a_face_gets_one_sentence_not_two_contradicting_notes(pipe, tmp_path):
     """A tone and no face (what a browser's default fake webcam sends): once "No speech … from the face only"
     beside "No face … from the voice only"; now one sentence that gives both reasons."""

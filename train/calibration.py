@@ -120,13 +120,14 @@ DEFAULT_DISAGREEMENT_MIN_P = 0.5
 
 def disagreement_report(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.ndarray, y: np.ndarray,
                         folds: np.ndarray, fit: bool = True) -> tuple[dict, np.ndarray]:
-    """The threshold fitted on all OOF pairs (what ships) and, fold by fold with a threshold fitted on the other
-    folds: how many pairs are flagged, how often the stacker's answer on them was wrong (the flag's precision),
-    and the calibration (ECE, mean top probability) of the stacker's and of the bounded answer on them.
-    Also returns the fused probabilities with the rule applied (the bounded ones where flagged).
+    """The conflict threshold fitted on all OOF pairs (what ships) and, fold by fold with a threshold fitted on
+    the other folds, how many pairs it flags and how often the stacker's answer on them was wrong (the flag's
+    precision). Then what holding every pair's answer to its evidence (emotion.fusion.held_to_evidence) costs
+    and buys: accuracy and ECE of the stacker's and of the held answer, on all pairs, on pairs whose branches
+    rank different emotions first, and on flagged pairs. Returns the held probabilities (what the app answers).
     `fit=False` (pairs built by emotion, which hold no real conflicting clip): the threshold stays at
     DEFAULT_DISAGREEMENT_MIN_P and is only measured."""
-    from emotion.fusion import disagree, evidence_bound
+    from emotion.fusion import disagree, held_to_evidence
 
     choose = disagreement_min_p if fit else (lambda *_: DEFAULT_DISAGREEMENT_MIN_P)
     flagged = np.zeros(len(y), bool)
@@ -134,19 +135,24 @@ def disagreement_report(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.nda
         here = folds == k
         t = choose(audio_p[~here], face_p[~here], fused_p[~here], y[~here]) if (~here).any() else 0.5
         flagged[here] = [disagree(a, f, t) for a, f in zip(audio_p[here], face_p[here])]
-    bounded = fused_p.copy()
-    for i in np.flatnonzero(flagged):
-        bounded[i] = evidence_bound(audio_p[i], face_p[i])
+    held = np.stack([held_to_evidence(p, a, f) for p, a, f in zip(fused_p, audio_p, face_p)]) if len(y) \
+        else fused_p.copy()
     out = {"disagreement_min_p": choose(audio_p, face_p, fused_p, y), "fitted": fit, "pairs": int(len(y)),
            "flagged": int(flagged.sum()), "flagged_share": round(float(flagged.mean()), 4) if len(y) else None}
     if flagged.any():
         wrong = fused_p[flagged].argmax(1) != y[flagged]
         out.update({
             "stacker_wrong_when_flagged": round(float(wrong.mean()), 4),
-            "stacker_top_p_when_flagged": round(float(fused_p[flagged].max(1).mean()), 4),
-            "bounded_top_p_when_flagged": round(float(bounded[flagged].max(1).mean()), 4),
-            "stacker_ece_when_flagged": round(expected_calibration_error(fused_p[flagged], y[flagged]), 4),
-            "bounded_ece_when_flagged": round(expected_calibration_error(bounded[flagged], y[flagged]), 4),
             "either_branch_right_when_flagged": round(float(np.mean((audio_p[flagged].argmax(1) == y[flagged]) |
                                                                     (face_p[flagged].argmax(1) == y[flagged]))), 4)})
-    return out, bounded
+    split = audio_p.argmax(1) != face_p.argmax(1) if len(y) else np.zeros(0, bool)
+    out["held_to_evidence"] = {name: {
+        "pairs": int(m.sum()),
+        "stacker_accuracy": round(float((fused_p[m].argmax(1) == y[m]).mean()), 4),
+        "held_accuracy": round(float((held[m].argmax(1) == y[m]).mean()), 4),
+        "stacker_top_p": round(float(fused_p[m].max(1).mean()), 4),
+        "held_top_p": round(float(held[m].max(1).mean()), 4),
+        "stacker_ece": round(expected_calibration_error(fused_p[m], y[m]), 4),
+        "held_ece": round(expected_calibration_error(held[m], y[m]), 4)}
+        for name, m in (("all", np.ones(len(y), bool)), ("branches_split", split), ("flagged", flagged)) if m.any()}
+    return out, held

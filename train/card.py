@@ -200,11 +200,20 @@ def disagreement_description(cal: dict) -> str:
             f"emotions, the answer is \"voice and face disagree\" (marked not sure; fused probabilities = the mean of "
             f"the two). Measured fold by fold on {d['pairs']} paired examples: {d['flagged']} flagged")
     if d.get("flagged"):
-        text += (f"; on those the stacker's answer was wrong {d['stacker_wrong_when_flagged']:.0%} of the time with a "
-                 f"mean top probability of {d['stacker_top_p_when_flagged']:.2f} (ECE {d['stacker_ece_when_flagged']:.3f}); "
-                 f"the bounded answer's mean top probability is {d['bounded_top_p_when_flagged']:.2f} "
-                 f"(ECE {d['bounded_ece_when_flagged']:.3f})")
-    return text + "."
+        text += f"; on those the stacker's answer was wrong {d['stacker_wrong_when_flagged']:.0%} of the time"
+    text += "."
+    held = d.get("held_to_evidence") or {}
+    if "all" in held:
+        a, s = held["all"], held.get("branches_split")
+        text += (f" Every fused answer is held to its evidence (the mean of the two readings where they rank "
+                 f"different emotions first; otherwise the stacker, capped per emotion at 1 − (1 − voice)(1 − face)): "
+                 f"on all {a['pairs']} pairs accuracy {a['stacker_accuracy']:.1%} → {a['held_accuracy']:.1%}, "
+                 f"ECE {a['stacker_ece']:.3f} → {a['held_ece']:.3f}")
+        if s:
+            text += (f"; on the {s['pairs']} whose branches split, accuracy {s['stacker_accuracy']:.1%} → "
+                     f"{s['held_accuracy']:.1%}, mean top probability {s['stacker_top_p']:.2f} → {s['held_top_p']:.2f}")
+        text += "."
+    return text
 
 
 def write_card(folder: str | Path, metrics: dict, cfg: PipelineConfig) -> Path:
