@@ -4,7 +4,9 @@ what every head, export and plot follows; how each dataset spells emotions lives
 
 from __future__ import annotations
 
-EMOTIONS: tuple[str, ...] = ("happy", "sad", "angry", "fearful", "disgust", "surprised")
+# "neutral" (no clear emotion) is the seventh answer since the 2026-12 weights; older weights list six.
+EMOTIONS: tuple[str, ...] = ("happy", "sad", "angry", "fearful", "disgust", "surprised", "neutral")
+NEUTRAL = "neutral"  # an answer, but not an emotion: the verdict reads "Neutral — no clear emotion"
 
 # Plain-language names, for people reading the app.
 EMOTION_EMOJI = {

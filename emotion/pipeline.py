@@ -19,6 +19,7 @@ from .decoded import DecodedMedia
 from .errors import EmotionError
 from .fusion import FusionMLP, bounded_fuse, disagree, fuse, held_to_evidence
 from .hub import resolve_weights
+from .labels import NEUTRAL
 from .media import load_audio, probe, readable_copy
 from .names import display_name
 from .result import Prediction, WindowResult
@@ -94,6 +95,8 @@ def verdict_text(label: str | None, confidence: float, not_sure: bool, second: s
     if not_sure:
         maybe = f"maybe {label} or {second}" if second else f"maybe {label}"
         return f"Not sure — {maybe} (from {source})"
+    if label == NEUTRAL:
+        return f"Neutral — no clear emotion ({confidence:.0%}), from {source}"
     return f"{label.capitalize()} ({confidence:.0%}), from {source}"
 
 

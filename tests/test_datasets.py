@@ -22,9 +22,10 @@ def shared_index():
 def test_shared_adapters(shared_index):
     items, malformed = shared_index
     by = Counter((i.dataset, i.kind) for i in items)
-    # RAVDESS: 1,184 files, of which neutral and calm (2 of 8 emotions) are dropped
-    assert by[("ravdess", "audio")] == 952
-    assert by[("mead", "video")] == 4 and by[("mead", "video_only")] == 20  # contempt, neutral dropped
+    # RAVDESS: 1,184 files, calm read as neutral (232 neutral in all)
+    assert by[("ravdess", "audio")] == 1184
+    assert sum(i.emotion == "neutral" for i in items if i.dataset == "ravdess") == 232
+    assert by[("mead", "video")] == 4 and by[("mead", "video_only")] == 23  # contempt dropped, 3 neutral kept
     assert by[("jaffe", "photo")] == 213 and by[("taiwanese", "photo")] == 1223
     assert {i.emotion for i in items if i.kind != "photo"} == set(EMOTIONS)
     # the 9 Taiwanese photos whose names lack the expression letter are reported, not skipped silently
@@ -43,13 +44,14 @@ def made_corpora(tmp_path_factory):
     voice = str(RAVDESS / "Actor_05" / "03-01-05-01-01-01-05.flac")
     names = {"RAVDESS/Actor_21/01-01-05-01-01-01-21.mp4": ("angry", "ravdess-21", "video"),
              "RAVDESS/Actor_21/02-01-03-01-01-01-21.mp4": ("happy", "ravdess-21", "video_only"),
-             "RAVDESS/Actor_21/01-01-01-01-01-01-21.mp4": None,  # neutral: dropped
+             "RAVDESS/Actor_21/01-01-01-01-01-01-21.mp4": ("neutral", "ravdess-21", "video"),
+             "RAVDESS/Actor_21/01-01-02-02-01-01-21.mp4": ("neutral", "ravdess-21", "video"),  # calm
              "RAVDESS/Actor_21/01-01-12-01-01-01-21.mp4": "malformed",
              "RML/s3/an1.avi": ("angry", "rml-s3", "video"),
              "RML/s3/su12.avi": ("surprised", "rml-s3", "video"),
              "RML/s3/xx1.avi": "malformed",
              "CREMA-D/1001_DFA_ANG_XX.flv": ("angry", "cremad-1001", "video"),
-             "CREMA-D/1002_IEO_NEU_LO.flv": None}
+             "CREMA-D/1002_IEO_NEU_LO.flv": ("neutral", "cremad-1002", "video")}
     for rel in names:
         out = root / rel
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -83,8 +85,8 @@ def test_speech_corpus_adapters_read_the_names_as_their_manifest_does(tmp_path):
     for i in items:
         row = manifest[str(i.path)[len(str(root)) + 1:]]
         assert (i.emotion, i.speaker, i.kind) == (row["emotion"], row["speaker"], "audio")
-    kept = [r for r in manifest.values() if r["emotion"] not in ("neutral", "other")]  # dropped, like RAVDESS'
-    assert len(items) == len(kept) == 1971
+    kept = [r for r in manifest.values() if r["emotion"] != "other"]  # EmoDB's boredom is dropped
+    assert len(items) == len(kept) == 2359
     assert {d: len({i.speaker for i in items if i.dataset == d}) for d in sources} == {"emodb": 10, "emovo": 6, "nemo": 9}
     assert not any(i.emotion == "disgust" for i in items if i.dataset == "nemo")  # nEMO has none
     odd = tmp_path / "emodb"

@@ -126,9 +126,10 @@ def test_the_voice_is_judged_on_each_corpus_it_never_heard(tiny):
     for corpus, m in loco.items():
         assert m["n"] == sum(d == corpus for d in tiny.audio.examples.dataset) and 0 <= m["top_answer_share"] <= 1
     assert "disgust" not in loco["nemo"]["recall"] and "surprised" not in loco["emodb"]["recall"]
-    present = classes_present(tiny.audio.examples, 6)  # the loss of a nEMO clip ignores disgust, which nEMO lacks
+    n = len(tiny.metrics["protocol"]["options"]["emotions"])
+    present = classes_present(tiny.audio.examples, n)  # the loss of a nEMO clip ignores disgust, which nEMO lacks
     nemo = [i for i, d in enumerate(tiny.audio.examples.dataset) if d == "nemo"]
-    assert present[nemo, 4].max() == 0 and present[nemo].sum(1).min() == 5
+    assert present[nemo, 4].max() == 0 and present[nemo].sum(1).min() == n - 1
     assert tiny.metrics["protocol"]["options"]["voice"] == "encoder"
 
 
@@ -159,14 +160,15 @@ def test_the_face_model_started_from_the_regression_answers_as_the_regression(ti
 
     photos = tiny.face.examples
     x, y = photos.x, photos.y
-    coef, intercept = last_frame_regression(x, y, 6, read)
-    model = build_face_lstm(x.shape[1], x.shape[2], 6, prior=(coef, intercept), prior_read=read)
+    n = len(tiny.metrics["protocol"]["options"]["emotions"])
+    coef, intercept = last_frame_regression(x, y, n, read)
+    model = build_face_lstm(x.shape[1], x.shape[2], n, prior=(coef, intercept), prior_read=read)
     p = np.asarray(model.predict_on_batch(x))  # the correction layer starts at zero
     assert np.allclose(np.log(p), log_softmax(sequence_read(x, read) @ coef.T + intercept), atol=1e-4)
     if read == "last":
-        assert np.allclose(np.log(p), face_baseline(x, y, x, 6), atol=1e-4)
+        assert np.allclose(np.log(p), face_baseline(x, y, x, n), atol=1e-4)
     else:  # the change since the first frame is read: not the same answers as the last frame alone
-        assert not np.allclose(np.log(p), face_baseline(x, y, x, 6), atol=1e-2)
+        assert not np.allclose(np.log(p), face_baseline(x, y, x, n), atol=1e-2)
 
 
 def test_the_stacked_prior_reads_each_subject_with_a_regression_that_never_saw_them(tiny):
@@ -174,14 +176,15 @@ def test_the_stacked_prior_reads_each_subject_with_a_regression_that_never_saw_t
     from train.fit_face import NEUTRAL, out_of_fold_prior
 
     ex = tiny.face.examples
+    n = len(tiny.metrics["protocol"]["options"]["emotions"])
     subjects = sorted(set(ex.speaker))
     assert len(subjects) >= 2
-    oof = out_of_fold_prior(ex.x, ex.y, ex.speaker, 6, k=len(subjects))  # leave one subject out
+    oof = out_of_fold_prior(ex.x, ex.y, ex.speaker, n, k=len(subjects))  # leave one subject out
     first = np.array([s == subjects[0] for s in ex.speaker])
     keep = ~first & (ex.y != NEUTRAL)
-    coef, intercept = last_frame_regression(ex.x[keep], ex.y[keep], 6)
+    coef, intercept = last_frame_regression(ex.x[keep], ex.y[keep], n)
     assert np.allclose(oof[first], ex.x[first, -1] @ coef.T + intercept, atol=1e-3)
-    coef_all, intercept_all = last_frame_regression(ex.x[ex.y != NEUTRAL], ex.y[ex.y != NEUTRAL], 6)
+    coef_all, intercept_all = last_frame_regression(ex.x[ex.y != NEUTRAL], ex.y[ex.y != NEUTRAL], n)
     assert not np.allclose(oof[first], ex.x[first, -1] @ coef_all.T + intercept_all, atol=1e-2)  # in-sample differs
 
 

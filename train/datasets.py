@@ -1,8 +1,9 @@
 """Dataset adapters: one small function per dataset, each yielding Items (path, emotion, speaker, dataset).
 Adding a dataset touches this file only: its label codes, its adapter, ADAPTERS and DATASET_INFO.
 
-Clip datasets keep only the six emotions (neutral, calm and contempt are dropped). Photo datasets also
-yield their neutral photos (emotion "neutral"): they are the starting frames of built sequences.
+Every dataset yields its neutral items as "neutral" (RAVDESS calm too: see RAVDESS_CODES); contempt and
+boredom are dropped. A training run keeps the emotions of its config (train.run drops the rest, except neutral
+photos: they are also the starting frames of built sequences).
 A file whose name does not follow the dataset's scheme is reported in `malformed`, never silently skipped.
 """
 
@@ -15,20 +16,20 @@ from pathlib import Path
 from typing import Iterator
 
 # How each dataset spells the emotions (the adapters below map them onto the config's emotion list).
-# RAVDESS 7-part code, third field. 01 neutral and 02 calm are left out.
-RAVDESS_CODES = {"03": "happy", "04": "sad", "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised"}
-RAVDESS_DROPPED = {"01", "02"}
+# RAVDESS 7-part code, third field. 02 "calm" is read as neutral: actors were asked for a relaxed, unemotional
+# delivery, which is how people just talking sound; 01 neutral alone (4 clips per actor) is also too few.
+RAVDESS_CODES = {"01": "neutral", "02": "neutral", "03": "happy", "04": "sad", "05": "angry", "06": "fearful",
+                 "07": "disgust", "08": "surprised"}
 
 # RML (Ryerson Multimedia Lab): the emotion letters in the file name.
 RML_CODES = {"ha": "happy", "sa": "sad", "an": "angry", "fe": "fearful", "di": "disgust", "su": "surprised"}
 
-# CREMA-D: third field of 1001_DFA_ANG_XX. NEU is dropped; CREMA-D has no surprise.
-CREMAD_CODES = {"HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful", "DIS": "disgust"}
-CREMAD_DROPPED = {"NEU"}
+# CREMA-D: third field of 1001_DFA_ANG_XX; CREMA-D has no surprise.
+CREMAD_CODES = {"HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful", "DIS": "disgust", "NEU": "neutral"}
 
-# MEAD manifest spellings (neutral and contempt are dropped).
-MEAD_CODES = {e: e for e in ("happy", "sad", "angry", "fearful", "disgust", "surprised")}
-MEAD_DROPPED = {"neutral", "contempt"}
+# MEAD manifest spellings (contempt is dropped).
+MEAD_CODES = {e: e for e in ("happy", "sad", "angry", "fearful", "disgust", "surprised", "neutral")}
+MEAD_DROPPED = {"contempt"}
 
 # Taiwanese facial-expression database, 5th character (a is calm/neutral).
 TAIWANESE_CODES = {"b": "happy", "c": "sad", "d": "angry", "e": "disgust", "f": "fearful", "g": "surprised"}
@@ -38,17 +39,19 @@ TAIWANESE_NEUTRAL = "a"
 JAFFE_CODES = {"HA": "happy", "SA": "sad", "AN": "angry", "FE": "fearful", "DI": "disgust", "SU": "surprised"}
 JAFFE_NEUTRAL = "NE"
 
-# EmoDB (Berlin), 6th character: Wut, Ekel, Angst, Freude, Trauer; N neutral and L boredom dropped; no surprise.
-EMODB_CODES = {"W": "angry", "E": "disgust", "A": "fearful", "F": "happy", "T": "sad"}
-EMODB_DROPPED = {"N", "L"}
+# EmoDB (Berlin), 6th character: Wut, Ekel, Angst, Freude, Trauer, Neutral; L boredom dropped; no surprise.
+EMODB_CODES = {"W": "angry", "E": "disgust", "A": "fearful", "F": "happy", "T": "sad", "N": "neutral"}
+EMODB_DROPPED = {"L"}
 
-# EMOVO (Italian), first field: disgusto, gioia, paura, rabbia, sorpresa, tristezza; neu dropped.
-EMOVO_CODES = {"dis": "disgust", "gio": "happy", "pau": "fearful", "rab": "angry", "sor": "surprised", "tri": "sad"}
-EMOVO_DROPPED = {"neu"}
+# EMOVO (Italian), first field: disgusto, gioia, paura, rabbia, sorpresa, tristezza, neutrale.
+EMOVO_CODES = {"dis": "disgust", "gio": "happy", "pau": "fearful", "rab": "angry", "sor": "surprised", "tri": "sad",
+               "neu": "neutral"}
+EMOVO_DROPPED: set[str] = set()
 
-# nEMO (Polish), second field; neutral dropped; nEMO has no disgust.
-NEMO_CODES = {"anger": "angry", "fear": "fearful", "happiness": "happy", "sadness": "sad", "surprised": "surprised"}
-NEMO_DROPPED = {"neutral"}
+# nEMO (Polish), second field; nEMO has no disgust.
+NEMO_CODES = {"anger": "angry", "fear": "fearful", "happiness": "happy", "sadness": "sad", "surprised": "surprised",
+              "neutral": "neutral"}
+NEMO_DROPPED: set[str] = set()
 
 # For the model card: each dataset's name, licence and what it holds.
 DATASET_INFO = {
@@ -91,12 +94,12 @@ def ravdess(root: str | Path, malformed: list[str]) -> Iterator[Item]:
     """
     for p in _files(Path(root), VIDEO_EXT | AUDIO_EXT):
         m = RAVDESS_RE.match(p.stem)
-        if not m or m.group(3) not in RAVDESS_CODES.keys() | RAVDESS_DROPPED:
+        if not m or m.group(3) not in RAVDESS_CODES:
             malformed.append(str(p))
             continue
         modality, channel, code, actor = m.group(1), m.group(2), m.group(3), m.group(7)
-        if channel != "01" or code in RAVDESS_DROPPED:
-            continue  # song, neutral or calm
+        if channel != "01":
+            continue  # song
         kind = {"01": "video", "02": "video_only", "03": "audio"}.get(modality)
         if kind is None:
             malformed.append(str(p))
@@ -121,13 +124,11 @@ CREMAD_RE = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
 
 def cremad(root: str | Path, malformed: list[str]) -> Iterator[Item]:
-    """CREMA-D: 1001_DFA_ANG_XX (actor, sentence, emotion, level). NEU dropped; no surprise exists."""
+    """CREMA-D: 1001_DFA_ANG_XX (actor, sentence, emotion, level); no surprise exists."""
     for p in _files(Path(root), VIDEO_EXT | AUDIO_EXT):
         m = CREMAD_RE.match(p.stem)
-        if not m or m.group(3) not in CREMAD_CODES.keys() | CREMAD_DROPPED:
+        if not m or m.group(3) not in CREMAD_CODES:
             malformed.append(str(p))
-            continue
-        if m.group(3) in CREMAD_DROPPED:
             continue
         kind = "video" if p.suffix.lower() in VIDEO_EXT else "audio"
         yield Item(str(p), CREMAD_CODES[m.group(3)], f"cremad-{m.group(1)}", "cremad", kind)

@@ -14,7 +14,8 @@ from .face_sequences import build_photo_set, clip_sequence, motion_bank
 from .fit_audio import History
 from .folds import CrossFit, Examples
 
-NEUTRAL = -1  # a neutral face (training only): trained towards the uniform distribution, "no evidence"
+NEUTRAL = -1  # a neutral face where neutral is not one of the config's emotions (training only): trained towards
+# the uniform distribution, "no evidence"
 CLIP_REPEATS = 3  # each real clip window is seen this many times per epoch (with noise and mirroring)
 
 
@@ -27,8 +28,9 @@ def face_examples(items: list[Item], face_data: dict[str, dict], cfg: PipelineCo
     index = {e: k for k, e in enumerate(cfg.emotions)}  # class k is the config's k-th emotion
     photos = [(face_data[i.path]["blendshapes"], i.emotion, i.speaker, i.path) for i in items
               if i.kind == "photo" and face_data.get(i.path, {}).get("blendshapes") is not None]
+    # neutral-to-neutral sequences: in training always; in evaluation where neutral is one of the answers
     xp, yp, sp, pp = build_photo_set(photos, per_photo if train else 1, cfg.frames_per_window, rng,
-                                     with_neutral=train, motion=motion)
+                                     with_neutral=train or "neutral" in index, motion=motion)
     if not len(xp):
         xp = np.zeros((0, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32)
     dataset_of = {i.path: i.dataset for i in items}

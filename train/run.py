@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from emotion.config import PipelineConfig
 from emotion.face import FaceBranch, FaceModel
 from emotion.voice_encoder import HeadEnsemble, VoiceEncoderBranch
 from emotion.fusion import FusionMLP
+from emotion.labels import EMOTIONS
 
 from . import datasets, features, folds
 from .calibration import disagreement_report, temperature_report, threshold_report
@@ -59,6 +60,7 @@ class TrainConfig:
     passed through the recipe, and written as-is into metrics["protocol"]["options"]."""
 
     shared: str = "../shared"  # the stand-in datasets
+    emotions: list[str] = field(default_factory=lambda: list(EMOTIONS))  # every head's classes; others left out
     data: str | None = None  # real datasets in sub-folders named RAVDESS, RML, CREMA-D, MEAD ...
     out: str = "weights"
     runs: str = "runs"
@@ -102,6 +104,9 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m train.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shared", help="folder with the stand-in datasets (default ../shared)")
+    p.add_argument("--emotions", type=lambda v: [e.strip() for e in v.split(",") if e.strip()],
+                   help=f"comma-separated classes (default {','.join(EMOTIONS)}; the six of the 2026 weights: "
+                        "leave out neutral)")
     p.add_argument("--data", help="folder with real datasets in sub-folders named RAVDESS, RML, CREMA-D, MEAD ...")
     p.add_argument("--out", help="where the weights are written")
     p.add_argument("--runs", help="where per-run reports (plots, folds) go")
@@ -171,6 +176,7 @@ def load_datasets(args: TrainConfig) -> tuple[list[datasets.Item], dict[str, Pat
         before = len(items)
         items = datasets.observers_agree(items, sources)
         print(f"{before - len(items)} Taiwanese photos dropped: observers saw another emotion than the posed one")
+    items = [i for i in items if i.emotion in args.emotions or (i.kind == "photo" and i.emotion == "neutral")]
     items = limit_items(items, args.limit)
     print(f"{len(items)} items from {', '.join(sources)}; {len(malformed)} file names did not parse")
     for m in malformed[:20]:
@@ -525,7 +531,7 @@ class Run:
 def train(args: TrainConfig, face_model: str) -> Run:
     """The recipe, step by step."""
     started = time.time()
-    cfg = PipelineConfig(branches={"audio": "voice_encoder" if args.voice == "encoder" else "voice_cnn",
+    cfg = PipelineConfig(emotions=list(args.emotions), branches={"audio": "voice_encoder" if args.voice == "encoder" else "voice_cnn",
                                    "face": "face_lstm"},
                          appearance_model="" if args.no_appearance else APPEARANCE_FILE,
                          appearance_origin="" if args.no_appearance else APPEARANCE_ORIGIN, **voice_config(args))
