@@ -1,8 +1,8 @@
 """Gradio demo: upload or record a short video, see the emotion from the voice, the face and both.
 
 Presentation only: every decision is made by emotion.EmotionPipeline.
-    python app.py                      # http://127.0.0.1:7860
-    EMOTION_EXAMPLES_DIR=clips/ python app.py
+    python app.py                      # http://127.0.0.1:7860, with the shipped examples (examples/)
+    EMOTION_EXAMPLES_DIR=clips/ python app.py    # your own examples ("" for none)
 """
 
 from __future__ import annotations
@@ -40,12 +40,14 @@ HEAVY = {"concurrency_id": "analysis", "concurrency_limit": CONCURRENCY}
 # demo must not fill its disk.
 FILE_MAX_AGE_S = int(os.environ.get("EMOTION_FILE_MAX_AGE_S", "3600"))
 RESULTS_DIR = Path(tempfile.gettempdir()) / "emotion-results"
+# Six CREMA-D clips whose licence lets them ship (ODbL / DbCL, with the attribution shown under them)
+SHIPPED_EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 INTRO = """# 🎭 What emotion does this clip show?
 Upload a short video of someone speaking, or record one with your webcam, and press **Analyze**.
-The voice and the face are judged separately, then together: happy, sad, angry, fearful, disgust or surprised."""
-HOW_IT_WORKS = """**How it works.** The sound is cut to speech (a voice-activity detector) and read by a small
-convolutional network; the face is followed frame by frame (MediaPipe's 52 face movements plus a pretrained
+The voice and the face are judged separately, then together: {answers}."""
+HOW_IT_WORKS = """**How it works.** The sound is cut to speech (a voice-activity detector) and read by a
+pretrained speech encoder (Whisper-base) and a small network on top of it; the face is followed frame by frame (MediaPipe's 52 face movements plus a pretrained
 expression network) and read by a recurrent network; a third small network combines the two. Every confidence
 shown is calibrated on speakers the models never saw, so "Not sure" and "Voice and face disagree" are said
 when the evidence is weak or conflicting.
@@ -162,6 +164,13 @@ def example_clips(folder: str | Path | None, emotions: list[str]) -> list[Exampl
     for ex in found:
         first.setdefault(ex.emotion, ex)
     return [first[e] for e in emotions if e in first]
+
+
+def answers_in_words(emotions: list[str]) -> str:
+    """"happy, sad or angry — or neutral when no emotion shows" (neutral is an answer, not an emotion)."""
+    named = [e for e in emotions if e != "neutral"]
+    text = ", ".join(named[:-1]) + (f" or {named[-1]}" if len(named) > 1 else "".join(named))
+    return text + (" — or neutral, when no clear emotion shows" if "neutral" in emotions else "")
 
 
 def details_markdown(pred) -> str:
@@ -292,7 +301,8 @@ Input: `video`, a video or sound file (gradio_client: `handle_file(path)`), at m
 Output: on success the fields of `emotion.Prediction`: `file`, `label` (the most likely emotion, or null),
 `confidence` (its calibrated probability), `verdict` (the answer in words), `not_sure` (true when the answer is a
 guess), `disagreement` (true when voice and face read different emotions, both with real confidence),
-`fused`, `audio`, `face` (the six probabilities from both, the voice and the face; null for a branch not used),
+`fused`, `audio`, `face` (a probability per answer of the weights — "neutral" means no clear emotion — from
+both, the voice and the face; null for a branch not used),
 `modalities` (["audio", "face"] as used), `face_coverage` (share of frames with a face), `speech_present`,
 `duration_s`, `warnings` (plain sentences), `timings_s` and `timeline` (one entry per window of a long clip).
 On failure: {{"error": "a plain sentence", "code": "not_media" | "too_long" | "corrupt" | "no_input" | ...}}."""
@@ -363,7 +373,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
 
     examples = example_clips(examples_dir, pipe.cfg.emotions)
     with gr.Blocks(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO.format(answers=answers_in_words(pipe.cfg.emotions)))
         source = gr.State(None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
@@ -398,6 +408,9 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
                         example_labels=[f"{EMOTION_EMOJI.get(ex.emotion, '')} {ex.emotion}: {ex.caption}" for ex in examples],
                         label="Examples, one per emotion (the expected emotion first): click one to see its result",
                         elem_id="examples", preload=False)
+            credit = Path(examples_dir) / "ATTRIBUTION.md"
+            if credit.is_file():
+                gr.Markdown(credit.read_text(encoding="utf-8", errors="replace")[:2000], elem_id="examples-credit")
         with gr.Accordion("How it works, and its limits", open=False):
             gr.Markdown(HOW_IT_WORKS)
             card = Path(pipe.weights_dir or "") / "README.md"
@@ -435,7 +448,7 @@ def main() -> None:
     print(f"Models loaded in {time.perf_counter() - started:.1f} s")
     if "face" in pipe.problems:
         print(f"Face analysis is off: {pipe.problems['face']}")
-    demo = build_app(pipe, os.environ.get("EMOTION_EXAMPLES_DIR"))
+    demo = build_app(pipe, os.environ.get("EMOTION_EXAMPLES_DIR", str(SHIPPED_EXAMPLES)))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_options())
 

@@ -34,6 +34,18 @@ def pipe():
     return EmotionPipeline.from_pretrained(ROOT / "weights", face_model=FACE_MODEL)
 
 
+# The weights shipped until 2026-12 (six emotions, the log-mel CNN voice): old weights must keep loading, and
+# the CNN voice branch is still one a config can name. Same files as in git history, so no extra space.
+SIX_WEIGHTS = ROOT / "tests" / "data" / "weights-six"
+
+
+@pytest.fixture(scope="session")
+def six_pipe():
+    from emotion import EmotionPipeline
+
+    return EmotionPipeline.from_pretrained(SIX_WEIGHTS, face_model=FACE_MODEL)
+
+
 @pytest.fixture(scope="session")
 def media_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("media")

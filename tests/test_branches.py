@@ -24,7 +24,7 @@ def weights_with(tmp_path, drop: tuple[str, ...] = (), **config_changes):
 
 
 def test_a_voice_only_model_needs_no_face_files_and_answers_as_the_full_voice(tmp_path, pipe):
-    folder = weights_with(tmp_path, drop=("face_lstm.keras", "fer2013*"), branches={"audio": "voice_cnn"},
+    folder = weights_with(tmp_path, drop=("face_lstm.keras", "fer2013*"), branches={"audio": pipe.cfg.branches["audio"]},
                           appearance_model="")
     voice_only = EmotionPipeline.from_pretrained(folder, face_model=tmp_path / "absent.task")
     assert list(voice_only.branches) == ["audio"] and voice_only.problems == {}
@@ -43,8 +43,8 @@ class LoudnessVoice:
     weights_file = "loudness.json"
     problem = None
 
-    def __init__(self, threshold_db: float) -> None:
-        self.threshold_db = threshold_db
+    def __init__(self, threshold_db: float, n_classes: int) -> None:
+        self.threshold_db, self.n_classes = threshold_db, n_classes
 
     def read(self, media, windows, cfg):
         if media.wave is None:
@@ -54,7 +54,7 @@ class LoudnessVoice:
         return BranchInput(levels, list(range(len(windows))), [1.0] * len(windows))
 
     def logits(self, inputs):
-        out = np.zeros((len(inputs), 6), np.float32)
+        out = np.zeros((len(inputs), self.n_classes), np.float32)
         for row, level in zip(out, inputs):
             row[2 if level > self.threshold_db else 1] = 5.0  # angry / sad
         return out
@@ -67,7 +67,7 @@ class LoudnessVoice:
 
     @classmethod
     def load(cls, folder, cfg, **options):
-        return cls(**json.loads((folder / cls.weights_file).read_text()))
+        return cls(**json.loads((folder / cls.weights_file).read_text()), n_classes=len(cfg.emotions))
 
 
 def test_a_registered_branch_plays_its_role_from_the_config(tmp_path):

@@ -321,13 +321,18 @@ def weights_copy(tmp_path) -> Path:
     return Path(shutil.copytree(ROOT / "weights", tmp_path / "weights"))
 
 
+def voice_file(folder: Path) -> Path:
+    """The voice branch's weights file in `folder`, whichever branch its config names."""
+    from emotion.branches import branch_class
+
+    return folder / branch_class(json.loads((folder / "config.json").read_text())["branches"]["audio"]).weights_file
+
+
 @pytest.mark.parametrize("field, value, words", [
     ("temperature_fused", float("nan"), "temperature_fused"),
     ("temperature_audio", 0.0, "temperature_audio"),
     ("not_sure_top_p", 1.5, "not_sure_top_p"),
     ("emotions", ["happy", "sad"], "emotions"),
-    ("mfcc_std", [1.0] * 3, "mfcc_std"),
-    ("mfcc_mean", None, "mfcc_mean` is missing"),
     # values of the right type that would allocate gigabytes or divide by almost nothing
     ("frames_per_window", 1_000_000_000, "frames_per_window` must be between"),
     ("sample_rate", 1_000_000_000, "sample_rate` must be between"),
@@ -368,14 +373,36 @@ def test_config_files_built_to_exhaust_the_parser_are_refused(weights_copy, text
     assert err.value.code == "bad_weights" and "config.json" in str(err.value) and words in str(err.value)
 
 
-def test_truncated_weights_file_is_refused_naming_it(weights_copy):
+@pytest.mark.parametrize("field, value, words", [("mfcc_std", [1.0] * 3, "mfcc_std"),
+                                                  ("mfcc_mean", None, "mfcc_mean` is missing")])
+def test_a_tampered_cnn_voice_config_is_refused_naming_the_field(tmp_path, field, value, words):
+    # the CNN voice's own fields, in the six-class weights that name it
+    from conftest import SIX_WEIGHTS
     from emotion import EmotionPipeline
 
-    path = weights_copy / "audio_cnn.safetensors"
+    folder = Path(shutil.copytree(SIX_WEIGHTS, tmp_path / "weights"))
+    cfg = json.loads((folder / "config.json").read_text())
+    if value is None:
+        del cfg[field]
+    else:
+        cfg[field] = value
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(EmotionError) as err:
+        EmotionPipeline.from_pretrained(folder, warmup=False)
+    assert err.value.code == "bad_weights" and words in str(err.value)
+
+
+@pytest.mark.parametrize("shipped", [True, False])
+def test_truncated_weights_file_is_refused_naming_it(weights_copy, tmp_path, shipped):
+    from conftest import SIX_WEIGHTS
+    from emotion import EmotionPipeline
+
+    folder = weights_copy if shipped else Path(shutil.copytree(SIX_WEIGHTS, tmp_path / "six"))
+    path = voice_file(folder)
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(EmotionError) as err:
-        EmotionPipeline.from_pretrained(weights_copy, warmup=False)
-    assert err.value.code == "bad_weights" and "audio_cnn.safetensors" in str(err.value)
+        EmotionPipeline.from_pretrained(folder, warmup=False)
+    assert err.value.code == "bad_weights" and path.name in str(err.value)
 
 
 def test_nan_weights_are_caught_at_warm_up(weights_copy):
@@ -420,7 +447,7 @@ def test_dry_run_cli_into_the_weights_folder_says_why(weights_copy):
     run = subprocess.run([sys.executable, "-m", "train.push", "--repo-id", "u/n", "--weights", str(weights_copy),
                           "--dry-run", str(weights_copy)], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 1 and "overlap" in run.stderr and "Traceback" not in run.stderr
-    assert (weights_copy / "audio_cnn.safetensors").is_file()
+    assert voice_file(weights_copy).is_file()
 
 
 # -- what already held: kept so, with tests -------------------------------------------------------------------

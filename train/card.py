@@ -43,11 +43,15 @@ def headline_rows(metrics: dict) -> list[tuple[str, str, str, dict, dict | None]
     return rows
 
 
+NEUTRAL_WORDS = (" (\"neutral\": no clear emotion — RAVDESS calm counts as neutral; every corpus' neutral "
+                 "recordings and the photo sets' neutral faces taught it)")
+
+
 def card_data(metrics: dict):
     from huggingface_hub import EvalResult, ModelCardData
 
     split = metrics["protocol"]["split"]
-    results = [EvalResult(task_type=TASKS[branch], task_name="six-emotion recognition", dataset_type=dataset,
+    results = [EvalResult(task_type=TASKS[branch], task_name="emotion recognition", dataset_type=dataset,
                           dataset_name=f"{DATASET_INFO.get(dataset, (dataset,))[0] if dataset != 'all' else 'all datasets'} "
                                        f"({metrics['protocol']['folds']}-fold CV by {split})",
                           dataset_split=f"out-of-fold, {split}-grouped", metric_type="accuracy",
@@ -61,13 +65,19 @@ def card_data(metrics: dict):
         eval_results=results)
 
 
+def _recall(m: dict, emotion: str) -> str:
+    """A class's recall, or – where the data holds none of it (nEMO has no disgust, EmoDB no surprise)."""
+    r = (m["per_class"].get(emotion) or {}).get("recall")
+    return "–" if r is None else f"{r:.0%}"
+
+
 def card_text(metrics: dict, cfg: PipelineConfig) -> str:
     proto, cal = metrics["protocol"], metrics["calibration"]
     table = "\n".join(
         f"| {branch} | {DATASET_INFO.get(d, (d,))[0] if d != 'all' else 'all'} | {what} | {m.get('n', 0)} | **{_pct(m)}** | "
         f"{_pct(b)} | {m.get('macro_f1', 0):.2f} |" for branch, d, what, m, b in headline_rows(metrics))
     recall_rows = "\n".join(
-        f"| {branch} · {d} | " + " | ".join(f"{m['per_class'][e]['recall']:.0%}" for e in cfg.emotions) + " |"
+        f"| {branch} · {d} | " + " | ".join(_recall(m, e) for e in cfg.emotions) + " |"
         for branch, d, _, m, _ in headline_rows(metrics) if m.get("per_class"))
     data_lines = "\n".join(f"- **{DATASET_INFO.get(d, (d, '?', ''))[0]}** — {DATASET_INFO.get(d, ('', '', ''))[2]}; "
                            f"licence: {DATASET_INFO.get(d, ('', 'see the dataset', ''))[1]}." for d in proto["datasets"])
@@ -93,13 +103,16 @@ def card_text(metrics: dict, cfg: PipelineConfig) -> str:
         f"- The face model is **below** its last-frame baseline on: {', '.join(worse)} (photo-built sequences end on "
         "the photo's peak, which favours a last-frame reader); it is shipped for the rows where it is above (the "
         "real talking clips of MEAD: the README says why); the baseline is not shipped.\n")
+    neutral_words = NEUTRAL_WORDS if "neutral" in cfg.emotions else ""
+    six_only = "" if "neutral" in cfg.emotions else \
+        '- Six emotions only; neutral or calm speech is forced onto one of them (often shown as "not sure").\n'
     return f"""---
 {header}
 ---
 
-# Multimodal emotion recognizer (voice CNN + face LSTM + MLP stacker)
+# Multimodal emotion recognizer (voice + face LSTM + MLP stacker)
 
-Six emotions: {", ".join(cfg.emotions)}. Load with:
+{len(cfg.emotions)} answers: {", ".join(cfg.emotions)}{neutral_words}. Load with:
 
 ```python
 from emotion import EmotionPipeline
@@ -144,8 +157,7 @@ Face model: {face_description(proto.get("face_recipe"))}.
 
 ## Limitations
 - Acted emotions: real-life expressions are subtler and mixed.
-- Six emotions only; neutral or calm speech is forced onto one of them (often shown as "not sure").
-- The data's people, languages and recording conditions limit where the figures hold: expect worse results
+{six_only}- The data's people, languages and recording conditions limit where the figures hold: expect worse results
   for other faces, languages, microphones and cameras.
 {below}- The temperatures were fitted on single fold models' out-of-fold predictions; the shipped ensemble averages
   the {proto['folds']} fold models, which usually makes it slightly less confident than that.
