@@ -31,7 +31,7 @@ def app_url(pipe, tmp_path_factory):
     import app
 
     os.environ["GRADIO_EXAMPLES_CACHE"] = str(tmp_path_factory.mktemp("examples-cache"))  # not in the repo
-    demo = app.build_app(pipe, examples_dir=MEAD)
+    demo = app.build_app(pipe, examples_dir=app.SHIPPED_EXAMPLES)  # what a fresh Space shows
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield f"http://127.0.0.1:{port}/"
@@ -167,9 +167,10 @@ def test_before_the_first_run_there_are_no_empty_plots_and_the_limits_are_stated
         assert not visible(page, sel), sel
     limits = page.inner_text("#limits")
     assert "5 min" in limits and "flv" in limits and "200MB" in limits
-    examples = page.inner_text("#examples")
-    assert all(e in examples for e in ("happy", "sad", "angry", "fearful", "disgust", "surprised"))
-    assert "contempt" not in examples and "neutral" not in examples
+    examples = page.inner_text("#examples")  # the six CREMA-D clips that ship (CREMA-D has no surprise)
+    assert all(e in examples for e in ("happy", "sad", "angry", "fearful", "disgust", "neutral")), examples
+    assert "Don't forget a jacket" in examples
+    assert "CREMA-D" in page.inner_text("#examples-credit") and "Open Database License" in page.inner_text("#examples-credit")
 
 
 def test_upload_and_analyze_in_chromium(page, artifacts):
@@ -464,3 +465,14 @@ def test_four_requests_to_three_endpoints_never_run_more_analyses_than_the_cap(c
     assert app.CONCURRENCY == 2 and counting.most == 2, counting.most
     assert results["p1"]["label"] and results["p2"]["label"] and "from" in results["analyze"]
     assert "process_completed" in results["preview"]
+
+
+def test_the_shipped_examples_are_one_clip_per_answer_with_their_licence():
+    import app
+
+    seven = ["happy", "sad", "angry", "fearful", "disgust", "surprised", "neutral"]
+    found = app.example_clips(app.SHIPPED_EXAMPLES, seven)
+    assert [e.emotion for e in found] == ["happy", "sad", "angry", "fearful", "disgust", "neutral"]
+    assert all(Path(e.path).is_file() and "CREMA-D actor 1001" in e.caption for e in found)
+    assert [e.emotion for e in app.example_clips(app.SHIPPED_EXAMPLES, seven[:6])] == seven[:5]  # six-class weights
+    assert "Open Database License" in (app.SHIPPED_EXAMPLES / "LICENSE.txt").read_text()

@@ -157,16 +157,24 @@ def test_cache_key_changes_with_the_video_reader(shared_index, tmp_path, monkeyp
     assert features.cache_path(tmp_path, photo, cfg, "face") == before[photo.path]  # photos are not
 
 
-def test_training_features_are_the_inference_features(shared_index, tmp_path, pipe):
+def test_training_features_are_the_inference_features(shared_index, tmp_path, pipe, six_pipe):
     """No train/serve skew: the cached features equal what the pipeline computes for the same file."""
+    from train.fit_voice_encoder import _encode_item, encoder_fields
+
     items, _ = shared_index
     audio_item = next(i for i in items if i.path.endswith("03-01-04-02-02-02-19.flac"))
     clip_item = next(i for i in items if i.path.endswith("W011_front_fear_level3_001.mp4"))
     cfg = pipe.cfg
-    done, failures = features.extract_all([audio_item], cfg, tmp_path, "audio", workers=1)
+    # the shipped voice: the encoder's frames as training caches them (float16) and as the app computes them
+    _, _, frames = _encode_item((audio_item.path, encoder_fields(cfg)))
+    live = pipe.preprocess(audio_item.path).inputs["audio"].windows[0]
+    assert frames.shape == live.shape
+    np.testing.assert_allclose(frames.astype(np.float32), live, rtol=2e-3, atol=2e-3)
+    # the CNN voice (weights that name it): its log-mel features
+    done, failures = features.extract_all([audio_item], six_pipe.cfg, tmp_path, "audio", workers=1)
     assert not failures
     cached = features.load_audio_cache(done[audio_item.path])
-    live = pipe.preprocess(audio_item.path).inputs["audio"].windows[0].features
+    live = six_pipe.preprocess(audio_item.path).inputs["audio"].windows[0].features
     np.testing.assert_allclose(cached, live, rtol=1e-5, atol=1e-4)
     done, failures = features.extract_all([clip_item], cfg, tmp_path, "face", str(SHARED / "models" / "face_landmarker.task"),
                                           workers=1, appearance=str(pipe.branches["face"].appearance_path))

@@ -19,7 +19,7 @@ WEIGHTS = ROOT / "weights"
 # the appearance CNN named in config.json and its licence travel with the weights
 EXTRAS = tuple(sorted(f.name for f in WEIGHTS.iterdir() if f.suffix == ".tflite" or "LICENSE" in f.name))
 # what config.json's branches and the stacker need, the figures and the card: what goes to the Hub
-UPLOAD_FILES = ("config.json", "audio_cnn.safetensors", "face_lstm.keras", "fusion_mlp.safetensors", "metrics.json",
+UPLOAD_FILES = ("config.json", "voice_encoder_head.safetensors", "face_lstm.keras", "fusion_mlp.safetensors", "metrics.json",
                 "README.md")
 
 

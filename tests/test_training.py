@@ -80,6 +80,18 @@ def test_metrics_report_mean_and_spread_over_folds(tiny):
     assert {"ravdess", "taiwanese", "jaffe"} <= set(m["face"]["by_dataset"]) | set(m["audio"]["by_dataset"])
 
 
+def test_the_report_draws_the_runs_figures(tiny, tmp_path):
+    # what `train.run` without --no-plots writes (the encoder voice's run once stopped here, weights saved)
+    from train.report import write_report
+
+    history = {"audio": [h.__dict__ for h in tiny.audio.histories], "face": [h.__dict__ for h in tiny.face.histories],
+               "stacker_loss": tiny.fusion.losses}
+    paths = write_report(tmp_path, {**tiny.metrics, "history": history}, png=False)
+    names = {p.name for p in paths}
+    assert "audio_history_fold0.html" in names and any(n.startswith("confusion_audio_cnn") for n in names)
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
 def test_tiny_run_lowers_the_loss(tiny):
     full = json.loads((tiny.run_dir / "metrics_full.json").read_text())
     for k in range(2):

@@ -22,9 +22,9 @@ FLAC = RAVDESS / "Actor_19" / "03-01-04-01-01-01-19.flac"
 def sampled(n: int, temperature: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Logits whose labels were drawn from softmax(logits / temperature): the right temperature is known."""
     rng = np.random.default_rng(seed)
-    logits = rng.normal(0, 2.5, (n, 6))
+    logits = rng.normal(0, 2.5, (n, 7))
     p = calibrate(logits, temperature)
-    y = np.array([rng.choice(6, p=row / row.sum()) for row in p.astype(np.float64)])
+    y = np.array([rng.choice(7, p=row / row.sum()) for row in p.astype(np.float64)])
     return logits, y
 
 
@@ -69,11 +69,11 @@ def test_not_sure_threshold_keeps_answers_precise():
 
 
 def test_fitting_on_the_voice_models_real_logits(pipe):
-    # 24 real RAVDESS clips through the shipped CNN: the fitted temperature must lower their NLL
+    # 24 real RAVDESS clips through the shipped voice: the fitted temperature must lower their NLL
     clips = sorted(RAVDESS.glob("Actor_1[6-9]/03-01-0[3-8]-01-01-0*.flac"))[:24]
-    feats = [pipe.preprocess(c).inputs["audio"].windows[0].features for c in clips]
-    logits = pipe.branches["audio"].model.logits(np.stack(feats))
-    y = np.array([int(c.name.split("-")[2]) - 3 for c in clips])
+    logits = pipe.branches["audio"].logits([pipe.preprocess(c).inputs["audio"].windows[0] for c in clips])
+    codes = {"03": "happy", "04": "sad", "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised"}
+    y = np.array([pipe.cfg.emotions.index(codes[c.name.split("-")[2]]) for c in clips])
     t = fit_temperature(logits, y)
     nll = lambda temp: -np.mean(np.log(calibrate(logits, temp)[np.arange(len(y)), y]))
     assert nll(t) <= min(nll(1.0), nll(t * 1.5), nll(t / 1.5)) + 1e-9
@@ -88,7 +88,7 @@ def with_cfg(pipe, **changes):
 def test_temperature_is_applied_at_prediction(pipe):
     feats = pipe.preprocess(FLAC)
     voice = feats.inputs["audio"].windows[0]
-    logits = pipe.branches["audio"].model.logits(voice.features[None], voice.prosody[None])  # the CNNs and the prosody regression
+    logits = pipe.branches["audio"].logits([voice])  # the branch's own model, uncalibrated
     for t in (0.5, 4.0):
         pred = with_cfg(pipe, temperature_audio=t).predict(FLAC)
         got = np.array([pred.audio[e] for e in pipe.cfg.emotions])
@@ -96,8 +96,9 @@ def test_temperature_is_applied_at_prediction(pipe):
 
 
 def test_lone_branch_passes_its_calibrated_probabilities_through(pipe):
-    face = calibrate(np.array([[2.0, 0.1, 0.3, -1.0, 0.0, 0.5]]))[0]
-    audio = calibrate(np.array([[0.0, 1.0, 3.0, 0.0, -1.0, 0.2]]))[0]
+    n = len(pipe.cfg.emotions)
+    face = calibrate(np.array([[2.0, 0.1, 0.3, -1.0, 0.0, 0.5, 0.2][:n]]))[0]
+    audio = calibrate(np.array([[0.0, 1.0, 3.0, 0.0, -1.0, 0.2, -0.5][:n]]))[0]
     out = fuse(pipe.fusion, [None, audio, None, audio], [face, None, None, face], pipe.cfg.temperature_fused,
                len(pipe.cfg.emotions))
     np.testing.assert_array_equal(out[0], face)
@@ -123,10 +124,24 @@ def test_as_logits_inverts_calibrate():
 
 
 @pytest.mark.parametrize("subject", ["M030", "W009", "W011"])
-def test_neutral_faces_are_not_called_with_false_certainty(pipe, subject):
-    # Neutral is not one of the six emotions: the honest answer is a low confidence.
+def test_neutral_faces_read_neutral(pipe, subject):
     pred = pipe.predict(next(MEAD.glob(f"{subject}_front_neutral_*.mp4")))
-    assert pred.confidence < 0.6, pred.verdict
+    assert pred.label == "neutral" and pred.verdict.startswith(("Neutral — no clear emotion", "Not sure — maybe neutral")), \
+        pred.verdict
+
+
+def test_neutral_voices_read_neutral(pipe):
+    # RAVDESS "neutral" (01), one statement per actor of the 20 shared
+    clips = sorted(RAVDESS.glob("Actor_*/03-01-01-01-01-01-*.flac"))
+    assert len(clips) == 20
+    labels = [pipe.predict(c).label for c in clips]
+    assert labels.count("neutral") >= 18, labels
+
+
+def test_six_class_weights_still_load_and_answer(six_pipe):
+    assert six_pipe.cfg.emotions == ["happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    pred = six_pipe.predict(MEAD / "M030_sad_eamm1.mp4")
+    assert set(pred.fused) == set(six_pipe.cfg.emotions) and pred.label == "sad"
 
 
 def test_not_sure_wording():
@@ -229,8 +244,11 @@ def test_the_verdict_on_a_split_pair_names_a_branch_top_or_is_not_sure(pipe):
 
     pred = verdict(spread("fearful", 0.43, names), spread("happy", 0.69, names))
     assert pred.label == "happy" and not pred.verdict.startswith("Fearful"), pred.verdict
-    a = np.array([0.40, 0.35, 0.0, 0.25, 0.0, 0.0], np.float32)  # voice: happy first, sad second
-    f = np.array([0.0, 0.35, 0.40, 0.25, 0.0, 0.0], np.float32)  # face: angry first, sad second
+    def reading(**p):
+        return np.array([p.get(e, 0.0) for e in names], np.float32)
+
+    a = reading(happy=0.40, sad=0.35, fearful=0.25)  # voice: happy first, sad second
+    f = reading(angry=0.40, sad=0.35, fearful=0.25)  # face: angry first, sad second
     pred = verdict(a, f)
     assert pred.not_sure and pred.label == "sad", pred.verdict
 

@@ -62,7 +62,8 @@ def encoder_weights(tmp_path):
     cfg = json.loads((folder / "config.json").read_text())
     cfg["branches"] = {"audio": "voice_encoder", "face": "face_lstm"}
     (folder / "config.json").write_text(json.dumps(cfg))
-    HeadEnsemble([EncoderHead(512, 6)], [np.zeros(512)], [np.ones(512)]).save(str(folder / "voice_encoder_head.safetensors"))
+    n = len(cfg["emotions"])
+    HeadEnsemble([EncoderHead(512, n)], [np.zeros(512)], [np.ones(512)]).save(str(folder / "voice_encoder_head.safetensors"))
     return folder
 
 

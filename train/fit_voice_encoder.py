@@ -43,12 +43,17 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def encoder_fields(cfg: PipelineConfig) -> dict:
+    """The settings that decide what the encoder hears and returns (the cache's key; what each worker builds)."""
+    return {"encoder_layers": cfg.encoder_layers, "encoder_max_s": cfg.encoder_max_s,
+            "trim_top_db": cfg.trim_top_db, "min_speech_rms": cfg.min_speech_rms, "n_fft": cfg.n_fft,
+            "hop_length": cfg.hop_length}
+
+
 def extract(items: list[Item], cfg: PipelineConfig, cache: str | Path, workers: int = 2) -> dict[str, dict]:
     """{path: {"pooled": (6, 1024) per-layer mean and std, "frames": (T, 512) float16 of cfg.encoder_layers}}
     for every clip with sound, cached on disk by the clip list and the settings."""
-    fields = {"encoder_layers": cfg.encoder_layers, "encoder_max_s": cfg.encoder_max_s,
-              "trim_top_db": cfg.trim_top_db, "min_speech_rms": cfg.min_speech_rms, "n_fft": cfg.n_fft,
-              "hop_length": cfg.hop_length}
+    fields = encoder_fields(cfg)
     key = hashlib.sha256(json.dumps([sorted(i.path for i in items), fields], sort_keys=True).encode()).hexdigest()[:16]
     file = Path(cache) / "encoder" / f"{key}.npz"
     if file.is_file():

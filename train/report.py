@@ -7,10 +7,12 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from .evaluate import baseline_key
 
 
-def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
-    """Save every figure as HTML (always) and PNG (when kaleido finds a Chromium); returns the paths.
+
+def write_report(run_dir: str | Path, metrics: dict, png: bool = True) -> list[Path]:
+    """Save every figure as HTML (always) and PNG (`png`, when kaleido finds a Chromium); returns the paths.
 
     Per fold: the training curves and confusion matrices; pooled over folds: the confusion matrices and the
     reliability diagrams of the out-of-fold predictions."""
@@ -43,6 +45,8 @@ def write_report(run_dir: str | Path, metrics: dict) -> list[Path]:
         fig.write_html(html, include_plotlyjs="cdn")
         paths.append(html)
     try:
+        if not png:
+            return paths
         import plotly.io as pio
 
         os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")

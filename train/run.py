@@ -71,8 +71,8 @@ class TrainConfig:
     folds: int = 5
     split: str = "speaker"  # or "random" (folds by clip, as the original write-up)
     seed: int = 0
-    voice: str = "cnn"  # "cnn": the seed's log-mel CNN (+ prosody, shipped); "encoder": Whisper-base + a 1-D conv head
-    speech_corpora: bool = False  # with --shared: nEMO, EMOVO and EmoDB beside RAVDESS for the voice
+    voice: str = "encoder"  # "encoder": Whisper-base + a 1-D conv head (shipped); "cnn": the seed's log-mel CNN + prosody
+    speech_corpora: bool = True  # with --shared: nEMO, EMOVO and EmoDB beside RAVDESS for the voice
     encoder_epochs: int = 20
     encoder_conv: int = 64
     audio_epochs: int = 60
@@ -121,10 +121,10 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                    help="speaker: no speaker in two folds (reported); random: folds by clip, as the original write-up")
     p.add_argument("--seed", type=int)
     p.add_argument("--voice", choices=["encoder", "cnn"],
-                   help="cnn (default, the shipped voice): the seed's log-mel CNN beside a prosody regression; encoder: "
-                        "Whisper-base's layers 3-4 and a 1-D conv head (use it with --speech-corpora)")
-    p.add_argument("--speech-corpora", action="store_true",
-                   help="with --shared, nEMO, EMOVO and EmoDB beside RAVDESS for the voice")
+                   help="encoder (default, the shipped voice): Whisper-base's layers 3-4 and a 1-D conv head; cnn: the "
+                        "seed's log-mel CNN beside a prosody regression (the voice shipped until 2026-12)")
+    p.add_argument("--speech-corpora", action=argparse.BooleanOptionalAction,
+                   help="with --shared, nEMO, EMOVO and EmoDB beside RAVDESS for the voice (default on)")
     p.add_argument("--encoder-epochs", type=int, help="epochs of the encoder's head (default 20)")
     p.add_argument("--encoder-conv", type=int, help="channels of the head's convolution (default 64; 0: linear)")
     p.add_argument("--audio-epochs", type=int)
