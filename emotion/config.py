@@ -52,7 +52,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "single_window_max_s": (1.0, 60.0), "max_duration_s": (1.0, 3600.0), "max_file_mb": (0.1, 2000.0),
     "max_pixel_rate": (1e4, Limits.max_pixel_rate), "long_video_s": (1.0, 3600.0),
     "temperature_audio": (0.05, 100.0), "temperature_face": (0.05, 100.0), "temperature_fused": (0.05, 100.0),
-    "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0), "encoder_max_s": (1.0, 30.0),
+    "split_pool_weight": (0.0, 20.0), "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0), "encoder_max_s": (1.0, 30.0),
 }
 MAX_EMOTIONS = 16
 BRANCH_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -167,6 +167,9 @@ class PipelineConfig:
     temperature_face: float = 1.0
     temperature_fused: float = 1.0
     not_sure_top_p: float = 0.0  # a fused top probability below this reads "not sure"
+    # Where voice and face rank different emotions first: 0, the mean of the two readings (weights before
+    # 2026-12-04); above 0, their log-linear pool with this weight (emotion.fusion.evidence_bound)
+    split_pool_weight: float = 0.0
     # Voice and face disagree when both top probabilities reach this and name different emotions: the answer
     # says so, is marked not sure, and its probabilities are bounded by the evidence (emotion.fusion).
     disagreement_min_p: float = 0.5
@@ -240,7 +243,8 @@ class PipelineConfig:
             value = getattr(self, name)
             if not _is_number(value) or not value > 0:
                 raise bad(name, "must be a positive finite number")
-        for name in ("trim_top_db", "min_speech_rms", "face_confidence", "min_face_coverage", "not_sure_top_p"):
+        for name in ("trim_top_db", "min_speech_rms", "face_confidence", "min_face_coverage", "not_sure_top_p",
+                     "split_pool_weight"):
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 raise bad(name, "must be a finite number ≥ 0")

@@ -78,11 +78,29 @@ def disagree(audio_p: np.ndarray | None, face_p: np.ndarray | None, min_p: float
     return int(a.argmax()) != int(f.argmax()) and min(float(a.max()), float(f.max())) >= min_p
 
 
-def evidence_bound(audio_p: np.ndarray, face_p: np.ndarray) -> np.ndarray:
-    """What two disagreeing branches support together: the mean of their calibrated probabilities, so no
-    emotion gets more than the two readings give it (a face happy at 99% and a voice angry at 84% make
-    happy ~51%, angry ~43%: not a confident answer)."""
-    return ((np.asarray(audio_p, np.float32) + np.asarray(face_p, np.float32)) / 2).astype(np.float32)
+def within(p: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """`p` capped per emotion at `cap`, the mass cut off given to the other emotions in proportion to their room
+    under their own caps (enough whenever the caps sum to ≥ 1)."""
+    p = np.minimum(np.asarray(p, np.float32), cap)
+    room = cap - p
+    if room.sum() > 0:
+        p = p + max(0.0, 1 - float(p.sum())) * room / room.sum()
+    return p.astype(np.float32)
+
+
+def evidence_bound(audio_p: np.ndarray, face_p: np.ndarray, pool_weight: float = 0.0) -> np.ndarray:
+    """What two branches that rank different emotions first support together. `pool_weight` 0: the mean of
+    their calibrated readings (a face happy at 99% and a voice angry at 84% make happy ~51%, angry ~43%).
+    Above 0: the log-linear pool p ∝ (voice · face)^pool_weight — an emotion both find plausible beats one only
+    one of them sees — with the weight fitted on corpora the models never learnt from (train.run), so its
+    confidence is calibrated there; capped per emotion at the stronger of the two readings: never more sure of
+    an emotion than the branch most sure of it."""
+    a, f = np.asarray(audio_p, np.float32), np.asarray(face_p, np.float32)
+    if pool_weight <= 0:
+        return ((a + f) / 2).astype(np.float32)
+    z = pool_weight * (np.log(np.clip(a, 1e-7, 1)) + np.log(np.clip(f, 1e-7, 1)))
+    pooled = np.exp(z - z.max())
+    return within(pooled / pooled.sum(), np.maximum(a, f))
 
 
 def supported(audio_p: np.ndarray, face_p: np.ndarray) -> np.ndarray:
@@ -92,26 +110,22 @@ def supported(audio_p: np.ndarray, face_p: np.ndarray) -> np.ndarray:
     return (1 - (1 - a) * (1 - f)).astype(np.float32)
 
 
-def held_to_evidence(stacked: np.ndarray, audio_p: np.ndarray, face_p: np.ndarray) -> np.ndarray:
+def held_to_evidence(stacked: np.ndarray, audio_p: np.ndarray, face_p: np.ndarray,
+                     pool_weight: float = 0.0) -> np.ndarray:
     """The stacker's answer held to what the branches show. Where they rank different emotions first, the
-    mean of their readings (`evidence_bound`): the stacker learnt on pairs of one emotion, so it turned a face
-    happy at 69% and a voice fearful at 43% into "fearful 55%", more than the voice itself said. Where they
-    agree, the stacker's probabilities capped per emotion at `supported`, the mass cut off given to the other
-    emotions in proportion to their room under their own caps (which always suffices: the caps sum to ≥ 1)."""
+    stacker is not used (`evidence_bound` of the two readings): it learnt on pairs of one emotion, so it turned a
+    face happy at 69% and a voice fearful at 43% into "fearful 55%", more than the voice itself said. Where they
+    agree, the stacker's probabilities capped per emotion at `supported`. Applying it twice changes nothing (the
+    pipeline holds each window's answer and the clip's)."""
     a, f = np.asarray(audio_p, np.float32), np.asarray(face_p, np.float32)
     if int(a.argmax()) != int(f.argmax()):
-        return evidence_bound(a, f)
-    cap = supported(a, f)
-    p = np.minimum(np.asarray(stacked, np.float32), cap)
-    room = cap - p
-    if room.sum() > 0:
-        p = p + (1 - p.sum()) * room / room.sum()
-    return p.astype(np.float32)
+        return evidence_bound(a, f, pool_weight)
+    return within(stacked, supported(a, f))
 
 
 def bounded_fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float,
-                 n_classes: int) -> list:
+                 n_classes: int, pool_weight: float = 0.0) -> list:
     """`fuse`, each pair's answer held to its evidence (`held_to_evidence`)."""
     out = fuse(stacker, audio_p, face_p, temperature, n_classes)
-    return [held_to_evidence(p, a, f) if a is not None and f is not None else p
+    return [held_to_evidence(p, a, f, pool_weight) if a is not None and f is not None else p
             for p, a, f in zip(out, audio_p, face_p)]

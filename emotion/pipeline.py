@@ -240,7 +240,7 @@ class EmotionPipeline:
         t = time.perf_counter()
         none = [None] * n
         fused_p = bounded_fuse(self.fusion, probs.get("audio", none), probs.get("face", none), cfg.temperature_fused,
-                               len(cfg.emotions))
+                               len(cfg.emotions), cfg.split_pool_weight)
         timings["fusion"] = time.perf_counter() - t
         return Readings(probs, fused_p, timings)
 
@@ -264,7 +264,7 @@ class EmotionPipeline:
         fused, audio, face = mean_of(fused_p), mean_of(audio_p), mean_of(face_p)
         disagreement = disagree(audio, face, cfg.disagreement_min_p)
         if audio is not None and face is not None:  # the clip's answer, like each window's, held to its evidence
-            fused = held_to_evidence(fused, audio, face)
+            fused = held_to_evidence(fused, audio, face, cfg.split_pool_weight)
         modalities = tuple(m for m, p in (("audio", audio), ("face", face)) if p is not None)
         timeline = []
         for i, (a, b) in enumerate(feats.windows):

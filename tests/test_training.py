@@ -62,10 +62,35 @@ def test_calibration_figures_come_from_other_folds(tiny):
     for branch in ("audio", "face"):
         assert set(cal[branch]["temperature_per_fold"]) == {0, 1}
         assert 0 < cal[branch]["temperature"] <= 8
-    assert 0.35 <= cal["not_sure_top_p"] <= 0.7
+    assert 0.35 <= cal["not_sure_top_p"] <= 0.85
+    for part in ("in_corpus", "cross_corpus"):
+        assert set(cal["fused"][part]["per_fold"]) == {0, 1}
+
+
+def test_what_ships_is_chosen_on_corpora_the_models_never_learnt_from(tiny):
+    """Issue #27: temperatures, pool weight and "not sure" threshold come from cross-corpus predictions."""
+    cal, cross = tiny.metrics["calibration"], tiny.cross
     cfg = json.loads((tiny.run_dir.parent.parent / "weights" / "config.json").read_text())
-    assert cfg["temperature_audio"] == cal["audio"]["temperature"]
+    assert cal["chosen_on"] == "cross-corpus"
+    assert cfg["temperature_audio"] == cal["audio"]["cross_corpus"]["temperature"]
+    assert cfg["temperature_face"] == cal["face"]["cross_corpus"]["temperature"]
+    shipped = cal["fused"]["cross_corpus"]
+    assert (cfg["temperature_fused"], cfg["split_pool_weight"]) == (shipped["temperature"], shipped["pool_weight"])
     assert cfg["not_sure_top_p"] == cal["not_sure_top_p"]
+    # the voice: every corpus large enough was left out once, and its clips read by the head that never heard it
+    audio_sets = np.array(tiny.audio.examples.dataset)
+    assert set(audio_sets[cross.audio_covered]) == {"ravdess", "nemo", "emovo", "emodb"}
+    assert not np.allclose(cross.audio_logits[cross.audio_covered], tiny.audio.logits[cross.audio_covered])
+    # the face: one model per face set, each asked only about the set it never saw
+    sets = sorted({i.dataset for i in tiny.feats.face_items})
+    assert len(cross.face.models) == len(sets) and len(cross.face.examples) == len(tiny.face.examples)
+    for k, s in enumerate(sets):
+        asked = {d for d, f in zip(cross.face.examples.dataset, cross.face.examples.fold) if f == k}
+        assert asked == {s}
+        assert not cross.face.trained_speakers[k] & {i.speaker for i in tiny.feats.face_items if i.dataset == s}
+    assert set(tiny.metrics["face"]["leave_one_set_out"]) <= set(sets)
+    for part in ("in_corpus_as_shipped",):
+        assert 0 <= cal["fused"][part]["answers"]["ece"] <= 1
 
 
 def test_metrics_report_mean_and_spread_over_folds(tiny):

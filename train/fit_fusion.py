@@ -79,16 +79,19 @@ def fit_stacker(x: np.ndarray, y: np.ndarray, n_classes: int, epochs: int = 150,
     return net.eval(), losses
 
 
-def cross_fit_stacker(examples: list[Example], n_classes: int, seed: int = 0) -> tuple[FusionMLP, np.ndarray, list[float]]:
+def cross_fit_stacker(examples: list[Example], n_classes: int, seed: int = 0
+                      ) -> tuple[FusionMLP, np.ndarray, list[float], dict[int, FusionMLP]]:
     """The stacker that ships (fitted on every example) and, for its figures, each example's stacker logits
-    from a stacker fitted on the other folds' examples only."""
+    from a stacker fitted on the other folds' examples only; those fold stackers too (fold → stacker), to ask
+    about new pairs of a fold's speakers."""
     x, y = to_arrays(examples, n_classes)
     folds = np.array([e.fold for e in examples])
     oof = np.zeros((len(y), n_classes), np.float32)
+    nets = {}
     for k in np.unique(folds):
         here = folds == k
         if (~here).any():
-            net, _ = fit_stacker(x[~here], y[~here], n_classes, seed=seed + int(k))
-            oof[here] = net.logits(x[here])
+            nets[int(k)], _ = fit_stacker(x[~here], y[~here], n_classes, seed=seed + int(k))
+            oof[here] = nets[int(k)].logits(x[here])
     stacker, losses = fit_stacker(x, y, n_classes, seed=seed)
-    return stacker, oof, losses
+    return stacker, oof, losses, nets

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion.audio import AudioModel, VoiceBranch
+from emotion.calibration import calibrate
 from emotion.config import PipelineConfig
 from emotion.face import FaceBranch, FaceModel
 from emotion.voice_encoder import HeadEnsemble, VoiceEncoderBranch
@@ -32,11 +33,12 @@ from emotion.fusion import FusionMLP
 from emotion.labels import EMOTIONS
 
 from . import datasets, features, folds
-from .calibration import disagreement_report, temperature_report, threshold_report
+from .calibration import (cross_corpus_report, disagreement_report, expected_calibration_error, fit_pool_weight,
+                          fit_temperature, reliability, temperature_report, threshold_report)
 from .evaluate import baseline_key, cv_summary
 from .fit_audio import Recipe, add_prosody, cached_cross_fit_audio
 from .face_model import ensemble
-from .fit_face import cross_fit_face
+from .fit_face import cross_fit_face, leave_one_set_out
 from .fit_voice_encoder import HeadRecipe, cross_fit_encoder, encoder_examples, leave_one_corpus_out
 from .fit_fusion import Example, cross_fit_stacker, pair_by_emotion, to_arrays, with_dropout
 from .folds import CrossFit, Examples
@@ -327,10 +329,8 @@ def fit_branches(feats: Features, fold_of: dict[str, int], inner: dict[int, set[
     if feats.audio_prosody is not None:
         audio = add_prosody(audio, feats.audio_prosody)
     with tqdm(total=args.folds, desc="face LSTM, folds", unit="fold") as bar:
-        face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, args.face_epochs,
-                              args.per_photo, args.seed, progress=lambda k: bar.update(),
-                              weight_decay=args.face_weight_decay, members=args.face_members,
-                              prior=args.face_prior, prior_read=args.face_prior_read)
+        face = cross_fit_face(feats.face_items, feats.face_data, fold_of, inner, cfg, seed=args.seed,
+                              progress=lambda k: bar.update(), **face_recipe(args))
     return audio, face
 
 
@@ -373,31 +373,169 @@ def stacker_examples(audio: CrossFit, face: CrossFit, audio_p: np.ndarray, face_
     return out, False
 
 
-def fit_fusion(audio: CrossFit, face: CrossFit, cfg: PipelineConfig, args: TrainConfig) -> Fusion:
-    """Branch temperatures, the stacker and its temperature, and the "not sure" threshold, all fitted on
-    out-of-fold predictions; their figures from the outer loop over folds."""
-    audio_cal, audio_p = branch_calibration(audio)
-    face_cal, face_p = branch_calibration(face)
-    cfg.temperature_audio, cfg.temperature_face = audio_cal["temperature"], face_cal["temperature"]
-    examples, true_pairs = stacker_examples(audio, face, audio_p, face_p, args.folds, args.seed)
-    stacker, stacker_oof, losses = cross_fit_stacker(examples, len(cfg.emotions), args.seed)
-    x, y = to_arrays(examples, len(cfg.emotions))
+@dataclass
+class CrossCorpus:
+    """Each branch's predictions from models that never learnt from the example's corpus (the voice: leave one
+    corpus out; the face: leave one face set out); None with fewer than two corpora or sets."""
+    audio_logits: np.ndarray | None = None  # per voice clip of the branch's CrossFit, where `audio_covered`
+    audio_covered: np.ndarray | None = None
+    face: CrossFit | None = None  # examples' `fold` is the set's index
+
+
+def cross_corpus_predictions(feats: Features, cfg: PipelineConfig, args: TrainConfig, timing: dict) -> CrossCorpus:
+    out = CrossCorpus()
+    if args.voice == "encoder" and sum(n >= LOCO_MIN_CLIPS for n in Counter(feats.audio.dataset).values()) > 1:
+        t = time.time()
+        print("voice: leave one corpus out ...")
+        out.audio_logits, out.audio_covered = leave_one_corpus_out(feats.audio, len(cfg.emotions),
+                                                                   encoder_recipe(args), LOCO_MIN_CLIPS)
+        timing["voice_leave_one_corpus_out_s"] = round(time.time() - t, 1)
+    if len({i.dataset for i in feats.face_items}) > 1:
+        t = time.time()
+        print("face: leave one face set out ...")
+        out.face = leave_one_set_out(feats.face_items, feats.face_data, cfg, args.seed, **face_recipe(args))
+        timing["face_leave_one_set_out_s"] = round(time.time() - t, 1)
+    return out
+
+
+def face_recipe(args: TrainConfig) -> dict:
+    return {"epochs": args.face_epochs, "per_photo": args.per_photo, "weight_decay": args.face_weight_decay,
+            "members": args.face_members, "prior": args.face_prior, "prior_read": args.face_prior_read}
+
+
+Rows = list[tuple[np.ndarray, int, int]]  # (calibrated probabilities, label, speaker fold) per example
+
+
+def branch_across_corpora(logits: np.ndarray, examples: Examples, speaker_fold: np.ndarray, in_corpus: CrossFit,
+                          emotions: list[str]) -> tuple[dict, Rows]:
+    """A branch's cross-corpus report (train.calibration.cross_corpus_report) and its calibrated predictions."""
+    report, probs, keep = cross_corpus_report(logits, examples.y, examples.dataset, emotions, in_corpus.logits,
+                                              in_corpus.examples.y, LOCO_MIN_CLIPS)
+    return report, [(p, int(y), int(k)) for p, y, k in zip(probs, examples.y[keep], speaker_fold[keep])]
+
+
+def paired(audio: Rows, face: Rows, n_classes: int, k_folds: int, seed: int) -> list[Example]:
+    """Voice and face predictions of one emotion paired within each fold of speakers (so a fold's stacker, which
+    never saw those speakers, can be asked), with modality dropout as in training."""
+    rng = np.random.default_rng(seed + 2)
+    out: list[Example] = []
+    for k in range(k_folds):
+        a, f = [(p, y) for p, y, fk in audio if fk == k], [(p, y) for p, y, fk in face if fk == k]
+        if a or f:
+            out += pair_by_emotion(a, f, n_classes, PAIRS_PER_CLASS_AND_FOLD, rng, fold=k)
+    return out
+
+
+def answers(examples: list[Example], stacked: np.ndarray, temperature: float, pool_weight: float) -> np.ndarray:
+    """What the app answers for each example: a lone branch passes through; a pair gets the stacker's logits at
+    `temperature`, held to the evidence of its two branches (emotion.fusion.held_to_evidence)."""
+    from emotion.fusion import held_to_evidence
+
+    out = []
+    for e, z in zip(examples, stacked):
+        if e.audio is None or e.face is None:
+            out.append(e.audio if e.face is None else e.face)
+        else:
+            out.append(held_to_evidence(calibrate(z[None], temperature)[0], e.audio, e.face, pool_weight))
+    return np.stack(out).astype(np.float32)
+
+
+def answer_figures(probs: np.ndarray, y: np.ndarray, threshold: float | None = None) -> dict:
+    """Accuracy, ECE, and with a "not sure" threshold, the share answered and its accuracy."""
+    right = probs.argmax(1) == y
+    out = {"n": int(len(y)), "accuracy": round(float(right.mean()), 4) if len(y) else None,
+           "ece": round(expected_calibration_error(probs, y), 4) if len(y) else None}
+    if threshold is not None and len(y):
+        answered = probs.max(1) >= threshold
+        out.update({"answered_share": round(float(answered.mean()), 4),
+                    "accuracy_when_answered": round(float(right[answered].mean()), 4) if answered.any() else None})
+    return out
+
+
+def answer_calibration(examples: list[Example], stacked: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The stacker's temperature, fitted on pairs whose branches rank the same emotion first (elsewhere its answer
+    is not used), and the pool weight of pairs whose branches split (train.calibration.fit_pool_weight): both
+    fitted on all `examples` (what ships), and measured by an outer loop over their folds. Returns the figures
+    and the outer loop's answers."""
+    y = np.array([e.label for e in examples])
     fold = np.array([e.fold for e in examples])
     both = np.array([e.audio is not None and e.face is not None for e in examples])
-    fused_cal, fused_both = temperature_report(stacker_oof[both], y[both], fold[both])
-    cfg.temperature_fused = fused_cal["temperature"]
+    top = lambda side: np.array([-1 if getattr(e, side) is None else int(np.argmax(getattr(e, side))) for e in examples])
+    agree, split = both & (top("audio") == top("face")), both & (top("audio") != top("face"))
+
+    def fit(m: np.ndarray) -> tuple[float, float]:
+        s = np.flatnonzero(m & split)
+        return (fit_temperature(stacked[m & agree], y[m & agree]),
+                fit_pool_weight(np.stack([examples[i].audio for i in s]) if len(s) else np.zeros((0, 1)),
+                                np.stack([examples[i].face for i in s]) if len(s) else np.zeros((0, 1)), y[s]))
+
+    out = np.zeros(stacked.shape, np.float32)
+    per_fold = {}
+    for k in np.unique(fold):
+        here = fold == k
+        per_fold[int(k)] = fit(~here)
+        out[here] = answers([e for e, h in zip(examples, here) if h], stacked[here], *per_fold[int(k)])
+    temperature, pool_weight = fit(np.ones(len(y), bool))
+    report = {"temperature": round(temperature, 4), "pool_weight": pool_weight,
+              "per_fold": {k: [round(t, 3), w] for k, (t, w) in per_fold.items()},
+              "answers": answer_figures(out, y), "answers_both": answer_figures(out[both], y[both]),
+              "answers_agree": answer_figures(out[agree], y[agree]), "answers_split": answer_figures(out[split], y[split]),
+              "reliability": reliability(out[both], y[both]) if both.any() else {}}
+    return report, out
+
+
+def fit_fusion(audio: CrossFit, face: CrossFit, cross: CrossCorpus, fold_of: dict[str, int], cfg: PipelineConfig,
+               args: TrainConfig) -> Fusion:
+    """Branch temperatures, the stacker, its temperature, the pool weight and the "not sure" threshold. The
+    stacker learns from out-of-fold predictions (speakers its branches never met). What ships beside it is chosen
+    where both branches were judged on corpora they never learnt from (their predictions paired, each pair asked
+    of the stacker that did not learn from its fold), so "of answers at ~70%, ~70% right" holds for a new corpus,
+    not only a new speaker; without such predictions, on the out-of-fold ones. Every figure from an outer loop
+    (over folds or corpora), the in-corpus ones beside the cross-corpus ones."""
     n = len(cfg.emotions)
-    fused = np.stack([e.audio if e.face is None else e.face if e.audio is None else np.zeros(n)
-                      for e in examples]).astype(np.float32)
-    fused[both] = fused_both  # a lone branch passes through, as at inference
+    audio_cal, audio_p = branch_calibration(audio)
+    face_cal, face_p = branch_calibration(face)
+    audio_rows = face_rows = None
+    if cross.audio_logits is not None:
+        c = cross.audio_covered
+        audio_cal["cross_corpus"], audio_rows = branch_across_corpora(
+            cross.audio_logits[c], audio.examples.take(c), audio.examples.fold[c], audio, cfg.emotions)
+        audio_p = calibrate(audio.logits, audio_cal["cross_corpus"]["temperature"])  # as served
+    if cross.face is not None:
+        ex = cross.face.examples
+        face_cal["cross_corpus"], face_rows = branch_across_corpora(
+            cross.face.logits, ex, np.array([fold_of[p] for p in ex.path]), face, cfg.emotions)
+        face_p = calibrate(face.logits, face_cal["cross_corpus"]["temperature"])
+    cfg.temperature_audio = audio_cal.get("cross_corpus", audio_cal)["temperature"]
+    cfg.temperature_face = face_cal.get("cross_corpus", face_cal)["temperature"]
+    examples, true_pairs = stacker_examples(audio, face, audio_p, face_p, args.folds, args.seed)
+    stacker, stacker_oof, losses, fold_stackers = cross_fit_stacker(examples, n, args.seed)
+    y, fold = np.array([e.label for e in examples]), np.array([e.fold for e in examples])
+    in_cal, in_answers = answer_calibration(examples, stacker_oof)
+    fused_cal = {"in_corpus": in_cal}
+    chosen, chosen_answers, chosen_y, chosen_fold = in_cal, in_answers, y, fold
+    if audio_rows and face_rows:
+        pairs = paired(audio_rows, face_rows, n, args.folds, args.seed)
+        xb = to_arrays(pairs, n)[0]
+        stacked = np.stack([fold_stackers.get(e.fold, stacker).logits(row[None])[0] for e, row in zip(pairs, xb)])
+        fused_cal["cross_corpus"], cross_answers = answer_calibration(pairs, stacked)
+        chosen, chosen_answers = fused_cal["cross_corpus"], cross_answers
+        chosen_y, chosen_fold = np.array([e.label for e in pairs]), np.array([e.fold for e in pairs])
+    cfg.temperature_fused, cfg.split_pool_weight = chosen["temperature"], chosen["pool_weight"]
+    threshold = threshold_report(chosen_answers, chosen_y, chosen_fold)
+    cfg.not_sure_top_p = threshold["not_sure_top_p"]
+    fused = answers(examples, stacker_oof, cfg.temperature_fused, cfg.split_pool_weight)  # in-corpus, as shipped
+    both = np.array([e.audio is not None and e.face is not None for e in examples])
+    fused_cal["in_corpus_as_shipped"] = {"answers": answer_figures(fused, y, cfg.not_sure_top_p),
+                                         "answers_both": answer_figures(fused[both], y[both], cfg.not_sure_top_p)}
     a_both = np.stack([e.audio for e, b in zip(examples, both) if b]) if both.any() else np.zeros((0, n))
     f_both = np.stack([e.face for e, b in zip(examples, both) if b]) if both.any() else np.zeros((0, n))
     # pairs joined by emotion hold no real conflicting clip: the threshold is then a stated choice, only measured
-    conflict, fused[both] = disagreement_report(a_both, f_both, fused[both], y[both], fold[both], fit=true_pairs)
+    conflict, _ = disagreement_report(a_both, f_both, calibrate(stacker_oof[both], cfg.temperature_fused), y[both],
+                                      fold[both], fit=true_pairs, pool_weight=cfg.split_pool_weight)
     cfg.disagreement_min_p = conflict["disagreement_min_p"]
-    threshold = threshold_report(fused, y, fold)
-    cfg.not_sure_top_p = threshold["not_sure_top_p"]
-    calibration = {"audio": audio_cal, "face": face_cal, "fused": fused_cal, "disagreement": conflict, **threshold}
+    calibration = {"audio": audio_cal, "face": face_cal, "fused": fused_cal, "disagreement": conflict, **threshold,
+                   "chosen_on": "cross-corpus" if "cross_corpus" in fused_cal else "out-of-fold (in-corpus)"}
     return Fusion(stacker, examples, fused, true_pairs, calibration, losses)
 
 
@@ -526,6 +664,7 @@ class Run:
     fusion: Fusion
     metrics: dict
     run_dir: Path
+    cross: CrossCorpus | None = None
 
 
 def train(args: TrainConfig, face_model: str) -> Run:
@@ -546,26 +685,22 @@ def train(args: TrainConfig, face_model: str) -> Run:
     t = time.time()
     audio, face = fit_branches(feats, fold_of, inner, cfg, args)
     timing["branches_s"] = round(time.time() - t, 1)
+    cross = cross_corpus_predictions(feats, cfg, args, timing)
     t = time.time()
-    fusion = fit_fusion(audio, face, cfg, args)
+    fusion = fit_fusion(audio, face, cross, fold_of, cfg, args)
     timing["fusion_s"] = round(time.time() - t, 1)
-    loco = None
-    if args.voice == "encoder" and sum(n >= LOCO_MIN_CLIPS for n in Counter(audio.examples.dataset).values()) > 1:
-        t = time.time()
-        print("voice: leave one corpus out ...")
-        loco = leave_one_corpus_out(audio.examples, cfg.emotions, encoder_recipe(args), cfg.temperature_audio,
-                                    LOCO_MIN_CLIPS)
-        timing["voice_leave_one_corpus_out_s"] = round(time.time() - t, 1)
     timing["total_s"] = round(time.time() - started, 1)
     metrics = evaluate(items, sources, malformed, fold_of, inner, audio, face, fusion, args, timing, cfg.emotions)
-    if loco:
-        metrics["audio"]["leave_one_corpus_out"] = loco
+    if "cross_corpus" in fusion.calibration["audio"]:
+        metrics["audio"]["leave_one_corpus_out"] = fusion.calibration["audio"]["cross_corpus"]["corpora"]
+    if "cross_corpus" in fusion.calibration["face"]:
+        metrics["face"]["leave_one_set_out"] = fusion.calibration["face"]["cross_corpus"]["corpora"]
     if args.random_reference:
         metrics["random_split_reference"] = reference(args.random_reference)
     history = {"audio": [h.__dict__ for h in audio.histories], "face": [h.__dict__ for h in face.histories],
                "stacker_loss": fusion.losses}
     save(Path(args.out), run_dir, cfg, audio, face, fusion, metrics, history, not args.no_plots, appearance_source(args))
-    return Run(items, fold_of, inner, feats, audio, face, fusion, metrics, run_dir)
+    return Run(items, fold_of, inner, feats, audio, face, fusion, metrics, run_dir, cross)
 
 
 def main(argv: list[str] | None = None) -> int:
