@@ -294,6 +294,143 @@ def launch_options() -> dict:
     from starlette.middleware import Middleware
 
     return {"css": CSS, "js": JS, "max_file_size": MAX_UPLOAD, "app_kwargs": {"middleware": [Middleware(UploadLimit)]}}
+LIVE_SESSIONS = int(os.environ.get("EMOTION_LIVE_SESSIONS", "2"))  # each costs about one core
+LIVE_FPS = float(os.environ.get("EMOTION_LIVE_FPS", "5"))  # camera frames read per second
+LIVE_REFRESH_S = 0.25  # the live answer is redrawn at most this often
+LIVE_INTRO = """**Live:** turn on the camera (and the microphone, if you like), and the answer follows your face and
+voice every fraction of a second. A session lasts up to {minutes:g} minutes; **Stop** gives its summary, as for a
+clip. Nothing is recorded or kept after Stop. {cap} people can use live mode at once."""
+LIVE_START = "## Turn on the camera or the microphone to start."
+LIVE_COLORS = {"happy": "#f2c14e", "sad": "#4a90d9", "angry": "#d0021b", "fearful": "#8e44ad", "disgust": "#6b8e23",
+               "surprised": "#ff7f0e", "neutral": "#9e9e9e"}
+
+
+def live_strip(history: list, span_s: float) -> str:
+    """The last `span_s` seconds of live answers as a coloured strip (grey hatching: not sure)."""
+    if not history:
+        return ""
+    end = history[-1][0]
+    cells = []
+    for (t, label, p, not_sure), nxt in zip(history, history[1:] + [(end + 0.25, None, 0, True)]):
+        width = max(0.0, min(nxt[0], end + 0.25) - max(t, end - span_s)) / span_s * 100
+        if width <= 0:
+            continue
+        colour = "repeating-linear-gradient(45deg,#bbb,#bbb 3px,#ddd 3px,#ddd 6px)" if not_sure or not label \
+            else LIVE_COLORS.get(label, "#777")
+        title = f"{'not sure' if not_sure or not label else label} {p:.0%} at {t:.1f} s"
+        cells.append(f'<span title="{title}" style="display:inline-block;height:18px;width:{width:.2f}%;'
+                     f'background:{colour}"></span>')
+    legend = " ".join(f'<span style="color:{c}">■</span> {e}' for e, c in LIVE_COLORS.items())
+    return (f'<div id="live-strip-bar" style="width:100%;white-space:nowrap;overflow:hidden;border-radius:4px">'
+            f'{"".join(cells)}</div><div style="font-size:0.8em">last {span_s:g} s (newest right) · {legend} · '
+            f'hatched: not sure</div>')
+
+
+def live_tab(pipe, rendered):
+    """The Live tab: camera and microphone streamed into emotion.live sessions (at most LIVE_SESSIONS at once),
+    the answer redrawn as it changes, Stop → the session's summary with the same plots and downloads as a clip."""
+    import numpy as np
+
+    from emotion.live import HISTORY_S, MAX_SESSION_S, LiveSessions
+
+    sessions = LiveSessions(pipe, cap=LIVE_SESSIONS)
+    last_drawn: dict[str, float] = {}
+    gr.Markdown(LIVE_INTRO.format(minutes=MAX_SESSION_S / 60, cap=LIVE_SESSIONS), elem_id="live-intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="live-camera",
+                              webcam_options=gr.WebcamOptions(mirror=True), height=300)
+            mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone (optional)",
+                           elem_id="live-mic")
+            stop = gr.Button("Stop and summarise", variant="primary", elem_id="live-stop")
+        with gr.Column(scale=1, min_width=300):
+            now = gr.Markdown(LIVE_START, elem_id="live-verdict")
+            using = gr.Markdown("", elem_id="live-using")
+            strip = gr.HTML("", elem_id="live-strip")
+    with gr.Column(visible=False) as summary:
+        gr.Markdown("### Summary of the live session")
+        s_verdict = gr.Markdown(elem_id="live-summary-verdict")
+        s_top3 = gr.Label(num_top_classes=3, label="Top 3, from voice and face together", visible=False)
+        s_details = gr.Markdown()
+        s_probs = gr.Plot(show_label=False, elem_id="live-prob-plot")
+        s_timeline = gr.Plot(show_label=False, visible=False, elem_id="live-timeline-plot")
+        s_face_text = gr.Markdown()
+        s_face_why = gr.Plot(show_label=False)
+        s_voice_text = gr.Markdown()
+        s_voice_why = gr.Plot(show_label=False)
+        s_downloads = gr.File(label="Download the summary (JSON, CSV)", file_count="multiple", visible=False,
+                              elem_id="live-downloads")
+        s_raw = gr.JSON(visible=False)
+    summary_outputs = [s_verdict, s_top3, s_details, summary, s_probs, s_timeline, s_face_why, s_face_text,
+                       s_voice_why, s_voice_text, s_downloads, s_raw]
+    live_outputs = [now, using, strip]
+
+    def shown(key: str, session, force: bool = False):
+        t = time.monotonic()
+        if not force and t - last_drawn.get(key, 0.0) < LIVE_REFRESH_S:
+            return gr.skip(), gr.skip(), gr.skip()
+        last_drawn[key] = t
+        if session.expired:
+            return (f"## ⏱️ {MAX_SESSION_S / 60:g} minutes are up — press **Stop** for the summary.", gr.skip(),
+                    gr.skip())
+        update = session.update()
+        return (f"{verdict_markdown(update.prediction)}\n\n<small>at {update.t_s:.1f} s</small>",
+                f"**Using:** {update.using}", live_strip(update.history, HISTORY_S))
+
+    def busy():
+        return (f"## ⏳ Live mode is busy ({LIVE_SESSIONS} people are using it). Try again in a minute, or record a "
+                "clip in the first tab.", "", "")
+
+    def on_frame(frame, request: gr.Request):
+        key = request.session_hash or "local"
+        session = sessions.get(key)
+        if session is None:
+            return busy()
+        if frame is not None:
+            try:
+                session.add_frame(np.ascontiguousarray(np.asarray(frame, np.uint8)[:, ::-1]))  # the preview is mirrored
+            except EmotionError as exc:
+                return f"## ⚠️ {exc}", "", ""
+        return shown(key, session)
+
+    def on_sound(chunk, request: gr.Request):
+        key = request.session_hash or "local"
+        session = sessions.get(key)
+        if session is None:
+            return busy()
+        if chunk is not None:
+            rate, wave = chunk
+            session.add_audio(np.asarray(wave), int(rate))
+        # with the camera on, its frames redraw the answer; without it, the sound does
+        return shown(key, session, force=False) if session.frames_seen == 0 else (gr.skip(), gr.skip(), gr.skip())
+
+    def on_stop(request: gr.Request):
+        key = request.session_hash or "local"
+        session = sessions.end(key)
+        last_drawn.pop(key, None)
+        if session is None:
+            return (LIVE_START, "", "", *[gr.skip()] * len(summary_outputs))
+        try:
+            pred = session.summary()
+            out = rendered(pred)
+        except Exception as exc:  # a short or empty session is said in words
+            words = as_user_error(exc)
+            out = (f"## ⚠️ {words}", *[gr.skip()] * (len(summary_outputs) - 1))
+        finally:
+            session.close()
+        return (LIVE_START, "", "", *out)
+
+    camera.stream(on_frame, inputs=[camera], outputs=live_outputs, stream_every=1 / LIVE_FPS,
+                  time_limit=int(MAX_SESSION_S) + 10, concurrency_limit=LIVE_SESSIONS, concurrency_id="live-camera",
+                  show_progress="hidden", api_visibility="private")
+    mic.stream(on_sound, inputs=[mic], outputs=live_outputs, stream_every=0.5, time_limit=int(MAX_SESSION_S) + 10,
+               concurrency_limit=LIVE_SESSIONS, concurrency_id="live-mic", show_progress="hidden",
+               api_visibility="private")
+    stop.click(on_stop, None, [*live_outputs, *summary_outputs], api_visibility="private", scroll_to_output=True,
+               **HEAVY)
+    return sessions
+
+
 START_VERDICT = "## Upload or record a clip, then press Analyze."
 PREDICT_DOC = """Analyse one clip; returns the result as JSON.
 
@@ -337,6 +474,10 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
                                 progress=lambda fraction, words: progress(fraction, desc=words))
         except Exception as exc:  # a public demo answers every upload in words, never with a traceback
             return failed(f"## ⚠️ {as_user_error(exc)}")
+        return rendered(pred)
+
+    def rendered(pred):
+        """Every output for a result: verdict, top 3, notes, plots, "why", downloads, JSON."""
         expl = pred.explanation
         face_fig, voice_fig = face_figure(expl), voice_figure(expl)
         top3 = gr.update(value=pred.fused, visible=pred.fused is not None,
@@ -375,42 +516,53 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
     with gr.Blocks(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO.format(answers=answers_in_words(pipe.cfg.emotions)))
         source = gr.State(None)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300):
-                video = gr.Video(label="Your clip", sources=["upload", "webcam"], include_audio=True,
-                                 webcam_options=gr.WebcamOptions(mirror=True), elem_id="clip", height=320)
-                gr.Markdown(limits_text(), elem_id="limits")
-                with gr.Row():
-                    analyze = gr.Button("Analyze", variant="primary", elem_id="analyze", scale=2)
-                    clear = gr.Button("Clear", variant="secondary", elem_id="clear", scale=1)
-                verdict = gr.Markdown(START_VERDICT, elem_id="verdict", label="verdict")
-                top3 = gr.Label(num_top_classes=3, label="Top 3, from voice and face together", elem_id="top3",
-                                visible=False)
-                details = gr.Markdown(elem_id="details", label="details")
-            with gr.Column(scale=2, min_width=300, visible=False) as results:
-                with gr.Accordion("Voice, face and both", open=True):
-                    probs = gr.Plot(label="probabilities", show_label=False, elem_id="prob-plot")
-                    timeline = gr.Plot(label="timeline", show_label=False, visible=False, elem_id="timeline-plot")
-                with gr.Accordion("Why? What the models looked at", open=True):
-                    face_text = gr.Markdown(elem_id="face-words", label="face_words")
-                    face_why = gr.Plot(label="face_why", show_label=False, elem_id="face-why")
-                    voice_text = gr.Markdown(elem_id="voice-words", label="voice_words")
-                    voice_why = gr.Plot(label="voice_why", show_label=False, elem_id="voice-why")
-                downloads = gr.File(label="Download the result (JSON, CSV)", file_count="multiple",
-                                    elem_id="downloads", visible=False)
-                with gr.Accordion("All numbers (JSON)", open=False):
-                    raw = gr.JSON(label="result", elem_id="raw")
-        outputs = [verdict, top3, details, results, probs, timeline, face_why, face_text, voice_why, voice_text,
-                   downloads, raw]
-        if examples:
-            gr.Examples(examples=[[ex.path] for ex in examples], inputs=[video], outputs=outputs,
-                        fn=lambda v: run(v), cache_examples=cache_examples, cache_mode="eager",
-                        example_labels=[f"{EMOTION_EMOJI.get(ex.emotion, '')} {ex.emotion}: {ex.caption}" for ex in examples],
-                        label="Examples, one per emotion (the expected emotion first): click one to see its result",
-                        elem_id="examples", preload=False)
-            credit = Path(examples_dir) / "ATTRIBUTION.md"
-            if credit.is_file():
-                gr.Markdown(credit.read_text(encoding="utf-8", errors="replace")[:2000], elem_id="examples-credit")
+        with gr.Tabs(elem_id="modes"):
+            with gr.Tab("Upload or record", elem_id="tab-upload"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=1, min_width=300):
+                        video = gr.Video(label="Your clip", sources=["upload", "webcam"], include_audio=True,
+                                         webcam_options=gr.WebcamOptions(mirror=True), elem_id="clip", height=320)
+                        gr.Markdown(limits_text(), elem_id="limits")
+                        with gr.Row():
+                            analyze = gr.Button("Analyze", variant="primary", elem_id="analyze", scale=2)
+                            clear = gr.Button("Clear", variant="secondary", elem_id="clear", scale=1)
+                        verdict = gr.Markdown(START_VERDICT, elem_id="verdict", label="verdict")
+                        top3 = gr.Label(num_top_classes=3, label="Top 3, from voice and face together", elem_id="top3",
+                                        visible=False)
+                        details = gr.Markdown(elem_id="details", label="details")
+                    with gr.Column(scale=2, min_width=300, visible=False) as results:
+                        with gr.Accordion("Voice, face and both", open=True):
+                            probs = gr.Plot(label="probabilities", show_label=False, elem_id="prob-plot")
+                            timeline = gr.Plot(label="timeline", show_label=False, visible=False, elem_id="timeline-plot")
+                        with gr.Accordion("Why? What the models looked at", open=True):
+                            face_text = gr.Markdown(elem_id="face-words", label="face_words")
+                            face_why = gr.Plot(label="face_why", show_label=False, elem_id="face-why")
+                            voice_text = gr.Markdown(elem_id="voice-words", label="voice_words")
+                            voice_why = gr.Plot(label="voice_why", show_label=False, elem_id="voice-why")
+                        downloads = gr.File(label="Download the result (JSON, CSV)", file_count="multiple",
+                                            elem_id="downloads", visible=False)
+                        with gr.Accordion("All numbers (JSON)", open=False):
+                            raw = gr.JSON(label="result", elem_id="raw")
+                outputs = [verdict, top3, details, results, probs, timeline, face_why, face_text, voice_why, voice_text,
+                           downloads, raw]
+                if examples:
+                    gr.Examples(examples=[[ex.path] for ex in examples], inputs=[video], outputs=outputs,
+                                fn=lambda v: run(v), cache_examples=cache_examples, cache_mode="eager",
+                                example_labels=[f"{EMOTION_EMOJI.get(ex.emotion, '')} {ex.emotion}: {ex.caption}" for ex in examples],
+                                label="Examples, one per emotion (the expected emotion first): click one to see its result",
+                                elem_id="examples", preload=False)
+                    credit = Path(examples_dir) / "ATTRIBUTION.md"
+                    if credit.is_file():
+                        gr.Markdown(credit.read_text(encoding="utf-8", errors="replace")[:2000], elem_id="examples-credit")
+            with gr.Tab("Live", elem_id="tab-live"):
+                live_sessions = live_tab(pipe, rendered)
+
+        def leave(request: gr.Request):  # a closed tab frees its live session at once
+            gone = live_sessions.end(request.session_hash or "local")
+            if gone is not None:
+                gone.close()
+
+        demo.unload(leave)
         with gr.Accordion("How it works, and its limits", open=False):
             gr.Markdown(HOW_IT_WORKS)
             card = Path(pipe.weights_dir or "") / "README.md"

@@ -140,6 +140,25 @@ def fast_pattern(n: int, stride: int) -> np.ndarray:
     return (j % stride == 0) | (j < READ_FRAMES) | (j >= n - READ_FRAMES)
 
 
+def frame_features(tracker: FaceTracker, appearance: AppearanceModel | None, rgb: np.ndarray, time_s: float,
+                   cfg: PipelineConfig, timings: dict[str, float] | None = None) -> tuple[np.ndarray | None, int]:
+    """One frame's face reading: the largest face's 52 blendshapes (and, with `appearance`, the expression CNN on
+    its crop), and how many faces were seen. None when no face was found, or (with appearance) when the face is
+    too small or at the border: such a frame is filled in like a missing one. Uploads and live streams both
+    read frames through here; `timings` gets the appearance step's seconds."""
+    import cv2
+
+    shapes, faces, landmarks = tracker.read(rgb, time_s)
+    if shapes is None or appearance is None:
+        return shapes, faces
+    t = time.perf_counter()
+    crop = face_crop(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), landmarks, cfg.appearance_min_side_px)
+    look = None if crop is None else appearance.probabilities([crop])[0]
+    if timings is not None:
+        timings["appearance"] = timings.get("appearance", 0.0) + time.perf_counter() - t
+    return (None, faces) if look is None else (np.concatenate([shapes, look]).astype(np.float32), faces)
+
+
 def video_blendshapes(source: "str | Path | DecodedMedia", windows: Sequence[tuple[float, float]], cfg: PipelineConfig,
                       model_path: str | Path, fast: bool = False, appearance_path: str | Path | None = None,
                       timings: dict[str, float] | None = None,
@@ -158,8 +177,6 @@ def video_blendshapes(source: "str | Path | DecodedMedia", windows: Sequence[tup
     `timings` gets the appearance step's seconds; `on_frames(fraction)` is told every 10 frames how much of the
     reading is done (the longest stage). `max_pixels`: the largest frame the decoder may make (read_frames).
     """
-    import cv2
-
     n = cfg.frames_per_window
     pattern = fast_pattern(n, cfg.long_video_face_stride) if fast else None
     n_shapes = len(cfg.blendshape_names)
@@ -171,7 +188,6 @@ def video_blendshapes(source: "str | Path | DecodedMedia", windows: Sequence[tup
     sampled = np.zeros(times.size, dtype=bool)
     faces_seen = np.zeros(times.size, dtype=np.int32)
     appearance = AppearanceModel(appearance_path) if use_appearance else None
-    appearance_s = 0.0
     runs = list(_grid_runs(windows))
     to_read = (n if pattern is None else int(pattern.sum())) * len(windows) or 1
     read = 0
@@ -188,23 +204,13 @@ def video_blendshapes(source: "str | Path | DecodedMedia", windows: Sequence[tup
         with FaceTracker(model_path, cfg) as tracker, contextlib.closing(frames):  # ffmpeg ends even on errors
             for j, rgb in frames:
                 i = first + j
-                shapes, faces_seen[i], landmarks = tracker.read(rgb, times[i])
+                features, faces_seen[i] = frame_features(tracker, appearance, rgb, times[i], cfg, timings)
                 sampled[i] = True
                 read += 1
                 if on_frames is not None and read % 10 == 0:
                     on_frames(read / to_read)
-                if shapes is None:
-                    continue
-                if appearance is not None:
-                    t = time.perf_counter()
-                    crop = face_crop(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), landmarks, cfg.appearance_min_side_px)
-                    if crop is None:
-                        continue  # a face too small or at the border: this frame is filled in like a missing one
-                    scores[i, n_shapes:] = appearance.probabilities([crop])[0]
-                    appearance_s += time.perf_counter() - t
-                scores[i, :n_shapes], detected[i] = shapes, True
-    if timings is not None and appearance is not None:
-        timings["appearance"] = timings.get("appearance", 0.0) + appearance_s
+                if features is not None:
+                    scores[i], detected[i] = features, True
 
     out = []
     for w, (a, b) in enumerate(windows):

@@ -308,13 +308,20 @@ class EmotionPipeline:
         start = time.perf_counter()
         feats = self.preprocess(source, keep_wave=explain, max_duration_s=max_duration_s, progress=report)
         report(0.86, "Weighing voice and face")
-        readings = self.forward(feats)
         name = source.display_name if isinstance(source, DecodedMedia) else display_name(source)
-        pred = self.postprocess(name, feats, readings)
+        pred = self.answer(name, feats, explain, report)
         pred.timings_s["total"] = round(time.perf_counter() - start, 4)
+        return pred
+
+    def answer(self, name: str, feats: Features, explain: bool = False,
+               progress: Callable[[float, str], None] | None = None) -> Prediction:
+        """Steps 2 and 3 (and the "why" with `explain`, which needs `feats.wave`) on what the branches read: an
+        upload's features, or a live stream's (emotion.live), judged by the same models and rules."""
+        readings = self.forward(feats)
+        pred = self.postprocess(name, feats, readings)
         if explain:
             from .explain import explain_prediction
 
-            report(0.93, "Explaining the answer")
+            (progress or (lambda fraction, words: None))(0.93, "Explaining the answer")
             pred.explanation = explain_prediction(self, feats, readings.of("face"), None if pred.disagreement else pred.label)
         return pred
