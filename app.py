@@ -246,6 +246,10 @@ CSS = """
 #verdict { min-height: 4.5em; }
 #verdict h2 { margin: 0.2em 0; }
 .js-plotly-plot .modebar-container { display: none !important; }  /* the toolbar covered titles on phones */
+/* the live answer is redrawn several times a second: no "0.1s" timers flickering over it */
+#live-verdict [data-testid=status-tracker], #live-using [data-testid=status-tracker],
+#live-strip [data-testid=status-tracker] { display: none !important; }
+#live-verdict { min-height: 4.5em; }
 """
 # The browser's player says "Video not playable" for formats it cannot show (flv, avi, mkv) before the preview
 # arrives, and for files that are not video at all, which the analysis then explains in words: that toast goes.
@@ -415,7 +419,7 @@ def live_tab(pipe, rendered):
             out = rendered(pred)
         except Exception as exc:  # a short or empty session is said in words
             words = as_user_error(exc)
-            out = (f"## ⚠️ {words}", *[gr.skip()] * (len(summary_outputs) - 1))
+            out = (f"## ⚠️ {words}", gr.skip(), "", gr.update(visible=True), *[gr.skip()] * (len(summary_outputs) - 4))
         finally:
             session.close()
         return (LIVE_START, "", "", *out)
