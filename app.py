@@ -27,7 +27,7 @@ from emotion.explain import face_figure, face_words, voice_figure
 from emotion.labels import EMOTION_EMOJI
 from emotion.media import Limits
 from emotion.names import display_name
-from emotion.plots import probability_figure, timeline_figure
+from emotion.plots import probability_figure, result_image, timeline_figure
 
 VIDEO_EXT = {".mp4", ".webm", ".mov", ".avi", ".mkv", ".flv"}
 MAX_UPLOAD = os.environ.get("EMOTION_MAX_UPLOAD", "200mb")
@@ -44,13 +44,14 @@ RESULTS_DIR = Path(tempfile.gettempdir()) / "emotion-results"
 SHIPPED_EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 INTRO = """# 🎭 What emotion does this clip show?
-Upload a short video of someone speaking, or record one with your webcam, and press **Analyze**.
-The voice and the face are judged separately, then together: {answers}."""
+Upload a short video of someone speaking, or record one with your webcam, and press **Analyze** — or open
+**Live** to see the answer follow your face and voice. The voice and the face are judged separately, then
+together: {answers}."""
 HOW_IT_WORKS = """**How it works.** The sound is cut to speech (a voice-activity detector) and read by a
 pretrained speech encoder (Whisper-base) and a small network on top of it; the face is followed frame by frame (MediaPipe's 52 face movements plus a pretrained
 expression network) and read by a recurrent network; a third small network combines the two. Every confidence
-shown is calibrated on speakers the models never saw, so "Not sure" and "Voice and face disagree" are said
-when the evidence is weak or conflicting.
+shown is calibrated on corpora (languages, studios, people) the models never learnt from, so "Not sure" and
+"Voice and face disagree" are said when the evidence is weak or conflicting.
 
 **Limits.** Trained on actors posing emotions in studios (a few dozen people): real, subtle or mixed feelings,
 children, strong accents, noisy rooms and faces in profile are read less well. It recognises expressions, not
@@ -199,8 +200,9 @@ def download_stem(file_name: str) -> str:
 
 
 def write_downloads(pred, emotions: list[str]) -> list[str]:
-    """The result as JSON, and as CSV in the one export format of the CLI and batch (emotion.result: a row for
-    the file; the windows of a long clip in a second file); in a fresh folder, results past their age removed."""
+    """The result as JSON, as CSV in the one export format of the CLI and batch (emotion.result: a row for the
+    file; the windows of a long clip in a second file) and as a PNG (verdict and plots); in a fresh folder,
+    results past their age removed."""
     from emotion.result import file_fields, file_row, timeline_fields, timeline_rows
 
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -222,6 +224,8 @@ def write_downloads(pred, emotions: list[str]) -> list[str]:
             writer.writeheader()
             writer.writerows({k: r.get(k) for k in fields} for r in rows)
         paths.append(str(path))
+    if pred.label is not None or pred.disagreement:  # the answer as a picture, to keep or share
+        paths.append(result_image(pred, str(folder / f"{stem}.emotion.png")))
     return paths
 
 
@@ -362,7 +366,7 @@ def live_tab(pipe, rendered):
         s_face_why = gr.Plot(show_label=False)
         s_voice_text = gr.Markdown()
         s_voice_why = gr.Plot(show_label=False)
-        s_downloads = gr.File(label="Download the summary (JSON, CSV)", file_count="multiple", visible=False,
+        s_downloads = gr.File(label="Download the summary (JSON, CSV, PNG)", file_count="multiple", visible=False,
                               elem_id="live-downloads")
         s_raw = gr.JSON(visible=False)
     summary_outputs = [s_verdict, s_top3, s_details, summary, s_probs, s_timeline, s_face_why, s_face_text,
@@ -543,7 +547,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
                             face_why = gr.Plot(label="face_why", show_label=False, elem_id="face-why")
                             voice_text = gr.Markdown(elem_id="voice-words", label="voice_words")
                             voice_why = gr.Plot(label="voice_why", show_label=False, elem_id="voice-why")
-                        downloads = gr.File(label="Download the result (JSON, CSV)", file_count="multiple",
+                        downloads = gr.File(label="Download the result (JSON, CSV, PNG)", file_count="multiple",
                                             elem_id="downloads", visible=False)
                         with gr.Accordion("All numbers (JSON)", open=False):
                             raw = gr.JSON(label="result", elem_id="raw")

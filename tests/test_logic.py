@@ -86,3 +86,24 @@ def test_a_seventh_emotion_in_the_config_reaches_the_heads_exports_and_plots(tmp
     with pytest.raises(Exception) as err:
         dataclasses.replace(cfg, emotions=["happy", "happy"]).validate()
     assert "emotions" in str(err.value)
+
+
+def test_the_result_as_an_image_holds_the_verdict_and_the_plots(tmp_path):
+    """The PNG a visitor saves: a white page with the verdict, bars and (for a long clip) the timeline."""
+    from PIL import Image
+
+    from emotion.plots import result_image
+    from emotion.result import Prediction, WindowResult
+
+    names = ["happy", "sad", "neutral"]
+    probs = dict(zip(names, [0.7, 0.2, 0.1]))
+    window = WindowResult(0.0, 4.0, "happy", 0.7, probs, probs, probs, 1.0, True, False)
+    short = Prediction(file="a.mp4", label="happy", confidence=0.7, verdict="Happy (70%), from voice and face",
+                       not_sure=False, disagreement=False, fused=probs, audio=probs, face=probs,
+                       modalities=["audio", "face"], face_coverage=1.0, speech_present=True, duration_s=3.0)
+    long = Prediction(**{**short.__dict__, "timeline": [window, WindowResult(**{**window.__dict__, "start_s": 4.0, "end_s": 8.0})]})
+    a, b = Image.open(result_image(short, str(tmp_path / "a.png"))), Image.open(result_image(long, str(tmp_path / "b.png")))
+    assert a.size[0] == b.size[0] and b.size[1] > a.size[1] * 1.4  # the timeline adds a plot
+    pixels = np.asarray(a.convert("RGB"))
+    assert (pixels == 255).all(axis=2).mean() > 0.5  # a white page
+    assert ((np.abs(pixels.astype(int) - [44, 160, 44]).sum(axis=2)) < 30).sum() > 500  # the green "both" bars
