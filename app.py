@@ -248,6 +248,9 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 CSS = """
 #verdict { min-height: 4.5em; }
+#clip { position: relative; }
+#rec-timer { position: absolute; top: 44px; left: 8px; z-index: 20; padding: 2px 8px; border-radius: 4px;
+             background: rgba(200, 0, 0, 0.85); color: white; font-weight: 600; font-size: 0.9em; }
 #verdict h2 { margin: 0.2em 0; }
 .js-plotly-plot .modebar-container { display: none !important; }  /* the toolbar covered titles on phones */
 /* the live answer is redrawn several times a second: no "0.1s" timers flickering over it */
@@ -262,6 +265,19 @@ JS = """() => {
     if (/Video not playable/.test(t.innerText)) { const c = t.querySelector('.toast-close'); c ? c.click() : t.remove(); }
   });
   new MutationObserver(dismiss).observe(document.body, {childList: true, subtree: true});
+  // a timer while the webcam records (the recorder itself shows none): "● 0:07 of up to 5:00"
+  let started = null;
+  setInterval(() => {
+    const clip = document.querySelector('#clip');
+    if (!clip) return;
+    const recording = [...clip.querySelectorAll('button')].some(b => /^\s*Stop\s*$/.test(b.innerText));
+    let badge = document.querySelector('#rec-timer');
+    if (!recording) { started = null; if (badge) badge.remove(); return; }
+    if (started === null) started = Date.now();
+    if (!badge) { badge = document.createElement('div'); badge.id = 'rec-timer'; clip.appendChild(badge); }
+    const s = Math.floor((Date.now() - started) / 1000), pad = n => String(n).padStart(2, '0');
+    badge.textContent = `● ${Math.floor(s / 60)}:${pad(s % 60)} of up to __LIMIT__`;
+  }, 250);
 }"""
 class UploadLimit:
     """ASGI middleware: an upload request whose body is larger than one clip (MAX_UPLOAD, plus room for the form)
@@ -301,7 +317,8 @@ def launch_options() -> dict:
     """What `demo.launch` needs beside the address: the page's style and script, and the upload limit."""
     from starlette.middleware import Middleware
 
-    return {"css": CSS, "js": JS, "max_file_size": MAX_UPLOAD, "app_kwargs": {"middleware": [Middleware(UploadLimit)]}}
+    limit = f"{int(MAX_DURATION_S // 60)}:{int(MAX_DURATION_S % 60):02d}"
+    return {"css": CSS, "js": JS.replace("__LIMIT__", limit), "max_file_size": MAX_UPLOAD, "app_kwargs": {"middleware": [Middleware(UploadLimit)]}}
 LIVE_SESSIONS = int(os.environ.get("EMOTION_LIVE_SESSIONS", "2"))  # each costs about one core
 LIVE_FPS = float(os.environ.get("EMOTION_LIVE_FPS", "5"))  # camera frames read per second
 LIVE_REFRESH_S = 0.25  # the live answer is redrawn at most this often

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -271,7 +272,11 @@ def test_webcam_recording_gives_a_result_or_a_plain_warning(page, artifacts):
     page.click("#clip button[aria-label='Capture from camera']")
     page.click("#clip button:has-text('Click to Access Webcam')")
     page.click("#clip button[aria-label='start recording']")
-    page.wait_for_timeout(3000)
+    page.wait_for_timeout(2000)
+    first = page.inner_text("#rec-timer")  # the visitor sees how long the recording runs, and the limit
+    page.wait_for_timeout(1500)
+    second = page.inner_text("#rec-timer")
+    assert re.fullmatch(r"● 0:0\d of up to 5:00", first) and second > first, (first, second)
     page.click("#clip button:has-text('Stop')")
     page.wait_for_selector("#clip video[src]", timeout=30000)
     # the recording is remuxed so that the player knows its length (not "0:00 / Infinity:NaN:NaN")
