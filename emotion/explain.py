@@ -175,13 +175,15 @@ def face_figure(expl: Explanation) -> go.Figure | None:
     fig = go.Figure()
     order = np.argsort(expl.face_times_s)
     t = expl.face_times_s[order]
+    # the colour bar lies under the plot, thin: on a phone a bar beside it left ~65 px for the data
     fig.add_heatmap(x=t, y=expl.face_movements, z=expl.face_values[:, order], colorscale="Viridis", zmin=0, zmax=1,
-                    colorbar=dict(title="strength"))
+                    colorbar=dict(title=dict(text="strength", side="right"), orientation="h", y=-0.32, yanchor="top",
+                                  thickness=10, len=0.5, x=1, xanchor="right"))
     for p in expl.face_peak_times_s:
         fig.add_vline(x=p, line_color="red", line_dash="dash")
     fig.update_layout(title=dict(text=f"Movements behind “{expl.face_label}”<br><sub>red lines: strongest moments</sub>",
                                  x=0, xanchor="left"),
-                      xaxis_title="time (s)", yaxis_autorange="reversed", height=380, margin=dict(l=10, r=10, t=70, b=40))
+                      xaxis_title="time (s)", yaxis_autorange="reversed", height=400, margin=dict(l=10, r=10, t=70, b=70))
     fig.update_yaxes(automargin=True)
     return styled(fig)
 
