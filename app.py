@@ -249,6 +249,7 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 CSS = """
 #verdict { min-height: 4.5em; }
 #clip { position: relative; }
+#examples button, #examples .gallery-item { white-space: normal !important; max-width: none !important; }  /* full captions */
 #rec-timer { position: absolute; top: 44px; left: 8px; z-index: 20; padding: 2px 8px; border-radius: 4px;
              background: rgba(200, 0, 0, 0.85); color: white; font-weight: 600; font-size: 0.9em; }
 #verdict h2 { margin: 0.2em 0; }
@@ -265,6 +266,11 @@ JS = """() => {
     if (/Video not playable/.test(t.innerText)) { const c = t.querySelector('.toast-close'); c ? c.click() : t.remove(); }
   });
   new MutationObserver(dismiss).observe(document.body, {childList: true, subtree: true});
+  // a click on an example changes the verdict: bring it into view (after a first result, the examples sit far below it)
+  document.addEventListener('click', e => {
+    if (!e.target.closest || !e.target.closest('#examples')) return;
+    setTimeout(() => { const v = document.querySelector('#verdict'); if (v) v.scrollIntoView({block: 'start', behavior: 'smooth'}); }, 300);
+  }, true);
   // a timer while the webcam records (the recorder itself shows none): "● 0:07 of up to 5:00"
   let started = null;
   setInterval(() => {

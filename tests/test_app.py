@@ -268,6 +268,19 @@ def test_on_a_phone_the_verdict_is_in_view_after_analyze(phone, artifacts):
     phone.screenshot(path=str(artifacts / "app_phone.png"))
 
 
+def test_on_a_phone_a_second_example_click_brings_its_verdict_into_view(phone):
+    """Last round the second example's verdict changed 1,375 px above the screen."""
+    phone.locator("#examples button", has_text="sad").first.click()
+    phone.wait_for_function(VERDICT_DONE, timeout=10000)
+    first = phone.inner_text("#verdict h2")
+    phone.locator("#examples button", has_text="angry").first.scroll_into_view_if_needed()
+    phone.locator("#examples button", has_text="angry").first.click()
+    phone.wait_for_function(f"() => document.querySelector('#verdict h2').innerText !== {first!r}", timeout=10000)
+    phone.wait_for_timeout(1500)  # the smooth scroll
+    box = phone.locator("#verdict").bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844, box
+
+
 def test_webcam_recording_gives_a_result_or_a_plain_warning(page, artifacts):
     page.click("#clip button[aria-label='Capture from camera']")
     page.click("#clip button:has-text('Click to Access Webcam')")
