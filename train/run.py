@@ -651,6 +651,20 @@ def save(out: Path, run_dir: Path, cfg: PipelineConfig, audio: CrossFit, face: C
         write_report(run_dir, {**metrics, "history": history})
 
 
+def save_predictions(path: Path, audio: CrossFit, face: CrossFit, cross: CrossCorpus) -> None:
+    """Every out-of-fold and cross-corpus prediction of the run, with labels, folds and sources: what the
+    calibration step reads, so it can be studied or re-chosen without training the branches again."""
+    arrays = {}
+    for name, fit in (("audio", audio), ("face", face), ("face_cross", cross.face)):
+        if fit is not None:
+            ex = fit.examples
+            arrays.update({f"{name}_logits": fit.logits, f"{name}_y": ex.y, f"{name}_fold": ex.fold,
+                           f"{name}_dataset": np.array(ex.dataset), f"{name}_path": np.array(ex.path)})
+    if cross.audio_logits is not None:
+        arrays.update({"audio_cross_logits": cross.audio_logits, "audio_cross_covered": cross.audio_covered})
+    np.savez_compressed(path, **arrays)
+
+
 @dataclass
 class Run:
     """Everything one training run made: kept together so tests can check each step's promises."""
@@ -700,6 +714,7 @@ def train(args: TrainConfig, face_model: str) -> Run:
     history = {"audio": [h.__dict__ for h in audio.histories], "face": [h.__dict__ for h in face.histories],
                "stacker_loss": fusion.losses}
     save(Path(args.out), run_dir, cfg, audio, face, fusion, metrics, history, not args.no_plots, appearance_source(args))
+    save_predictions(run_dir / "predictions.npz", audio, face, cross)
     return Run(items, fold_of, inner, feats, audio, face, fusion, metrics, run_dir, cross)
 
 
