@@ -332,6 +332,9 @@ LIVE_INTRO = """**Live:** turn on the camera (and the microphone, if you like), 
 voice every fraction of a second. A session lasts up to {minutes:g} minutes; **Stop** gives its summary, as for a
 clip. Nothing is recorded or kept after Stop. {cap} people can use live mode at once."""
 LIVE_START = "## Turn on the camera or the microphone to start."
+# Stop also stops the camera's and the microphone's own streams in the browser (else they start a new session)
+STOP_DEVICES = """() => { document.querySelectorAll('#live-camera button, #live-mic button').forEach(b => {
+  if (/^\\s*Stop\\s*$/.test(b.innerText)) b.click(); }); }"""
 LIVE_COLORS = {"happy": "#f2c14e", "sad": "#4a90d9", "angry": "#d0021b", "fearful": "#8e44ad", "disgust": "#6b8e23",
                "surprised": "#ff7f0e", "neutral": "#9e9e9e"}
 
@@ -412,8 +415,12 @@ def live_tab(pipe, rendered):
         return (f"## ⏳ Live mode is busy ({LIVE_SESSIONS} people are using it). Try again in a minute, or record a "
                 "clip in the first tab.", "", "")
 
+    stopped: dict[str, float] = {}  # a frame already on its way when Stop was pressed starts no new session
+
     def on_frame(frame, request: gr.Request):
         key = request.session_hash or "local"
+        if time.monotonic() - stopped.get(key, -10.0) < 2.0:
+            return gr.skip(), gr.skip(), gr.skip()
         session = sessions.get(key)
         if session is None:
             return busy()
@@ -426,6 +433,8 @@ def live_tab(pipe, rendered):
 
     def on_sound(chunk, request: gr.Request):
         key = request.session_hash or "local"
+        if time.monotonic() - stopped.get(key, -10.0) < 2.0:
+            return gr.skip(), gr.skip(), gr.skip()
         session = sessions.get(key)
         if session is None:
             return busy()
@@ -437,6 +446,7 @@ def live_tab(pipe, rendered):
 
     def on_stop(request: gr.Request):
         key = request.session_hash or "local"
+        stopped[key] = time.monotonic()
         session = sessions.end(key)
         last_drawn.pop(key, None)
         if session is None:
@@ -451,18 +461,22 @@ def live_tab(pipe, rendered):
             session.close()
         return (LIVE_START, "", "", *out)
 
-    camera.stream(on_frame, inputs=[camera], outputs=live_outputs, stream_every=1 / LIVE_FPS,
-                  time_limit=int(MAX_SESSION_S) + 10, concurrency_limit=LIVE_SESSIONS, concurrency_id="live-camera",
-                  show_progress="hidden", api_visibility="private")
-    mic.stream(on_sound, inputs=[mic], outputs=live_outputs, stream_every=0.5, time_limit=int(MAX_SESSION_S) + 10,
-               concurrency_limit=LIVE_SESSIONS, concurrency_id="live-mic", show_progress="hidden",
-               api_visibility="private")
+    streams = [
+        camera.stream(on_frame, inputs=[camera], outputs=live_outputs, stream_every=1 / LIVE_FPS,
+                      time_limit=int(MAX_SESSION_S) + 10, concurrency_limit=LIVE_SESSIONS, concurrency_id="live-camera",
+                      show_progress="hidden", api_visibility="private"),
+        mic.stream(on_sound, inputs=[mic], outputs=live_outputs, stream_every=0.5, time_limit=int(MAX_SESSION_S) + 10,
+                   concurrency_limit=LIVE_SESSIONS, concurrency_id="live-mic", show_progress="hidden",
+                   api_visibility="private")]
+    # Stop ends the streams too (the camera must be started again for a new session)
     stop.click(on_stop, None, [*live_outputs, *summary_outputs], api_visibility="private", scroll_to_output=True,
-               **HEAVY)
+               cancels=streams, js=STOP_DEVICES, **HEAVY)
     return sessions
 
 
 START_VERDICT = "## Upload or record a clip, then press Analyze."
+# the answer in view when it arrives (on a phone the plots, not the verdict, were scrolled to)
+SCROLL_TO_VERDICT = "() => { const v = document.querySelector('#verdict'); if (v) v.scrollIntoView({block: 'start'}); }"
 PREDICT_DOC = """Analyse one clip; returns the result as JSON.
 
 Input: `video`, a video or sound file (gradio_client: `handle_file(path)`), at most {limit:g} s long.
@@ -606,7 +620,8 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
         analyze.click(lock, None, [analyze, clear], queue=False, api_visibility="private").then(
             run, inputs=[video, source], outputs=outputs, api_name="analyze", scroll_to_output=True,
             show_progress_on=[verdict], trigger_mode="once", **HEAVY).then(
-            unlock, None, [analyze, clear], queue=False, api_visibility="private")
+            unlock, None, [analyze, clear], queue=False, api_visibility="private").then(
+            None, js=SCROLL_TO_VERDICT, api_visibility="private")
         for event in (video.upload, video.start_recording):
             event(cleared, None, outputs, queue=False, api_visibility="private")
         for event in (video.upload, video.stop_recording):

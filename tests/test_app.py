@@ -343,7 +343,7 @@ def test_result_files_are_removed_when_old(pipe, monkeypatch, tmp_path):
     monkeypatch.setattr(app, "RESULTS_DIR", tmp_path / "results")
     pred = pipe.predict(MEAD / "W009_front_happy_level3_001.mp4")
     first = app.write_downloads(pred, pipe.cfg.emotions)
-    assert [Path(p).suffix for p in first] == [".json", ".csv"] and all(Path(p).is_file() for p in first)
+    assert [Path(p).suffix for p in first] == [".json", ".csv", ".png"] and all(Path(p).is_file() for p in first)
     old = time.time() - app.FILE_MAX_AGE_S - 60
     os.utime(Path(first[0]).parent, (old, old))
     second = app.write_downloads(pred, pipe.cfg.emotions)

@@ -14,6 +14,7 @@ import pytest
 from conftest import MEAD, ffmpeg
 
 SPEAKING = MEAD / "M030_sad_eamm1.mp4"  # a sad face and a sad voice, 3.7 s
+SAD = re.compile(r"^\W*(Sad \(|Not sure — maybe sad)", re.M)  # the clip's emotion, as the answer or first guess
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +168,15 @@ def live_browser(fake_devices):
         b.close()
 
 
+DENY_MICROPHONE = """(() => { const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = c => (c && c.audio && !c.video)
+    ? Promise.reject(new DOMException('Permission denied', 'NotAllowedError')) : ask(c); })()"""
+
+
 def start_live(browser, url, permissions, microphone: bool):
     ctx = browser.new_context(permissions=permissions, viewport={"width": 1280, "height": 1000})
+    if "microphone" not in permissions:  # Chromium's fake-device flags grant everything: refuse it as a user would
+        ctx.add_init_script(DENY_MICROPHONE)
     page = ctx.new_page()
     page.goto(url, wait_until="load")
     page.wait_for_selector("#analyze", timeout=60000)
@@ -198,7 +206,7 @@ def test_the_live_tab_follows_the_face_and_voice_and_stop_gives_a_summary(live_b
     ctx, page, started = start_live(live_browser, live_url, ["camera", "microphone"], microphone=True)
     try:
         seen = watch(page, 9.0)
-        first_sad = next(t for t, text in seen if "Sad" in text) - started
+        first_sad = next(t for t, text in seen if SAD.search(text)) - started
         assert first_sad <= 2.0, seen[:5]
         steady = [t for t, text in seen if t - started >= 3.0 and re.search(r"at \d+\.\d s", text)]
         per_second = (len(steady) - 1) / (steady[-1] - steady[0])
@@ -207,7 +215,7 @@ def test_the_live_tab_follows_the_face_and_voice_and_stop_gives_a_summary(live_b
         page.click("#live-stop")
         page.wait_for_function("() => { const h = document.querySelector('#live-summary-verdict h2'); "
                                "return h && /from |disagree|⚠/.test(h.innerText) }", timeout=60000)
-        assert page.locator("#live-timeline-plot .js-plotly-plot").count() == 1  # ~9 s: windows on a timeline
+        page.wait_for_selector("#live-timeline-plot .js-plotly-plot", timeout=20000)  # ~9 s: windows on a timeline
         assert ".csv" in page.inner_text("#live-downloads")
         assert "Turn on the camera" in page.inner_text("#live-verdict")  # the session is over
         shots = os.environ.get("EMOTION_TEST_ARTIFACTS")
@@ -221,7 +229,7 @@ def test_with_the_microphone_denied_live_mode_says_face_only(live_browser, live_
     ctx, page, _ = start_live(live_browser, live_url, ["camera"], microphone=True)  # the browser refuses it
     try:
         seen = watch(page, 3.0)
-        assert any("face only — microphone off" in text and "Sad" in text for _, text in seen), seen[-3:]
+        assert any("face only — microphone off" in text and SAD.search(text) for _, text in seen), seen[-3:]
         page.click("#live-stop")
     finally:
         ctx.close()
