@@ -417,13 +417,19 @@ def live_tab(pipe, rendered):
 
     stopped: dict[str, float] = {}  # a frame already on its way when Stop was pressed starts no new session
 
-    def on_frame(frame, request: gr.Request):
+    def session_of(request: gr.Request):
+        """(key, the visitor's live session) — or, instead of the session, what to show: nothing (Stop was just
+        pressed and this is a frame already on its way) or "busy"."""
         key = request.session_hash or "local"
         if time.monotonic() - stopped.get(key, -10.0) < 2.0:
-            return gr.skip(), gr.skip(), gr.skip()
+            return key, (gr.skip(), gr.skip(), gr.skip())
         session = sessions.get(key)
-        if session is None:
-            return busy()
+        return key, busy() if session is None else session
+
+    def on_frame(frame, request: gr.Request):
+        key, session = session_of(request)
+        if isinstance(session, tuple):
+            return session
         if frame is not None:
             try:
                 session.add_frame(np.ascontiguousarray(np.asarray(frame, np.uint8)[:, ::-1]))  # the preview is mirrored
@@ -432,17 +438,14 @@ def live_tab(pipe, rendered):
         return shown(key, session)
 
     def on_sound(chunk, request: gr.Request):
-        key = request.session_hash or "local"
-        if time.monotonic() - stopped.get(key, -10.0) < 2.0:
-            return gr.skip(), gr.skip(), gr.skip()
-        session = sessions.get(key)
-        if session is None:
-            return busy()
+        key, session = session_of(request)
+        if isinstance(session, tuple):
+            return session
         if chunk is not None:
             rate, wave = chunk
             session.add_audio(np.asarray(wave), int(rate))
         # with the camera on, its frames redraw the answer; without it, the sound does
-        return shown(key, session, force=False) if session.frames_seen == 0 else (gr.skip(), gr.skip(), gr.skip())
+        return shown(key, session) if session.frames_seen == 0 else (gr.skip(), gr.skip(), gr.skip())
 
     def on_stop(request: gr.Request):
         key = request.session_hash or "local"
