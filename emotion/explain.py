@@ -31,6 +31,7 @@ PLAIN_NAMES = {
 TOP_MOVEMENTS = 8
 BLOCK_FRAMES = 5
 PITCH_MAX_S = 120.0
+LONG_HOP = 800  # samples between pitch frames for sound longer than LONG_VOICE_S (50 ms at 16 kHz)
 EDGE_S = 0.4  # the "strongest moments" are not looked for this close to a window's ends (blurring there says little)
 LONG_VOICE_S = 20.0  # longer sound is drawn in half-second steps, not frame by frame
 # Calm speech of the training actors (48 neutral and calm RAVDESS clips in ../shared): how far the pitch moves
@@ -122,6 +123,8 @@ def _voice_part(pipe, feats, expl: Explanation, hop: int = 320) -> None:
     if feats.wave is None or not feats.of("audio").usable:
         return
     wave = feats.wave[: int(PITCH_MAX_S * cfg.sample_rate)]
+    if wave.size > LONG_VOICE_S * cfg.sample_rate:  # shown in half-second steps: pYIN every 50 ms, not 20 ms
+        hop = LONG_HOP  # (it was most of "Explaining the answer" on long clips: 5.9 s of 8 on 90 s)
     rms = librosa.feature.rms(y=wave, frame_length=1024, hop_length=hop)[0]
     f0, voiced, _ = librosa.pyin(wave, fmin=65, fmax=500, sr=cfg.sample_rate, frame_length=1024, hop_length=hop)
     times = librosa.times_like(rms, sr=cfg.sample_rate, hop_length=hop)
