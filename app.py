@@ -167,6 +167,24 @@ def example_clips(folder: str | Path | None, emotions: list[str]) -> list[Exampl
     return [first[e] for e in emotions if e in first]
 
 
+def playable_examples(examples: list[Example], limits: Limits) -> tuple[list[Example], dict[str, str]]:
+    """The examples as a browser can show them: a clip it cannot play (the shipped CREMA-D FLVs) replaced by its
+    small H.264 preview (browser_preview, made once at start-up), and {preview's file name: original} so that the
+    analysis still reads the original, as for an upload."""
+    folder = Path(tempfile.gettempdir()) / "emotion-examples"
+    folder.mkdir(exist_ok=True)
+    shown, original = [], {}
+    for ex in examples:
+        preview = None
+        if Path(ex.path).suffix.lower() in PREVIEW_EXT:
+            with contextlib.suppress(Exception):  # an unplayable example is still offered as it is
+                preview = browser_preview(ex.path, folder, limits)
+        if preview:
+            original[Path(preview).name] = ex.path
+        shown.append(Example(preview or ex.path, ex.emotion, ex.caption))
+    return shown, original
+
+
 def answers_in_words(emotions: list[str]) -> str:
     """"happy, sad or angry — or neutral when no emotion shows" (neutral is an answer, not an emotion)."""
     named = [e for e in emotions if e != "neutral"]
@@ -249,7 +267,6 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 CSS = """
 #verdict { min-height: 4.5em; }
 #clip { position: relative; }
-#examples button, #examples .gallery-item { white-space: normal !important; max-width: none !important; }  /* full captions */
 #rec-timer { position: absolute; top: 44px; left: 8px; z-index: 20; padding: 2px 8px; border-radius: 4px;
              background: rgba(200, 0, 0, 0.85); color: white; font-weight: 600; font-size: 0.9em; }
 #verdict h2 { margin: 0.2em 0; }
@@ -560,7 +577,13 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
             return gr.skip(), None
         return preview, {"original": video, "preview": preview}
 
-    examples = example_clips(examples_dir, pipe.cfg.emotions)
+    examples, example_originals = playable_examples(example_clips(examples_dir, pipe.cfg.emotions),
+                                                    pipe.cfg.limits(MAX_DURATION_S))
+
+    def run_example(video: str):
+        original = example_originals.get(Path(video).name)
+        return run(video, {"original": original, "preview": video} if original else None)
+
     with gr.Blocks(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO.format(answers=answers_in_words(pipe.cfg.emotions)))
         source = gr.State(None)
@@ -595,7 +618,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
                            downloads, raw]
                 if examples:
                     gr.Examples(examples=[[ex.path] for ex in examples], inputs=[video], outputs=outputs,
-                                fn=lambda v: run(v), cache_examples=cache_examples, cache_mode="eager",
+                                fn=run_example, cache_examples=cache_examples, cache_mode="eager",
                                 example_labels=[f"{EMOTION_EMOJI.get(ex.emotion, '')} {ex.emotion}: {ex.caption}" for ex in examples],
                                 label="Examples, one per emotion (the expected emotion first): click one to see its result",
                                 elem_id="examples", preload=False)

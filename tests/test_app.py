@@ -273,8 +273,8 @@ def test_on_a_phone_a_second_example_click_brings_its_verdict_into_view(phone):
     phone.locator("#examples button", has_text="sad").first.click()
     phone.wait_for_function(VERDICT_DONE, timeout=10000)
     first = phone.inner_text("#verdict h2")
-    phone.locator("#examples button", has_text="angry").first.scroll_into_view_if_needed()
-    phone.locator("#examples button", has_text="angry").first.click()
+    phone.locator("#examples button", has_text="happy").first.scroll_into_view_if_needed()  # a verdict unlike sad's
+    phone.locator("#examples button", has_text="happy").first.click()
     phone.wait_for_function(f"() => document.querySelector('#verdict h2').innerText !== {first!r}", timeout=10000)
     phone.wait_for_timeout(1500)  # the smooth scroll
     box = phone.locator("#verdict").bounding_box()
