@@ -36,6 +36,7 @@ MAX_DURATION_S = float(os.environ.get("EMOTION_MAX_DURATION_S", "300"))
 # endpoint let two visitors run four decodes at once).
 CONCURRENCY = int(os.environ.get("EMOTION_CONCURRENCY", "2"))
 HEAVY = {"concurrency_id": "analysis", "concurrency_limit": CONCURRENCY}
+PUBLIC_ENDPOINTS = {"analyze", "predict"}  # the API names a client may call
 # Uploads and results are deleted an hour after they were made (checked every 10 minutes): a public
 # demo must not fill its disk.
 FILE_MAX_AGE_S = int(os.environ.get("EMOTION_FILE_MAX_AGE_S", "3600"))
@@ -278,7 +279,7 @@ CSS = """
 """
 # The browser's player says "Video not playable" for formats it cannot show (flv, avi, mkv) before the preview
 # arrives, and for files that are not video at all, which the analysis then explains in words: that toast goes.
-JS = """() => {
+JS = r"""() => {
   const dismiss = () => document.querySelectorAll('.toast-body').forEach(t => {
     if (/Video not playable/.test(t.innerText)) { const c = t.querySelector('.toast-close'); c ? c.click() : t.remove(); }
   });
@@ -326,6 +327,34 @@ class UploadLimit:
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)
+
+
+class BadRequest(str):
+    """What a malformed API call gets instead of its input (the sentence is the value): the handler answers it in
+    words with code "bad_request", where Gradio itself would answer `{"error": null}`."""
+
+
+class Demo(gr.Blocks):
+    """gr.Blocks whose public endpoints answer a malformed call in words. Gradio checks an input (a file object
+    from an upload) before the handler runs, and a string, a number or Gradio 4's `{"video": {...}}` failed there
+    with no message at all. The 4.x shape is unwrapped and checked as any upload; anything else reaches the
+    handler as a BadRequest. Files are still only taken from Gradio's upload folder."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        if block_fn.api_name not in PUBLIC_ENDPOINTS:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        inputs = list(inputs or [])
+        if inputs and isinstance(inputs[0], dict) and isinstance(inputs[0].get("video"), dict):
+            inputs[0] = inputs[0]["video"]  # Gradio 4's VideoData
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except Exception as exc:
+            logging.getLogger("emotion.app").info("malformed call to /%s: %s", block_fn.api_name, exc)
+            sent = inputs[0] if inputs else None
+            words = ("The video must be sent as a file (gradio_client: handle_file(path)); a path or URL as text "
+                     "is not read." if isinstance(sent, str) else
+                     "The request does not hold a video file (gradio_client: handle_file(path)).")
+            return [BadRequest(words)] + [None] * (len(block_fn.inputs) - 1)
 
 
 def parse_size(text: str) -> int:
@@ -507,7 +536,7 @@ guess), `disagreement` (true when voice and face read different emotions, both w
 both, the voice and the face; null for a branch not used),
 `modalities` (["audio", "face"] as used), `face_coverage` (share of frames with a face), `speech_present`,
 `duration_s`, `warnings` (plain sentences), `timings_s` and `timeline` (one entry per window of a long clip).
-On failure: {{"error": "a plain sentence", "code": "not_media" | "too_long" | "corrupt" | "no_input" | ...}}."""
+On failure: {{"error": "a plain sentence", "code": "not_media" | "too_long" | "corrupt" | "no_input" | "bad_request" | ...}}."""
 
 
 def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool | None = None) -> gr.Blocks:
@@ -529,6 +558,8 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
 
     def run(video: str | None, source: dict | None = None, progress=gr.Progress()):
         """Analyse the clip shown (the original upload when the player shows a preview of it)."""
+        if isinstance(video, BadRequest):
+            return failed(f"## ⚠️ {video}")
         if not video:
             return failed("## Please upload or record a video first.")
         path = video
@@ -556,6 +587,8 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
                 gr.update(value=write_downloads(pred, pipe.cfg.emotions), visible=True), pred.to_dict())
 
     def api_predict(video: str | None) -> dict:
+        if isinstance(video, BadRequest):
+            return {"error": str(video), "code": "bad_request"}
         if not video or not isinstance(video, str):
             return {"error": "No video given: send a file (gradio_client: handle_file(path)).", "code": "no_input"}
         try:
@@ -584,7 +617,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
         original = example_originals.get(Path(video).name)
         return run(video, {"original": original, "preview": video} if original else None)
 
-    with gr.Blocks(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
+    with Demo(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO.format(answers=answers_in_words(pipe.cfg.emotions)))
         source = gr.State(None)
         with gr.Tabs(elem_id="modes"):

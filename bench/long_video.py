@@ -43,6 +43,19 @@ def make_video(minutes: float, height: int, out: Path, preset: str = "ultrafast"
                     "-c:a", "aac", str(out)], check=True)
 
 
+def plain_decode_s(video: Path) -> float:
+    """Seconds for ffmpeg alone to decode every video frame of the file to nothing (2 threads, as the app's
+    decoder on this machine): the floor any analysis that looks at the picture pays."""
+    import time
+
+    from emotion.media import ffmpeg_exe
+
+    t = time.perf_counter()
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-threads", "2", "-i", str(video), "-map", "0:v:0", "-f", "null", "-"],
+                   check=True)
+    return time.perf_counter() - t
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--minutes", type=float, nargs="+", default=[1, 10])
@@ -61,8 +74,10 @@ def main() -> None:
             print(run.stderr[-2000:])
             continue
         r = json.loads(run.stdout.strip().splitlines()[-1])
+        plain = plain_decode_s(video)
         print(f"{minutes:g} min {args.height}p, x264 {args.preset} crf {args.crf} ({video.stat().st_size / 1e6:.0f} MB): {r['seconds']:.1f} s "
-              f"({minutes * 60 / r['seconds']:.1f}x real time), {r['windows']} windows, peak RSS {r['peak_rss_mb']:.0f} MB "
+              f"({minutes * 60 / r['seconds']:.1f}x real time; a plain decode of the same file: {plain:.1f} s, the analysis "
+              f"{r['seconds'] / plain:.2f}x that), {r['windows']} windows, peak RSS {r['peak_rss_mb']:.0f} MB "
               f"(after loading {r['rss_after_load_mb']:.0f} MB); stages: " +
               ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items() if k != "total"))
         video.unlink()

@@ -30,6 +30,10 @@ PLAIN_NAMES = {
 }
 TOP_MOVEMENTS = 8
 BLOCK_FRAMES = 5
+# The occlusion runs the face model ~40 times per window: on a long clip only the windows that support the
+# explained emotion most are occluded (their movements and moments are what the plot is about).
+OCCLUDED_WINDOWS = 6
+PITCH_CHUNK_S = 15.0  # the pitch is tracked piece by piece, so that the progress bar moves on long clips
 PITCH_MAX_S = 120.0
 LONG_HOP = 800  # samples between pitch frames for sound longer than LONG_VOICE_S (50 ms at 16 kHz)
 EDGE_S = 0.4  # the "strongest moments" are not looked for this close to a window's ends (blurring there says little)
@@ -68,7 +72,7 @@ class Explanation:
     voice_words: str = ""  # the voice's pitch and loudness, in words
 
 
-def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None) -> None:
+def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None, report) -> None:
     cfg = pipe.cfg
     used = [i for i, p in enumerate(face_p) if p is not None]
     if not used:
@@ -80,27 +84,34 @@ def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None) -> N
     label = cfg.emotions.index(verdict) if verdict in cfg.emotions else own
     if label != own:
         expl.face_reads = cfg.emotions[own]
-    base = pipe.branches["face"].model.probabilities(seqs)[:, label]
+    model = pipe.branches["face"].model
+    base = model.probabilities(seqs)[:, label]
+    occluded = np.sort(np.argsort(base)[::-1][:OCCLUDED_WINDOWS])  # the windows that support `label` most
+    x0, b0 = seqs[occluded], base[occluded]
     groups = movement_groups(list(cfg.blendshape_names))
     names = [g for g in groups if g != "neutral"]
     variants = []
     for g in names:
-        x = seqs.copy()
+        x = x0.copy()
         x[:, :, groups[g]] = 0.0
         variants.append(x)
-    drops = base[None, :] - pipe.branches["face"].model.probabilities(np.concatenate(variants)).reshape(len(names), len(used), -1)[:, :, label]
+    report(0.95, "Explaining the answer: which face movements mattered")
+    drops = b0[None, :] - model.probabilities(np.concatenate(variants)).reshape(len(names), len(occluded), -1)[:, :, label]
     importance = drops.mean(axis=1)
     order = np.argsort(importance)[::-1][:TOP_MOVEMENTS]
     n = seqs.shape[1]
     blocks = []
     starts = list(range(0, n, BLOCK_FRAMES))
-    median = np.median(seqs, axis=1, keepdims=True)
+    median = np.median(x0, axis=1, keepdims=True)
     for s in starts:
-        x = seqs.copy()
+        x = x0.copy()
         x[:, s:s + BLOCK_FRAMES] = median
         blocks.append(x)
-    block_p = pipe.branches["face"].model.probabilities(np.concatenate(blocks)).reshape(len(starts), len(used), -1)[:, :, label]
-    evidence = np.repeat(base[None, :] - block_p, BLOCK_FRAMES, axis=0)[:n].T.reshape(-1)  # (W*T,)
+    report(0.96, "Explaining the answer: the face's strongest moments")
+    block_p = model.probabilities(np.concatenate(blocks)).reshape(len(starts), len(occluded), -1)[:, :, label]
+    evidence = np.zeros((len(used), n))  # windows not occluded hold no marked moment
+    evidence[occluded] = np.repeat(b0[None, :] - block_p, BLOCK_FRAMES, axis=0)[:n].T
+    evidence = evidence.reshape(-1)  # (W*T,)
     times = np.concatenate([faces[i].times_s for i in used])
     values = np.concatenate([np.stack([seqs[k][:, groups[names[j]]].mean(1) for j in order]) for k in range(len(used))], axis=1)
     starts_s = np.concatenate([np.full(n, faces[i].start_s) for i in used])
@@ -116,7 +127,7 @@ def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None) -> N
     expl.face_label = cfg.emotions[label]
 
 
-def _voice_part(pipe, feats, expl: Explanation, hop: int = 320) -> None:
+def _voice_part(pipe, feats, expl: Explanation, report, hop: int = 320) -> None:
     import librosa
 
     cfg = pipe.cfg
@@ -126,7 +137,7 @@ def _voice_part(pipe, feats, expl: Explanation, hop: int = 320) -> None:
     if wave.size > LONG_VOICE_S * cfg.sample_rate:  # shown in half-second steps: pYIN every 50 ms, not 20 ms
         hop = LONG_HOP  # (it was most of "Explaining the answer" on long clips: 5.9 s of 8 on 90 s)
     rms = librosa.feature.rms(y=wave, frame_length=1024, hop_length=hop)[0]
-    f0, voiced, _ = librosa.pyin(wave, fmin=65, fmax=500, sr=cfg.sample_rate, frame_length=1024, hop_length=hop)
+    f0, voiced = pitch_track(wave, cfg.sample_rate, hop, report)
     times = librosa.times_like(rms, sr=cfg.sample_rate, hop_length=hop)
     loudness = 20 * np.log10(np.maximum(rms, 1e-5))
     pitch = np.where(voiced, f0, np.nan)[: rms.size]
@@ -140,6 +151,28 @@ def _voice_part(pipe, feats, expl: Explanation, hop: int = 320) -> None:
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (no voiced frame) stay NaN
             pitch = np.nanmedian(pitch[:m].reshape(-1, step), axis=1)
     expl.voice_times_s, expl.loudness_db, expl.pitch_hz = times, loudness, pitch
+
+
+def pitch_track(wave: np.ndarray, sr: int, hop: int, report) -> tuple[np.ndarray, np.ndarray]:
+    """pYIN's pitch (Hz) and voicing per `hop`, read in pieces of about PITCH_CHUNK_S (each a whole number of
+    hops, with a frame of context on each side so the pieces join as one run would), reporting each piece."""
+    import librosa
+
+    chunk = max(1, int(PITCH_CHUNK_S * sr) // hop) * hop
+    pad = 1024 // hop * hop + hop  # context beyond the frame half-width (512 samples) of the first and last frame
+    f0s, voiced = [], []
+    starts = range(0, wave.size, chunk)
+    for k, start in enumerate(starts):
+        if len(starts) > 1:
+            report(0.97 + 0.02 * k / len(starts), "Explaining the answer: the voice's pitch")
+        lo = max(0, start - pad)
+        piece = wave[lo:start + chunk + pad]
+        f, v, _ = librosa.pyin(piece, fmin=65, fmax=500, sr=sr, frame_length=1024, hop_length=hop)
+        skip = (start - lo) // hop
+        end = skip + chunk // hop if start + chunk < wave.size else None  # the last piece keeps its last frame
+        f0s.append(f[skip:end])
+        voiced.append(v[skip:end])
+    return np.concatenate(f0s), np.concatenate(voiced)
 
 
 def voice_words(loudness_db: np.ndarray, pitch_hz: np.ndarray) -> str:
@@ -162,11 +195,13 @@ def voice_words(loudness_db: np.ndarray, pitch_hz: np.ndarray) -> str:
             "average.")
 
 
-def explain_prediction(pipe, feats, face_p, verdict: str | None = None) -> Explanation:
-    """The "why" for a prediction; the face part explains `verdict` (the answer shown), else the face's own read."""
+def explain_prediction(pipe, feats, face_p, verdict: str | None = None, progress=None) -> Explanation:
+    """The "why" for a prediction; the face part explains `verdict` (the answer shown), else the face's own read.
+    `progress(fraction, words)` hears of each step (fractions 0.94 to 0.99)."""
+    report = progress or (lambda fraction, words: None)
     expl = Explanation()
-    _face_part(pipe, feats, face_p, expl, verdict)
-    _voice_part(pipe, feats, expl)
+    _face_part(pipe, feats, face_p, expl, verdict, report)
+    _voice_part(pipe, feats, expl, report)
     return expl
 
 

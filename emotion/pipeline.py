@@ -322,6 +322,8 @@ class EmotionPipeline:
         if explain:
             from .explain import explain_prediction
 
-            (progress or (lambda fraction, words: None))(0.93, "Explaining the answer")
-            pred.explanation = explain_prediction(self, feats, readings.of("face"), None if pred.disagreement else pred.label)
+            report = progress or (lambda fraction, words: None)
+            report(0.93, "Explaining the answer")
+            pred.explanation = explain_prediction(self, feats, readings.of("face"),
+                                                  None if pred.disagreement else pred.label, report)
         return pred

@@ -122,8 +122,13 @@ class VoiceEncoderBranch:
             tail = " — the result comes from the face only." if media.has_video else ""
             return BranchInput.empty(len(windows), [f"Voice analysis is off: {self.problem}{tail}"])
         rate = cfg.sample_rate
-        pieces = [speech_piece(media.wave[int(a * rate): int(b * rate)], cfg) for a, b in windows]
-        return voice_input([None if p is None else encoder_frames(p, cfg) for p in pieces], media, cfg)
+        frames = []
+        for k, (a, b) in enumerate(windows):
+            if len(windows) > 1:  # a long clip: the progress bar moves window by window (0.05 to 0.15)
+                media.progress(0.05 + 0.1 * k / len(windows), "Listening to the voice")
+            piece = speech_piece(media.wave[int(a * rate): int(b * rate)], cfg)
+            frames.append(None if piece is None else encoder_frames(piece, cfg))
+        return voice_input(frames, media, cfg)
 
     def logits(self, inputs: list[np.ndarray]) -> np.ndarray:
         return self.head.logits(inputs)

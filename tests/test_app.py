@@ -120,18 +120,37 @@ def test_api_with_gradio_client(app_url):
     assert "disagreement" in api["/predict"]["description"]  # its JSON fields are documented where Gradio shows them
 
 
-def test_a_wrongly_shaped_request_gets_a_plain_error(app_url):
+def call(url: str, api_name: str, data: list) -> tuple[str, object]:
+    """A raw call through Gradio's REST route, as curl would make it: (event, parsed data of the last message)."""
     import json
     import urllib.request
 
-    req = urllib.request.Request(app_url + "gradio_api/call/predict", data=json.dumps({"data": [12345]}).encode(),
+    req = urllib.request.Request(url + f"gradio_api/call/{api_name}", data=json.dumps({"data": data}).encode(),
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as r:
         event_id = json.loads(r.read())["event_id"]
-    with urllib.request.urlopen(app_url + f"gradio_api/call/predict/{event_id}", timeout=60) as r:
-        stream = r.read().decode()
-    assert "Traceback" not in stream
-    assert "no_input" in stream or "error" in stream.lower(), stream
+    with urllib.request.urlopen(url + f"gradio_api/call/{api_name}/{event_id}", timeout=120) as r:
+        lines = r.read().decode().splitlines()
+    event = [x[len("event: "):] for x in lines if x.startswith("event: ")][-1]
+    return event, json.loads([x[len("data: "):] for x in lines if x.startswith("data: ")][-1])
+
+
+def test_a_malformed_call_gets_a_coded_error_and_the_gradio_4_shape_is_read(app_url):
+    clip = MEAD / "M030_sad_eamm1.mp4"
+    not_a_file = "The video must be sent as a file"
+    for data in ([12345], [str(clip)], [{"path": str(clip), "meta": {"_type": "gradio.FileData"}}], [None, 1, 2]):
+        event, out = call(app_url, "predict", data)
+        assert event == "complete" and out[0]["code"] in ("bad_request", "no_input"), (data, out)
+        assert out[0]["error"], (data, out)  # a sentence, never null
+    assert not_a_file in call(app_url, "predict", [str(clip)])[1][0]["error"]  # a server path is never read
+    event, out = call(app_url, "analyze", ["https://example.com/clip.mp4"])
+    assert event == "complete" and not_a_file in out[0]  # the verdict says it in words
+    status, paths = upload(app_url, (clip.name, clip.read_bytes()))
+    assert status == 200
+    gradio_4 = {"video": {"path": paths[0], "orig_name": clip.name, "meta": {"_type": "gradio.FileData"}},
+                "subtitles": None}
+    event, out = call(app_url, "predict", [gradio_4])
+    assert event == "complete" and out[0]["modalities"] == ["audio", "face"], out
 
 
 @pytest.mark.parametrize("route", ["gradio_api/file=/etc/passwd", "gradio_api/file=../../../../etc/passwd",
