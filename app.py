@@ -16,9 +16,11 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 
@@ -246,6 +248,20 @@ def write_downloads(pred, emotions: list[str]) -> list[str]:
     if pred.label is not None or pred.disagreement:  # the answer as a picture, to keep or share
         paths.append(result_image(pred, str(folder / f"{stem}.emotion.png")))
     return paths
+
+
+def every(seconds: float, progress) -> Callable[[float, str], None]:
+    """The pipeline's progress for Gradio's bar, at most once per `seconds` unless the words change: each update
+    is redrawn by the browser, which on a small machine takes CPU from the analysis."""
+    last = {"at": 0.0, "words": None}
+
+    def report(fraction: float, words: str) -> None:
+        now = time.monotonic()
+        if words.split(":")[0] != last["words"] or now - last["at"] >= seconds:
+            last.update(at=now, words=words.split(":")[0])
+            progress(fraction, desc=words)
+
+    return report
 
 
 def as_user_error(exc: Exception) -> EmotionError:
@@ -526,6 +542,47 @@ def live_tab(pipe, rendered):
 START_VERDICT = "## Upload or record a clip, then press Analyze."
 # the answer in view when it arrives (on a phone the plots, not the verdict, were scrolled to)
 SCROLL_TO_VERDICT = "() => { const v = document.querySelector('#verdict'); if (v) v.scrollIntoView({block: 'start'}); }"
+class LoadingPipeline:
+    """An EmotionPipeline that loads in a thread, so the page is served at once (its words need only the
+    config): loading and warming the models takes ~13 s on 2 cores (bench/startup.py), and an analysis asked for
+    meanwhile waits for them. Any attribute other than `cfg` and `weights_dir` waits; a failed load is raised
+    there, and printed."""
+
+    def __init__(self, name_or_path: str | None = None) -> None:
+        from emotion import EmotionPipeline
+        from emotion.config import PipelineConfig
+        from emotion.hub import resolve_weights
+
+        self.weights_dir = resolve_weights(name_or_path)
+        self.cfg = PipelineConfig.from_json(self.weights_dir / "config.json")
+        self._pipe, self._error, self._done = None, None, threading.Event()
+        self.started = time.perf_counter()
+
+        def load() -> None:
+            try:
+                self._pipe = EmotionPipeline.from_pretrained(self.weights_dir)
+                print(f"Models loaded in {time.perf_counter() - self.started:.1f} s")
+                if "face" in self._pipe.problems:
+                    print(f"Face analysis is off: {self._pipe.problems['face']}")
+            except Exception as exc:  # said by every analysis (as_user_error), and here for the operator
+                logging.getLogger("emotion.app").exception("the models could not be loaded")
+                self._error = exc
+            finally:
+                self._done.set()
+
+        threading.Thread(target=load, name="load-models", daemon=True).start()
+
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def __getattr__(self, name: str):
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return getattr(self._pipe, name)
+
+
 PREDICT_DOC = """Analyse one clip; returns the result as JSON.
 
 Input: `video`, a video or sound file (gradio_client: `handle_file(path)`), at most {limit:g} s long.
@@ -540,8 +597,9 @@ On failure: {{"error": "a plain sentence", "code": "not_media" | "too_long" | "c
 
 
 def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool | None = None) -> gr.Blocks:
-    """The interface around a loaded EmotionPipeline. Examples' results are computed when the app starts
-    (`cache_examples`, default on; EMOTION_CACHE_EXAMPLES=0 turns it off), so a click shows an answer at once."""
+    """The interface around an EmotionPipeline (or a LoadingPipeline). The examples' answers are worked out in
+    a thread once the models are loaded (`cache_examples`, default on; EMOTION_CACHE_EXAMPLES=0 turns it off), so
+    a click shows an answer at once and the page never waits for them; a click before then analyses the clip."""
     if cache_examples is None:
         cache_examples = os.environ.get("EMOTION_CACHE_EXAMPLES", "1") != "0"
 
@@ -565,9 +623,10 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
         path = video
         if source and source.get("preview") and Path(video).name == Path(source["preview"]).name:
             path = source["original"]
+        if not getattr(pipe, "ready", True):
+            progress(0.0, desc="Loading the models (the app has just started; about 15 s)")
         try:
-            pred = pipe.predict(path, explain=True, max_duration_s=MAX_DURATION_S,
-                                progress=lambda fraction, words: progress(fraction, desc=words))
+            pred = pipe.predict(path, explain=True, max_duration_s=MAX_DURATION_S, progress=every(0.5, progress))
         except Exception as exc:  # a public demo answers every upload in words, never with a traceback
             return failed(f"## ⚠️ {as_user_error(exc)}")
         return rendered(pred)
@@ -613,9 +672,31 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
     examples, example_originals = playable_examples(example_clips(examples_dir, pipe.cfg.emotions),
                                                     pipe.cfg.limits(MAX_DURATION_S))
 
-    def run_example(video: str):
-        original = example_originals.get(Path(video).name)
+    answered: dict[str, object] = {}  # example file name → its Prediction, worked out in the background
+    worked_out = {Path(ex.path).name: threading.Event() for ex in examples}
+
+    def answer_examples() -> None:
+        for ex in examples:
+            name = Path(ex.path).name
+            with contextlib.suppress(Exception):  # a click on it will say what is wrong
+                answered[name] = pipe.predict(example_originals.get(name, ex.path), explain=True,
+                                              max_duration_s=MAX_DURATION_S)
+            worked_out[name].set()
+
+    def run_example(video: str, progress=gr.Progress()):
+        """The example's answer, worked out at start-up (waited for when clicked before then: clicks on examples
+        never add analyses beyond the app's cap)."""
+        name = Path(video).name
+        if cache_examples and name in worked_out and not worked_out[name].is_set():
+            progress(0.0, desc="Working out the examples' answers (the app has just started)")
+            worked_out[name].wait(timeout=300)
+        if name in answered:
+            return rendered(answered[name])
+        original = example_originals.get(name)
         return run(video, {"original": original, "preview": video} if original else None)
+
+    if examples and cache_examples:
+        threading.Thread(target=answer_examples, name="answer-examples", daemon=True).start()
 
     with Demo(title="Emotion recognizer", delete_cache=(min(600, FILE_MAX_AGE_S), FILE_MAX_AGE_S)) as demo:
         gr.Markdown(INTRO.format(answers=answers_in_words(pipe.cfg.emotions)))
@@ -651,7 +732,7 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
                            downloads, raw]
                 if examples:
                     gr.Examples(examples=[[ex.path] for ex in examples], inputs=[video], outputs=outputs,
-                                fn=run_example, cache_examples=cache_examples, cache_mode="eager",
+                                fn=run_example, cache_examples=False, run_on_click=True,
                                 example_labels=[f"{EMOTION_EMOJI.get(ex.emotion, '')} {ex.emotion}: {ex.caption}" for ex in examples],
                                 label="Examples, one per emotion (the expected emotion first): click one to see its result",
                                 elem_id="examples", preload=False)
@@ -697,14 +778,8 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
 
 
 def main() -> None:
-    from emotion import EmotionPipeline
-
     limit_malloc_arenas()  # before the models start their threads
-    started = time.perf_counter()
-    pipe = EmotionPipeline.from_pretrained(os.environ.get("EMOTION_WEIGHTS") or None)
-    print(f"Models loaded in {time.perf_counter() - started:.1f} s")
-    if "face" in pipe.problems:
-        print(f"Face analysis is off: {pipe.problems['face']}")
+    pipe = LoadingPipeline(os.environ.get("EMOTION_WEIGHTS") or None)  # the page is served while they load
     demo = build_app(pipe, os.environ.get("EMOTION_EXAMPLES_DIR", str(SHIPPED_EXAMPLES)))
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), **launch_options())

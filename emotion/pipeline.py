@@ -324,6 +324,8 @@ class EmotionPipeline:
 
             report = progress or (lambda fraction, words: None)
             report(0.93, "Explaining the answer")
+            t = time.perf_counter()
             pred.explanation = explain_prediction(self, feats, readings.of("face"),
                                                   None if pred.disagreement else pred.label, report)
+            pred.timings_s["explain"] = round(time.perf_counter() - t, 4)
         return pred

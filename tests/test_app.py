@@ -7,6 +7,7 @@ import re
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import MEAD, RAVDESS, ROOT, ffmpeg
@@ -188,9 +189,36 @@ def test_before_the_first_run_there_are_no_empty_plots_and_the_limits_are_stated
     limits = page.inner_text("#limits")
     assert "5 min" in limits and "flv" in limits and "200MB" in limits
     examples = page.inner_text("#examples")  # the six CREMA-D clips that ship (CREMA-D has no surprise)
+    labels = page.locator("#examples button").all_inner_texts()
+    assert len(labels) == 6 and not any(x.rstrip().endswith(("...", "…")) for x in labels), labels  # whole captions
     assert all(e in examples for e in ("happy", "sad", "angry", "fearful", "disgust", "neutral")), examples
     assert "Don't forget a jacket" in examples
     assert "CREMA-D" in page.inner_text("#examples-credit") and "Open Database License" in page.inner_text("#examples-credit")
+
+
+# Records the progress text over the verdict (its clock removed) each time it changes: [ms, text].
+PROGRESS_LOG = """() => { window.progressLog = []; const t0 = performance.now(); setInterval(() => {
+  const s = document.querySelector('#verdict [data-testid=status-tracker]');
+  const text = s ? s.innerText.replace(/[\\d.]+s(\\s*\\/\\s*[\\d.]+s)?/g, '').trim() : '';
+  const last = window.progressLog[window.progressLog.length - 1];
+  if (!last || last[1] !== text) window.progressLog.push([performance.now() - t0, text]); }, 100); }"""
+
+
+def test_a_90_s_clips_progress_keeps_moving_to_its_why(page, tmp_path):
+    clip = tmp_path / "ninety.mp4"
+    ffmpeg("-stream_loop", "-1", "-i", str(MEAD / "M030_sad_eamm1.mp4"), "-t", "90", "-vf", "scale=-2:360",
+           "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac", str(clip))
+    page.set_input_files("#clip input[type=file]", str(clip))
+    page.wait_for_selector("#clip video", timeout=30000)
+    page.evaluate(PROGRESS_LOG)
+    page.click("#analyze")
+    page.wait_for_function(VERDICT_DONE, timeout=180000)
+    page.wait_for_selector("#voice-why .js-plotly-plot", timeout=30000)  # the "why" is drawn
+    log = page.evaluate("window.progressLog")
+    moving = [t for t, text in log if text]  # from the first progress text to the last
+    assert len(moving) > 20 and np.diff(moving).max() <= 2000, [x for x in log if x[1]]
+    assert any("Explaining" in text for _, text in log) and log[-1][1] == ""  # through the "why", then done
+    # (what the "why" costs beside /predict is a figure: python bench/long_why.py)
 
 
 def test_upload_and_analyze_in_chromium(page, artifacts):

@@ -182,14 +182,15 @@ def test_the_pitch_read_in_pieces_is_the_pitch_read_at_once_and_reports_its_prog
     speech = [load_audio(p, 16000) for p in sorted((RAVDESS / "Actor_19").glob("*.flac"))[:12]]
     wave = np.concatenate(speech * 2)  # ~80 s of real speech and pauses
     hop = 800
-    whole, whole_voiced, _ = librosa.pyin(wave, fmin=65, fmax=500, sr=16000, frame_length=1024, hop_length=hop)
+    whole, whole_voiced, _ = librosa.pyin(wave, fmin=65, fmax=500, sr=16000, frame_length=1024, hop_length=hop,
+                                          resolution=0.25)
     heard = []
-    pieces, voiced = pitch_track(wave, 16000, hop, lambda fraction, words: heard.append(fraction))
+    pieces, voiced = pitch_track(wave, 16000, hop, lambda fraction, words: heard.append(fraction), 0.25)
     assert pieces.shape == whole.shape and voiced.shape == whole_voiced.shape
     assert np.mean(voiced == whole_voiced) > 0.97
     both = voiced & whole_voiced
     assert both.sum() > 100 and np.median(np.abs(12 * np.log2(pieces[both] / whole[both]))) < 0.05
-    assert len(heard) >= 5 and heard == sorted(heard) and 0.93 <= heard[0] and heard[-1] < 1  # it moves, forwards
+    assert len(heard) >= 5 and heard == sorted(heard) and 0.94 <= heard[0] and heard[-1] < 1  # it moves, forwards
 
 
 def test_disagreeing_branches_are_reported_not_fused_into_a_confident_answer(pipe, tmp_path):

@@ -1,0 +1,77 @@
+"""What the "why" costs on a long clip in the browser: /analyze (verdict, plots, explanations, downloads, drawn in
+Chromium) beside /predict (the answer alone) on the same 90 s 360p clip, and the longest the progress text
+stands still. A real app, a real browser (Debian's chromium), the shipped weights.
+
+    python bench/long_why.py [--seconds 90] [--runs 2]
+
+Prints figures; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--seconds", type=float, default=90)
+    p.add_argument("--runs", type=int, default=2)
+    args = p.parse_args()
+    os.environ.setdefault("EMOTION_FACE_MODEL", str(SHARED / "models" / "face_landmarker.task"))
+    import numpy as np
+    from gradio_client import Client, handle_file
+    from playwright.sync_api import sync_playwright
+
+    import app
+    from emotion import EmotionPipeline
+    from emotion.media import ffmpeg_exe
+    from test_app import PROGRESS_LOG, VERDICT_DONE
+
+    clip = Path(tempfile.mkdtemp()) / "long.mp4"
+    os.system(f"{ffmpeg_exe()} -v error -y -stream_loop -1 -i {SHARED}/data/mead-clips/M030_sad_eamm1.mp4 -t "
+              f"{args.seconds} -vf scale=-2:360 -c:v libx264 -preset veryfast -c:a aac {clip}")
+    demo = app.build_app(EmotionPipeline.from_pretrained(None), "")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.launch_options())
+    client = Client(url, verbose=False)
+    client.predict(video=handle_file(str(clip)), api_name="/predict")  # warm: caches, first-call costs
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        for _ in range(args.runs):
+            t = time.perf_counter()
+            client.predict(video=handle_file(str(clip)), api_name="/predict")
+            plain = time.perf_counter() - t
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.set_input_files("#clip input[type=file]", str(clip))
+            page.wait_for_selector("#clip video", timeout=30000)
+            page.evaluate(PROGRESS_LOG)
+            t = time.perf_counter()
+            page.click("#analyze")
+            page.wait_for_function(VERDICT_DONE, timeout=300000)
+            page.wait_for_selector("#voice-why .js-plotly-plot", timeout=30000)
+            shown = time.perf_counter() - t
+            moving = [m[0] for m in page.evaluate("window.progressLog") if m[1]]
+            print(f"{args.seconds:g} s 360p clip: /predict {plain:.1f} s, /analyze in Chromium {shown:.1f} s "
+                  f"({shown / plain:.2f}x); progress text still at most {np.diff(moving).max() / 1000:.1f} s")
+            page.close()
+        browser.close()
+    demo.close()
+
+
+if __name__ == "__main__":
+    main()
