@@ -755,9 +755,10 @@ def build_app(pipe, examples_dir: str | Path | None = None, cache_examples: bool
                 with gr.Accordion("Model card", open=False):
                     gr.Markdown(card_markdown(card.read_text(encoding="utf-8", errors="replace")))
 
-        lock = lambda: (gr.update(interactive=False, value="Analysing…"), gr.update(interactive=False))
+        # the progress is drawn over the verdict: over an empty one, not over the greyed-out hint or an old answer
+        lock = lambda: (gr.update(interactive=False, value="Analysing…"), gr.update(interactive=False), "")
         unlock = lambda: (gr.update(interactive=True, value="Analyze"), gr.update(interactive=True))
-        analyze.click(lock, None, [analyze, clear], queue=False, api_visibility="private").then(
+        analyze.click(lock, None, [analyze, clear, verdict], queue=False, api_visibility="private").then(
             run, inputs=[video, source], outputs=outputs, api_name="analyze", scroll_to_output=True,
             show_progress_on=[verdict], trigger_mode="once", **HEAVY).then(
             unlock, None, [analyze, clear], queue=False, api_visibility="private").then(

@@ -212,6 +212,8 @@ def test_a_90_s_clips_progress_keeps_moving_to_its_why(page, tmp_path):
     page.wait_for_selector("#clip video", timeout=30000)
     page.evaluate(PROGRESS_LOG)
     page.click("#analyze")
+    page.wait_for_function("() => /Listening|Following/.test(document.querySelector('#verdict').innerText)")
+    assert "press Analyze" not in page.inner_text("#verdict")  # the progress is not drawn over the old hint
     page.wait_for_function(VERDICT_DONE, timeout=180000)
     page.wait_for_selector("#voice-why .js-plotly-plot", timeout=30000)  # the "why" is drawn
     log = page.evaluate("window.progressLog")
