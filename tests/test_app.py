@@ -535,6 +535,24 @@ def test_four_requests_to_three_endpoints_never_run_more_analyses_than_the_cap(c
     assert "process_completed" in results["preview"]
 
 
+def test_the_page_needs_only_the_config_and_a_failed_model_load_is_said_in_words(tmp_path):
+    import shutil
+
+    import app
+    from emotion.errors import EmotionError
+
+    weights = tmp_path / "weights"
+    shutil.copytree(ROOT / "weights", weights)
+    (weights / "voice_encoder_head.safetensors").write_bytes(b"not a model")
+    pipe = app.LoadingPipeline(str(weights))  # as `python app.py` starts
+    assert pipe.cfg.emotions and Path(pipe.weights_dir) == weights  # at once, from config.json
+    app.build_app(pipe, "", cache_examples=False)  # the page is built without waiting for the models
+    with pytest.raises(EmotionError) as err:
+        pipe.predict(MEAD / "M030_sad_eamm1.mp4")  # waits for the load, then says why it failed
+    assert pipe.ready and err.value.code == "bad_weights", err.value
+    assert "Traceback" not in str(app.as_user_error(err.value))
+
+
 def test_the_shipped_examples_are_one_clip_per_answer_with_their_licence():
     import app
 
