@@ -346,6 +346,11 @@ class FaceBranch:
         return self.model.logits(np.stack([w.sequence for w in inputs]))
 
     def warmup(self, cfg: PipelineConfig) -> np.ndarray:
+        if not self.problem:
+            # MediaPipe imported here, once: two of a server's threads importing it for their first clips at the
+            # same moment got a half-imported module (NameError: name 'core' is not defined)
+            import mediapipe  # noqa: F401
+            from mediapipe.tasks.python.vision import face_landmarker  # noqa: F401
         # traces the one graph for every batch size
         return self.model.probabilities(np.zeros((1, cfg.frames_per_window, len(cfg.face_feature_names)), np.float32))
 
