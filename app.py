@@ -256,9 +256,9 @@ def every(seconds: float, progress) -> Callable[[float, str], None]:
     last = {"at": 0.0, "words": None}
 
     def report(fraction: float, words: str) -> None:
-        now = time.monotonic()
-        if words.split(":")[0] != last["words"] or now - last["at"] >= seconds:
-            last.update(at=now, words=words.split(":")[0])
+        now, step = time.monotonic(), words.split(":")[0]
+        if step != last["words"] or now - last["at"] >= seconds:
+            last.update(at=now, words=step)
             progress(fraction, desc=words)
 
     return report
