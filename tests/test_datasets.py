@@ -96,6 +96,24 @@ def test_speech_corpus_adapters_read_the_names_as_their_manifest_does(tmp_path):
     assert sorted(p.split("/")[-1] for p in datasets.index({"emodb": odd})[1]) == ["03a01Xa.flac", "take 3.flac"]
 
 
+def test_fer2013_faces_are_held_out_by_a_fixed_hash(tmp_path):
+    import shutil
+
+    root = SHARED / "data" / "faces-fer2013"
+    items, malformed = datasets.index({"fer2013": root})
+    assert len(items) == 9547 and not malformed
+    assert Counter(i.emotion for i in items) == Counter({e: 1500 for e in EMOTIONS if e != "disgust"} | {"disgust": 547})
+    assert {i.kind for i in items} == {"photo"} and len({i.speaker for i in items}) == datasets.FER2013_GROUPS
+    again = {i.path: i.speaker for i in datasets.index({"fer2013": root})[0]}
+    assert all(again[i.path] == i.speaker for i in items)  # the groups are a fixed rule, not a shuffle
+    (tmp_path / "happy").mkdir()
+    shutil.copy(root / "happy" / "happy_0.png", tmp_path / "happy")
+    (tmp_path / "manifest.csv").write_text("file,emotion,source_label\nhappy/happy_0.png,happy,happy\n"
+                                           "happy/gone.png,happy,happy\nhappy/happy_0.png,contempt,contempt\n")
+    kept, bad = datasets.index({"fer2013": tmp_path})
+    assert [i.emotion for i in kept] == ["happy"] and len(bad) == 2
+
+
 def test_speaker_folds_keep_speakers_apart(shared_index):
     items, _ = shared_index
     fold_of = folds.assign(items, 5, "speaker", seed=0)

@@ -107,3 +107,28 @@ def test_the_result_as_an_image_holds_the_verdict_and_the_plots(tmp_path):
     pixels = np.asarray(a.convert("RGB"))
     assert (pixels == 255).all(axis=2).mean() > 0.5  # a white page
     assert ((np.abs(pixels.astype(int) - [44, 160, 44]).sum(axis=2)) < 30).sum() > 500  # the green "both" bars
+
+
+def test_built_face_sequences_do_not_all_start_neutral():
+    # Real clips start mid-expression: a photo with no neutral photo of its person is held from the first frame, and
+    # sequences built from a neutral photo also start held, mid-way or returning, not only neutral → peak.
+    from train.face_sequences import build_photo_set
+
+    rng = np.random.default_rng(0)
+    n, width = CFG.frames_per_window, len(CFG.blendshape_names)
+    neutral, smile = np.full(width, 0.05, np.float32), np.full(width, 0.05, np.float32)
+    smile[CFG.blendshape_names.index("mouthSmileLeft")] = smile[CFG.blendshape_names.index("mouthSmileRight")] = 0.8
+    smile_at = [CFG.blendshape_names.index(k) for k in ("mouthSmileLeft", "mouthSmileRight")]
+    photos = [(neutral, "neutral", "a", "a-neutral"), (smile, "happy", "a", "a-happy"), (smile, "happy", "b", "b-happy")]
+    x, emotions, subjects, _ = build_photo_set(photos, 200, n, rng, with_neutral=False)
+    assert emotions == ["happy"] * 400 and subjects == ["a"] * 200 + ["b"] * 200
+    first = x[:, :3, smile_at].mean(axis=(1, 2))
+    last = x[:, -5:, smile_at].mean(axis=(1, 2))
+    held_b = first[200:]
+    assert held_b.min() > 0.6 and np.abs(last[200:] - held_b).max() < 0.15  # no neutral photo: held throughout
+    from_a = first[:200]
+    assert 0.2 < (from_a > 0.45).mean() < 0.7  # with one: many start on or part-way to the expression ...
+    assert (from_a < 0.1).mean() > 0.3  # ... and many from the neutral face
+    assert ((last[:200] < first[:200] - 0.1)).mean() > 0.05  # some ease back towards neutral
+    blink = CFG.blendshape_names.index("eyeBlinkLeft")
+    assert (x[:, :, blink].max(axis=1) > 0.45).mean() > 0.3  # and people blink

@@ -10,6 +10,7 @@ A file whose name does not follow the dataset's scheme is reported in `malformed
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,12 @@ DATASET_INFO = {
     "emodb": ("EmoDB", "research use (Burkhardt et al. 2005)", "acted German speech"),
     "emovo": ("EMOVO", "research use (Costantini et al. 2014)", "acted Italian speech"),
     "nemo": ("nEMO", "CC BY-NC-SA 4.0 (Christop 2024)", "acted Polish speech"),
+    "fer2013": ("FER2013", "research use (Goodfellow et al. 2013)", "48×48 grey faces found on the web, in the wild"),
 }
+
+# FER2013 names no person: its faces go into this many groups by a fixed hash of the file name, the "subjects"
+# that every split keeps apart.
+FER2013_GROUPS = 30
 
 VIDEO_EXT = {".mp4", ".avi", ".flv", ".mov", ".mkv", ".webm"}
 AUDIO_EXT = {".wav", ".flac", ".mp3"}
@@ -181,6 +187,21 @@ def jaffe(root: str | Path, malformed: list[str]) -> Iterator[Item]:
         yield Item(str(p), emotion, f"jaffe-{m.group(1)}", "jaffe", "photo")
 
 
+def fer2013(root: str | Path, malformed: list[str]) -> Iterator[Item]:
+    """FER2013 faces listed in manifest.csv (file, emotion with our names, source_label): still photos, each in one
+    of FER2013_GROUPS hash groups (its "subject"); no neutral photo of the same person exists, so their training
+    sequences hold the expression (train.face_sequences.held_sequence)."""
+    root = Path(root)
+    with open(root / "manifest.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            path = root / row.get("file", "")
+            if row.get("emotion") not in MEAD_CODES or not path.is_file():
+                malformed.append(str(path))
+                continue
+            group = int(hashlib.sha256(row["file"].encode()).hexdigest()[:8], 16) % FER2013_GROUPS
+            yield Item(str(path), row["emotion"], f"fer2013-g{group:02d}", "fer2013", "photo")
+
+
 def _speech(root: str | Path, malformed: list[str], pattern: re.Pattern, codes: dict[str, str], dropped: set[str],
             dataset: str) -> Iterator[Item]:
     """An audio-only corpus whose file names give the speaker (group 'speaker') and emotion (group 'emotion')."""
@@ -239,16 +260,19 @@ def observers_agree(items: list[Item], sources: dict[str, Path]) -> list[Item]:
 
 
 ADAPTERS = {"ravdess": ravdess, "rml": rml, "cremad": cremad, "mead": mead, "taiwanese": taiwanese, "jaffe": jaffe,
-            "emodb": emodb, "emovo": emovo, "nemo": nemo}
+            "emodb": emodb, "emovo": emovo, "nemo": nemo, "fer2013": fer2013}
 
 
-def shared_sources(shared: str | Path, speech_corpora: bool = True) -> dict[str, Path]:
-    """The stand-in datasets in ../shared, by adapter name; `speech_corpora`: with nEMO, EMOVO and EmoDB (voice)."""
+def shared_sources(shared: str | Path, speech_corpora: bool = True, fer2013: bool = False) -> dict[str, Path]:
+    """The stand-in datasets in ../shared, by adapter name; `speech_corpora`: with nEMO, EMOVO and EmoDB (voice);
+    `fer2013`: with FER2013's faces in the wild (face)."""
     d = Path(shared) / "data"
     sources = {"ravdess": d / "ravdess-speech-16k", "mead": d / "mead-clips", "taiwanese": d / "faces-taiwanese",
                "jaffe": d / "faces-jaffe"}
     if speech_corpora:
         sources.update({c: d / "speech-corpora" / c for c in ("nemo", "emovo", "emodb")})
+    if fer2013:
+        sources["fer2013"] = d / "faces-fer2013"
     return sources
 
 

@@ -3,7 +3,12 @@
 No video of these photo subjects exists, so a sequence is made in blendshape space: from the same
 person's neutral photo to the expressive photo, with random onset and apex timing, a random hold,
 noise, speech-like mouth and jaw movement (people talk in the clips the app sees: hand-set by default, or
-the movement of real talking clips, motion_bank), and mirroring.
+the movement of real talking clips, motion_bank), blinks, and mirroring.
+
+Real clips seldom start on a neutral face: a film scene or a webcam user already smiling starts mid-expression and
+stays there. So besides neutral → peak, sequences start at the expression and hold it, start mid-way, or return
+towards neutral (ramp); a photo with no neutral photo of its person (FER2013) gives held sequences only
+(held_sequence). The face read must not need a neutral first frame.
 """
 
 from __future__ import annotations
@@ -19,16 +24,27 @@ SPEECH_IDX = np.array([BLENDSHAPE_NAMES.index(n) for n in SPEECH_SHAPES])
 SPEECH_AMP = np.array(list(SPEECH_SHAPES.values()), dtype=np.float32)
 
 
+SHAPES = {"held": 0.3, "mid-way": 0.15, "returning": 0.1}  # the rest: neutral → peak
+
+
 def ramp(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Expression intensity per frame: 0 until onset, smooth rise to the apex, then a hold (maybe fading)."""
-    if rng.random() < 0.3:  # already expressive from the first frame, as in talking clips
+    """Expression intensity per frame (0 the neutral photo, 1 the expressive one): held from the first frame
+    (drifting); starting mid-way and rising; starting at the apex and returning part-way towards neutral; or
+    0 until onset, a smooth rise to the apex, then a hold (maybe fading)."""
+    t = np.arange(n, dtype=np.float32)
+    r = rng.random()
+    if r < SHAPES["held"]:  # already expressive from the first frame, as in talking clips
         level = rng.uniform(0.6, 1.0)
         return np.clip(level + rng.normal(0, 0.05, n).cumsum() * 0.1, 0.3, 1.0).astype(np.float32)
-    onset = rng.uniform(0, 0.5 * n)
+    if r < SHAPES["held"] + SHAPES["returning"]:  # the clip starts on the expression, which then eases
+        start, end = rng.uniform(0.2 * n, 0.7 * n), rng.uniform(0.4, 0.7)
+        x = np.clip((t - start) / max(n - start, 1.0), 0, 1)
+        return (1 - (1 - end) * x * x * (3 - 2 * x)).astype(np.float32)
+    begin = rng.uniform(0.3, 0.7) if r < SHAPES["held"] + SHAPES["returning"] + SHAPES["mid-way"] else 0.0
+    onset = 0.0 if begin else rng.uniform(0, 0.5 * n)
     apex = onset + rng.uniform(0.1 * n, 0.4 * n)
-    t = np.arange(n, dtype=np.float32)
     x = np.clip((t - onset) / max(apex - onset, 1.0), 0, 1)
-    curve = x * x * (3 - 2 * x)
+    curve = begin + (1 - begin) * x * x * (3 - 2 * x)
     fade = rng.uniform(0.0, 0.4) if rng.random() < 0.3 else 0.0
     after = np.clip((t - apex) / max(n - apex, 1.0), 0, 1)
     return (curve * (1 - fade * after)).astype(np.float32)
@@ -66,6 +82,18 @@ def speech_motion(n: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+BLINK_IDX = np.array([BLENDSHAPE_NAMES.index("eyeBlinkLeft"), BLENDSHAPE_NAMES.index("eyeBlinkRight")])
+
+
+def blinks(n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 52) additive blinks: 0–2 per window, each 1–3 frames of both eyelids closing (0.5–0.9)."""
+    out = np.zeros((n, len(BLENDSHAPE_NAMES)), dtype=np.float32)
+    for _ in range(rng.integers(0, 3)):
+        at, length = rng.integers(n), rng.integers(1, 4)
+        out[at:at + length, BLINK_IDX] = rng.uniform(0.5, 0.9)
+    return out
+
+
 def mirror(seq: np.ndarray) -> np.ndarray:
     """The sequence of the mirrored face (see emotion.config.feature_mirror)."""
     return seq[:, feature_mirror(seq.shape[1])]
@@ -79,12 +107,27 @@ def photo_sequence(neutral: np.ndarray, peak: np.ndarray, n: int, rng: np.random
     photo's to the peak's, and the appearance (the expression CNN's probabilities) shifts between the two
     crops' readings at the same pace. Half the sequences talk: a random real window's movement from `motion`
     (see motion_bank; scaled 0.5–1.5×) when given, else hand-set mouth movement."""
-    seq = neutral[None, :] + (peak - neutral)[None, :] * ramp(n, rng)[:, None]
+    return moving(neutral[None, :] + (peak - neutral)[None, :] * ramp(n, rng)[:, None], n, rng, motion)
+
+
+def held_sequence(peak: np.ndarray, n: int, rng: np.random.Generator, motion: np.ndarray | None = None) -> np.ndarray:
+    """A sequence that holds one photo's expression from the first frame to the last, as a clip cut from the
+    middle of a scene does: its blendshapes drift slowly (±0.05), with the movement, blinks and noise of
+    photo_sequence. For a photo with no neutral photo of its person (FER2013), and as neutral sequences of it."""
+    drift = np.cumsum(rng.normal(0, 0.01, (n, peak.size)), axis=0).astype(np.float32)
+    drift[:, len(BLENDSHAPE_NAMES):] = 0.0  # the appearance (probabilities) stays the crop's own reading
+    return moving(peak[None, :] + np.clip(drift, -0.05, 0.05), n, rng, motion)
+
+
+def moving(seq: np.ndarray, n: int, rng: np.random.Generator, motion: np.ndarray | None) -> np.ndarray:
+    """A built sequence made to look filmed: talking (half), blinks (half), noise, mirroring (half)."""
     if rng.random() < 0.5:
         if motion is not None and len(motion) and motion.shape[1] == n:
             seq[:, :len(BLENDSHAPE_NAMES)] += motion[rng.integers(len(motion))] * rng.uniform(0.5, 1.5)
         else:
             seq[:, :len(BLENDSHAPE_NAMES)] += speech_motion(n, rng)
+    if rng.random() < 0.5:
+        seq[:, :len(BLENDSHAPE_NAMES)] += blinks(n, rng)
     seq = seq + rng.normal(0, rng.uniform(0.005, 0.03), seq.shape)
     if rng.random() < 0.5:
         seq = mirror(seq)
@@ -102,7 +145,8 @@ def clip_sequence(sequence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def build_photo_set(photos: list[tuple[np.ndarray, str, str, str]], per_photo: int, n_frames: int,
                     rng: np.random.Generator, with_neutral: bool = False, motion: np.ndarray | None = None
                     ) -> tuple[np.ndarray, list[str], list[str], list[str]]:
-    """Sequences for every expressive photo whose subject has a neutral photo.
+    """Sequences for every expressive photo: from a neutral photo of its subject (photo_sequence) or, where
+    its subject has none (FER2013), holding the expression (held_sequence).
 
     photos: (blendshapes, emotion or "neutral", subject, path). Returns (X, emotions, subjects, paths).
     with_neutral: also neutral-to-neutral sequences (emotion "neutral"), which teach the face model to
@@ -114,11 +158,12 @@ def build_photo_set(photos: list[tuple[np.ndarray, str, str, str]], per_photo: i
             neutrals.setdefault(subject, []).append(shapes)
     xs, ys, ss, ps = [], [], [], []
     for shapes, emotion, subject, path in photos:
-        if subject not in neutrals or (emotion == "neutral" and not with_neutral):
+        if emotion == "neutral" and not with_neutral:
             continue
         for _ in range(per_photo):
-            neutral = neutrals[subject][rng.integers(len(neutrals[subject]))]
-            xs.append(photo_sequence(neutral, shapes, n_frames, rng, motion))
+            own = neutrals.get(subject) if emotion != "neutral" or len(neutrals.get(subject, ())) > 1 else None
+            xs.append(photo_sequence(own[rng.integers(len(own))], shapes, n_frames, rng, motion) if own
+                      else held_sequence(shapes, n_frames, rng, motion))
             ys.append(emotion)
             ss.append(subject)
             ps.append(path)

@@ -91,6 +91,7 @@ class TrainConfig:
     face_prior: str = "frozen"  # "" (or "none" on the command line): the LSTM alone
     face_prior_read: str = "change"
     per_photo: int = 3
+    fer2013: int = 0  # with --shared: at most this many FER2013 faces per emotion beside the photo sets (0: none)
     posed_labels: bool = False
     limit: int = 0
     random_reference: str | None = None
@@ -156,6 +157,9 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                    help="what that regression reads: the last frame; the last 5 frames' mean and its change since the first 5 "
                         "(change1: of single frames)")
     p.add_argument("--per-photo", type=int, help="sequences built per expressive photo")
+    p.add_argument("--fer2013", type=int, metavar="N",
+                   help="with --shared, up to N FER2013 faces in the wild per emotion for the face (0: none; they are "
+                        "read as held expressions: no neutral photo of the same person exists)")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
     p.add_argument("--limit", type=int, help="keep at most N items per dataset and emotion (quick runs)")
@@ -172,7 +176,8 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
 def load_datasets(args: TrainConfig) -> tuple[list[datasets.Item], dict[str, Path], list[str]]:
     """Index the datasets (every file name checked), drop disputed photo labels, optionally subsample."""
     sources = datasets.detect_sources(args.data) if args.data else datasets.shared_sources(args.shared,
-                                                                                            args.speech_corpora)
+                                                                                            args.speech_corpora,
+                                                                                            args.fer2013 > 0)
     items, malformed = datasets.index(sources)
     if not args.posed_labels:
         before = len(items)
@@ -180,6 +185,8 @@ def load_datasets(args: TrainConfig) -> tuple[list[datasets.Item], dict[str, Pat
         print(f"{before - len(items)} Taiwanese photos dropped: observers saw another emotion than the posed one")
     items = [i for i in items if i.emotion in args.emotions or (i.kind == "photo" and i.emotion == "neutral")]
     items = limit_items(items, args.limit)
+    items = [i for i in items if i.dataset != "fer2013"] + limit_items([i for i in items if i.dataset == "fer2013"],
+                                                                       args.fer2013)
     print(f"{len(items)} items from {', '.join(sources)}; {len(malformed)} file names did not parse")
     for m in malformed[:20]:
         print(f"  malformed name: {m}")
