@@ -77,3 +77,52 @@ def test_clip_sequences_carry_appearance_per_frame(tmp_path):
     small = video_blendshapes(tiny, [(0.0, 2.0)], CFG, FACE_MODEL, appearance_path=CNN)[0]
     plain = video_blendshapes(tiny, [(0.0, 2.0)], PipelineConfig(), FACE_MODEL)[0]
     assert small.coverage < plain.coverage or plain.coverage == 0
+
+
+def test_a_dim_crop_is_lifted_to_read_as_the_lit_one():
+    from emotion.appearance import lifted
+
+    grey, landmarks = frame_and_landmarks(MEAD / "W009_front_sad_level3_001.mp4")
+    lit = np.round((face_crop(grey, landmarks, 40) + 1) * 127.5).astype(np.uint8)
+    assert np.array_equal(lifted(lit), lit)  # a lit face is left as it is
+    dim = (lit * 0.3).astype(np.uint8)
+    assert np.abs(dim.astype(int) - lit).mean() > 50
+    assert np.abs(lifted(dim).astype(int) - lifted(lit)).mean() < 12  # brought back to about the lit face
+    model = AppearanceModel(CNN)
+    a, b = (model.probabilities([x.astype(np.float32) / 127.5 - 1])[0] for x in (lifted(lit), lifted(dim)))
+    assert a.argmax() == b.argmax() and np.abs(a - b).max() < 0.1
+
+
+@pytest.mark.parametrize("clip", ["X_sad_eamm.mp4", "M030_front_sad_level3_001.mp4"])
+def test_a_clip_in_a_dim_room_reads_as_its_lit_twin(pipe, tmp_path, clip):
+    # the same clip, lit and darkened (luma × 0.3), both re-encoded alike and without sound: the face reads the same
+    # emotion (before dim crops were lifted these two read disgust in the dark)
+    from conftest import ffmpeg
+
+    faces = []
+    for name, light in (("lit", []), ("dark", ["-vf", "lutyuv=y=val*0.3"])):
+        out = tmp_path / f"{name}.mp4"
+        ffmpeg("-i", str(MEAD / clip), "-an", *light, "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(out))
+        faces.append(pipe.predict(out).face)
+    lit, dark = faces
+    assert max(lit, key=lit.get) == max(dark, key=dark.get)
+    assert max(abs(lit[e] - dark[e]) for e in lit) < 0.1
+
+
+def test_tiny_faces_in_the_wild_are_enlarged_before_the_landmarker():
+    # FER2013's 48×48 faces: too small for an appearance crop (40 px at least) and for the detector as they are
+    import csv
+
+    import cv2
+
+    from emotion.face import enlarge_small, photo_blendshapes
+
+    fer = SHARED / "data" / "faces-fer2013"
+    rows = sorted(csv.DictReader(open(fer / "manifest.csv")), key=lambda r: r["file"])
+    picked = [r for e in ("angry", "fearful", "happy", "neutral", "sad", "surprised") for r in
+              [x for x in rows if x["emotion"] == e][:2]]
+    found = [photo_blendshapes(cv2.imread(str(fer / r["file"])), CFG, FACE_MODEL, appearance_path=CNN) for r in picked]
+    assert sum(f is not None for f in found) >= 9
+    assert all(f.shape == (len(CFG.blendshape_names) + 7,) for f in found if f is not None)
+    big = np.zeros((480, 640, 3), np.uint8)
+    assert enlarge_small(big) is big  # a frame of ordinary size is left alone

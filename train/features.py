@@ -34,6 +34,7 @@ AUDIO_AUG_COPIES = 4  # degraded versions of each voice clip (branch "audio_aug"
 AUDIO_AUG_VERSION = 1  # bump when train.augment changes
 PROSODY_VERSION = 3  # bump when emotion.audio.prosody_features changes
 VIDEO_READER_VERSION = 2  # bump when clip frames are read differently (2: ffmpeg pipe on a time grid)
+FACE_FEATURE_VERSION = 2  # bump when the face features change (2: dim crops lifted, tiny stills enlarged)
 
 
 def file_hash(path: str | Path) -> str:
@@ -61,7 +62,8 @@ def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: s
         key, ext = config_hash(cfg, AUDIO_KEYS + ("min_speech_rms",), f"{FEATURE_VERSION}-prosody{PROSODY_VERSION}"), ".npy"
     else:
         reader = "" if item.kind == "photo" else f"-{VIDEO_READER_VERSION}"
-        key = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}{reader}")
+        key = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}{reader}"
+                          f"-{FACE_FEATURE_VERSION}")
         ext = ".pkl"
     return Path(cache_dir) / branch / f"{file_hash(item.path)}-{key}{ext}"
 
