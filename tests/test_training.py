@@ -27,7 +27,7 @@ def run_training(root, *extra):
 def tiny(tmp_path_factory):
     # the voice over the speech encoder, from four corpora (the log-mel CNN is trained by the runs further down)
     return run_training(tmp_path_factory.mktemp("tiny"), "--shared", str(SHARED), "--voice", "encoder",
-                        "--speech-corpora")
+                        "--speech-corpora", "--fer2013", "3")
 
 
 def test_oof_covers_every_example_exactly_once(tiny):
@@ -81,8 +81,10 @@ def test_what_ships_is_chosen_on_corpora_the_models_never_learnt_from(tiny):
     audio_sets = np.array(tiny.audio.examples.dataset)
     assert set(audio_sets[cross.audio_covered]) == {"ravdess", "nemo", "emovo", "emodb"}
     assert not np.allclose(cross.audio_logits[cross.audio_covered], tiny.audio.logits[cross.audio_covered])
-    # the face: one model per face set, each asked only about the set it never saw
+    # the face: one model per face set (FER2013's faces in the wild one of them), each asked only about the set it
+    # never saw
     sets = sorted({i.dataset for i in tiny.feats.face_items})
+    assert sets == ["fer2013", "jaffe", "mead", "taiwanese"]
     assert len(cross.face.models) == len(sets) and len(cross.face.examples) == len(tiny.face.examples)
     for k, s in enumerate(sets):
         asked = {d for d, f in zip(cross.face.examples.dataset, cross.face.examples.fold) if f == k}

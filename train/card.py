@@ -199,8 +199,12 @@ def face_description(recipe: dict | None) -> str:
         model = lstm
     per_fold = "one per fold" if recipe["members"] == 1 else f"{recipe['members']} per fold, averaged"
     decay = f"weight decay {recipe['weight_decay']}" if recipe["weight_decay"] else "no weight decay"
+    wild = recipe.get("fer2013_per_emotion")
     return (f"{model}; {per_fold}; {recipe['epochs']} epochs, Adam, {decay}; "
-            f"{recipe['sequences_per_photo']} sequences built per expressive photo")
+            f"{recipe['sequences_per_photo']} sequences built per expressive photo (from the person's neutral photo, "
+            "held from the first frame, starting mid-way or easing back)"
+            + (f"; up to {wild} FER2013 faces in the wild per emotion, held (no neutral photo of them exists)"
+               if wild else ""))
 
 
 def _ece(d: dict, key: str = "ece") -> str:

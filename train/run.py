@@ -91,7 +91,7 @@ class TrainConfig:
     face_prior: str = "frozen"  # "" (or "none" on the command line): the LSTM alone
     face_prior_read: str = "change"
     per_photo: int = 3
-    fer2013: int = 0  # with --shared: at most this many FER2013 faces per emotion beside the photo sets (0: none)
+    fer2013: int = 150  # with --shared: at most this many FER2013 faces per emotion beside the photo sets (0: none)
     posed_labels: bool = False
     limit: int = 0
     random_reference: str | None = None
@@ -158,7 +158,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                         "(change1: of single frames)")
     p.add_argument("--per-photo", type=int, help="sequences built per expressive photo")
     p.add_argument("--fer2013", type=int, metavar="N",
-                   help="with --shared, up to N FER2013 faces in the wild per emotion for the face (0: none; they are "
+                   help="with --shared, up to N FER2013 faces in the wild per emotion for the face (default 150; 0: none; they are "
                         "read as held expressions: no neutral photo of the same person exists)")
     p.add_argument("--posed-labels", action="store_true",
                    help="keep Taiwanese photos whose observers saw another emotion than the posed one")
@@ -587,7 +587,8 @@ def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: C
             "face_recipe": {"epochs": args.face_epochs, "weight_decay": args.face_weight_decay,
                             "members": args.face_members, "prior": args.face_prior or None,
                             "prior_read": args.face_prior_read if args.face_prior else None,
-                            "sequences_per_photo": args.per_photo},
+                            "sequences_per_photo": args.per_photo,
+                            "fer2013_per_emotion": args.fer2013 if not args.data else 0},
             "speakers_per_fold": speakers, "true_audio_video_pairs": fusion.true_pairs,
             "inner_validation_share": folds.INNER_SHARE,
             "photo_labels": "posed" if args.posed_labels else "posed, kept where observers agree (Taiwanese)",
