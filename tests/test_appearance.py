@@ -126,3 +126,18 @@ def test_tiny_faces_in_the_wild_are_enlarged_before_the_landmarker():
     assert all(f.shape == (len(CFG.blendshape_names) + 7,) for f in found if f is not None)
     big = np.zeros((480, 640, 3), np.uint8)
     assert enlarge_small(big) is big  # a frame of ordinary size is left alone
+
+
+@pytest.mark.parametrize("clip", ["X_happy_eamm.mp4", "W011_front_surprised_level3_001.mp4"])
+def test_a_clip_read_from_mid_expression_reads_as_from_its_start(pipe, tmp_path, clip):
+    # a clip cut 1.5 s in starts on the expression, with no resting face first (a film scene, a webcam user already
+    # smiling): the face names the same emotion as from the clip's start, where the face builds up from rest
+    from conftest import ffmpeg
+
+    faces = []
+    for name, seek in (("start", []), ("mid", ["-ss", "1.5"])):
+        out = tmp_path / f"{name}.mp4"
+        ffmpeg(*seek, "-i", str(MEAD / clip), "-an", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", str(out))
+        faces.append(pipe.predict(out).face)
+    start, mid = faces
+    assert max(start, key=start.get) == max(mid, key=mid.get)
