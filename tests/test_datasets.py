@@ -106,11 +106,13 @@ def test_fer2013_faces_are_held_out_by_a_fixed_hash(tmp_path):
     assert {i.kind for i in items} == {"photo"} and len({i.speaker for i in items}) == datasets.FER2013_GROUPS
     again = {i.path: i.speaker for i in datasets.index({"fer2013": root})[0]}
     assert all(again[i.path] == i.speaker for i in items)  # the groups are a fixed rule, not a shuffle
-    (tmp_path / "happy").mkdir()
-    shutil.copy(root / "happy" / "happy_0.png", tmp_path / "happy")
-    (tmp_path / "manifest.csv").write_text("file,emotion,source_label\nhappy/happy_0.png,happy,happy\n"
-                                           "happy/gone.png,happy,happy\nhappy/happy_0.png,contempt,contempt\n")
-    kept, bad = datasets.index({"fer2013": tmp_path})
+    mine = tmp_path / "FER-2013"  # a user's --data folder, found by its name
+    (mine / "happy").mkdir(parents=True)
+    shutil.copy(root / "happy" / "happy_0.png", mine / "happy")
+    (mine / "manifest.csv").write_text("file,emotion,source_label\nhappy/happy_0.png,happy,happy\n"
+                                       "happy/gone.png,happy,happy\nhappy/happy_0.png,contempt,contempt\n")
+    assert datasets.detect_sources(tmp_path) == {"fer2013": mine}
+    kept, bad = datasets.index({"fer2013": mine})
     assert [i.emotion for i in kept] == ["happy"] and len(bad) == 2
 
 

@@ -280,7 +280,7 @@ def detect_sources(data_dir: str | Path) -> dict[str, Path]:
     """Sub-folders of a user's --data folder, matched to adapters by name (e.g. RAVDESS/, RML/, CREMA-D/)."""
     found = {}
     for sub in sorted(Path(data_dir).iterdir()):
-        key = re.sub(r"[^a-z]", "", sub.name.lower())
+        key = re.sub(r"[^a-z0-9]", "", sub.name.lower())
         for name in ADAPTERS:
             if sub.is_dir() and key.startswith(name):
                 found[name] = sub

@@ -185,8 +185,9 @@ def load_datasets(args: TrainConfig) -> tuple[list[datasets.Item], dict[str, Pat
         print(f"{before - len(items)} Taiwanese photos dropped: observers saw another emotion than the posed one")
     items = [i for i in items if i.emotion in args.emotions or (i.kind == "photo" and i.emotion == "neutral")]
     items = limit_items(items, args.limit)
-    items = [i for i in items if i.dataset != "fer2013"] + limit_items([i for i in items if i.dataset == "fer2013"],
-                                                                       args.fer2013)
+    if not args.data:  # the shared FER2013 capped per emotion (a --data folder named fer2013 is used whole)
+        items = [i for i in items if i.dataset != "fer2013"] + limit_items(
+            [i for i in items if i.dataset == "fer2013"], args.fer2013)
     print(f"{len(items)} items from {', '.join(sources)}; {len(malformed)} file names did not parse")
     for m in malformed[:20]:
         print(f"  malformed name: {m}")
