@@ -300,10 +300,24 @@ JS = r"""() => {
     if (/Video not playable/.test(t.innerText)) { const c = t.querySelector('.toast-close'); c ? c.click() : t.remove(); }
   });
   new MutationObserver(dismiss).observe(document.body, {childList: true, subtree: true});
-  // a click on an example changes the verdict: bring it into view (after a first result, the examples sit far below it)
+  // a click on an example changes the verdict: bring it into view (after a first result, the examples sit far below it),
+  // and keep it there while the answer is drawn: the player and plots above it change height after the scroll
+  // (for 3 s after each change of the verdict, at most 20 s after the click; the visitor scrolls freely after)
   document.addEventListener('click', e => {
     if (!e.target.closest || !e.target.closest('#examples')) return;
-    setTimeout(() => { const v = document.querySelector('#verdict'); if (v) v.scrollIntoView({block: 'start', behavior: 'smooth'}); }, 300);
+    const v = document.querySelector('#verdict');
+    if (!v) return;
+    const clicked = Date.now();
+    let changed = clicked;
+    const seen = new MutationObserver(() => { changed = Date.now(); });
+    seen.observe(v, {childList: true, subtree: true, characterData: true});
+    setTimeout(() => v.scrollIntoView({block: 'start', behavior: 'smooth'}), 300);
+    const keep = setInterval(() => {
+      const now = Date.now(), box = v.getBoundingClientRect();
+      if (now - clicked > 20000) { clearInterval(keep); seen.disconnect(); return; }
+      if (now - clicked > 1500 && now - changed < 3000 && (box.top < 0 || box.bottom > window.innerHeight))
+        v.scrollIntoView({block: 'start'});
+    }, 250);
   }, true);
   // a timer while the webcam records (the recorder itself shows none): "● 0:07 of up to 5:00"
   let started = null;
