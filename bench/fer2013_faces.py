@@ -21,18 +21,6 @@ SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
 FER = SHARED / "data" / "faces-fer2013"
 
 
-def enlarged(grey, side: int, margin: float):
-    """The 48×48 face cubic-upscaled to `side` px, then a border of `margin` × side on each side (replicated
-    edges): the landmarker's detector looks for faces with some room around them."""
-    import cv2
-
-    big = cv2.resize(grey, (side, side), interpolation=cv2.INTER_CUBIC)
-    pad = int(margin * side)
-    if pad:
-        big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    return cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--per-class", type=int, default=60)
@@ -40,8 +28,11 @@ def main() -> None:
     args = p.parse_args()
     import cv2
 
+    from emotion import face
     from emotion.config import PipelineConfig
-    from emotion.face import photo_blendshapes
+    from emotion.face import enlarge_small, photo_blendshapes
+
+    small = face.SMALL_PHOTO_PX
 
     cfg = PipelineConfig.from_json(ROOT / "weights" / "config.json")
     model = SHARED / "models" / "face_landmarker.task"
@@ -59,7 +50,11 @@ def main() -> None:
         t = time.perf_counter()
         for emotion, file in sample:
             grey = cv2.imread(str(FER / file), cv2.IMREAD_GRAYSCALE)
-            img = enlarged(grey, side, margin) if side != 48 else cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+            bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+            img = enlarge_small(bgr, side, margin) if side != 48 else bgr
+            # photo_blendshapes enlarges a still this small itself (the others reach it ≥ SMALL_PHOTO_PX already):
+            # "as is" switches that off
+            face.SMALL_PHOTO_PX = 0 if side == 48 else small
             found.setdefault(emotion, []).append(photo_blendshapes(img, cfg, model) is not None)
         every = [x for v in found.values() for x in v]
         per = ", ".join(f"{e} {100 * sum(v) / len(v):.0f}%" for e, v in found.items())

@@ -122,15 +122,15 @@ ENLARGED_PX, ENLARGED_BORDER = 192, 0.25  # ... to 192 px with a quarter of that
 # the detector finds 84% of FER2013's faces as they are, 87% so (python bench/fer2013_faces.py)
 
 
-def enlarge_small(bgr: np.ndarray) -> np.ndarray:
-    """A still smaller than SMALL_PHOTO_PX, upscaled (cubic) and framed with room around the face, which the
-    landmarker's detector wants; any other image as it is."""
+def enlarge_small(bgr: np.ndarray, side: int = ENLARGED_PX, border: float = ENLARGED_BORDER) -> np.ndarray:
+    """A still smaller than SMALL_PHOTO_PX, upscaled (cubic) to `side` px and framed with `border` × side of room
+    around the face on each side, which the landmarker's detector wants; any other image as it is."""
     import cv2
 
     if max(bgr.shape[:2]) >= SMALL_PHOTO_PX:
         return bgr
-    big = cv2.resize(bgr, (ENLARGED_PX, ENLARGED_PX), interpolation=cv2.INTER_CUBIC)
-    pad = int(ENLARGED_BORDER * ENLARGED_PX)
+    big = cv2.resize(bgr, (side, side), interpolation=cv2.INTER_CUBIC)
+    pad = int(border * side)
     return cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
 
 

@@ -29,7 +29,8 @@ RML_CODES = {"ha": "happy", "sa": "sad", "an": "angry", "fe": "fearful", "di": "
 CREMAD_CODES = {"HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful", "DIS": "disgust", "NEU": "neutral"}
 
 # MEAD manifest spellings (contempt is dropped).
-MEAD_CODES = {e: e for e in ("happy", "sad", "angry", "fearful", "disgust", "surprised", "neutral")}
+OUR_NAMES = ("happy", "sad", "angry", "fearful", "disgust", "surprised", "neutral")  # manifests that use ours
+MEAD_CODES = {e: e for e in OUR_NAMES}
 MEAD_DROPPED = {"contempt"}
 
 # Taiwanese facial-expression database, 5th character (a is calm/neutral).
@@ -195,7 +196,7 @@ def fer2013(root: str | Path, malformed: list[str]) -> Iterator[Item]:
     with open(root / "manifest.csv", newline="") as f:
         for row in csv.DictReader(f):
             path = root / row.get("file", "")
-            if row.get("emotion") not in MEAD_CODES or not path.is_file():
+            if row.get("emotion") not in OUR_NAMES or not path.is_file():
                 malformed.append(str(path))
                 continue
             group = int(hashlib.sha256(row["file"].encode()).hexdigest()[:8], 16) % FER2013_GROUPS

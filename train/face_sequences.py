@@ -27,6 +27,11 @@ SPEECH_AMP = np.array(list(SPEECH_SHAPES.values()), dtype=np.float32)
 SHAPES = {"held": 0.3, "mid-way": 0.15, "returning": 0.1}  # the rest: neutral → peak
 
 
+def smoothstep(x: np.ndarray) -> np.ndarray:
+    """0 → 1 with zero slope at both ends: how an expression comes and goes."""
+    return x * x * (3 - 2 * x)
+
+
 def ramp(n: int, rng: np.random.Generator) -> np.ndarray:
     """Expression intensity per frame (0 the neutral photo, 1 the expressive one): held from the first frame
     (drifting); starting mid-way and rising; starting at the apex and returning part-way towards neutral; or
@@ -39,12 +44,12 @@ def ramp(n: int, rng: np.random.Generator) -> np.ndarray:
     if r < SHAPES["held"] + SHAPES["returning"]:  # the clip starts on the expression, which then eases
         start, end = rng.uniform(0.2 * n, 0.7 * n), rng.uniform(0.4, 0.7)
         x = np.clip((t - start) / max(n - start, 1.0), 0, 1)
-        return (1 - (1 - end) * x * x * (3 - 2 * x)).astype(np.float32)
+        return (1 - (1 - end) * smoothstep(x)).astype(np.float32)
     begin = rng.uniform(0.3, 0.7) if r < SHAPES["held"] + SHAPES["returning"] + SHAPES["mid-way"] else 0.0
     onset = 0.0 if begin else rng.uniform(0, 0.5 * n)
     apex = onset + rng.uniform(0.1 * n, 0.4 * n)
     x = np.clip((t - onset) / max(apex - onset, 1.0), 0, 1)
-    curve = begin + (1 - begin) * x * x * (3 - 2 * x)
+    curve = begin + (1 - begin) * smoothstep(x)
     fade = rng.uniform(0.0, 0.4) if rng.random() < 0.3 else 0.0
     after = np.clip((t - apex) / max(n - apex, 1.0), 0, 1)
     return (curve * (1 - fade * after)).astype(np.float32)
