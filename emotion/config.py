@@ -52,7 +52,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "single_window_max_s": (1.0, 60.0), "max_duration_s": (1.0, 3600.0), "max_file_mb": (0.1, 2000.0),
     "max_pixel_rate": (1e4, Limits.max_pixel_rate), "long_video_s": (1.0, 3600.0),
     "temperature_audio": (0.05, 100.0), "temperature_face": (0.05, 100.0), "temperature_fused": (0.05, 100.0),
-    "split_pool_weight": (0.0, 20.0), "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0), "encoder_max_s": (1.0, 30.0),
+    "split_pool_weight": (0.0, 20.0), "answer_temperature": (0.05, 100.0), "answer_floor": (0.0, 0.9),
+    "trim_top_db": (0.0, 120.0), "min_speech_rms": (0.0, 1.0), "encoder_max_s": (1.0, 30.0),
 }
 MAX_EMOTIONS = 16
 BRANCH_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -170,6 +171,10 @@ class PipelineConfig:
     # Where voice and face rank different emotions first: 0, the mean of the two readings (weights before
     # 2026-12-04); above 0, their log-linear pool with this weight (emotion.fusion.evidence_bound)
     split_pool_weight: float = 0.0
+    # A pair's held answer as shown (emotion.fusion.answer_calibrated): 1 and 0 (weights before 2026-12-04 b)
+    # change nothing
+    answer_temperature: float = 1.0
+    answer_floor: float = 0.0
     # Voice and face disagree when both top probabilities reach this and name different emotions: the answer
     # says so, is marked not sure, and its probabilities are bounded by the evidence (emotion.fusion).
     disagreement_min_p: float = 0.5
@@ -239,12 +244,13 @@ class PipelineConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise bad(name, "must be a positive whole number")
         for name in ("audio_window_s", "window_s", "single_window_max_s", "max_duration_s", "max_file_mb",
-                     "max_pixel_rate", "long_video_s", "temperature_audio", "temperature_face", "temperature_fused"):
+                     "max_pixel_rate", "long_video_s", "temperature_audio", "temperature_face", "temperature_fused",
+                     "answer_temperature"):
             value = getattr(self, name)
             if not _is_number(value) or not value > 0:
                 raise bad(name, "must be a positive finite number")
         for name in ("trim_top_db", "min_speech_rms", "face_confidence", "min_face_coverage", "not_sure_top_p",
-                     "split_pool_weight"):
+                     "split_pool_weight", "answer_floor"):
             value = getattr(self, name)
             if not _is_number(value) or value < 0:
                 raise bad(name, "must be a finite number ≥ 0")

@@ -17,7 +17,7 @@ from .calibration import calibrate
 from .config import PipelineConfig
 from .decoded import DecodedMedia
 from .errors import EmotionError
-from .fusion import FusionMLP, bounded_fuse, disagree, fuse, held_to_evidence
+from .fusion import FusionMLP, answer_calibrated, bounded_fuse, disagree, fuse, held_to_evidence
 from .hub import resolve_weights
 from .labels import NEUTRAL
 from .media import load_audio, probe, readable_copy
@@ -39,7 +39,8 @@ def split_windows(duration_s: float, cfg: PipelineConfig) -> list[tuple[float, f
 @dataclass
 class Readings:
     """What the models read in each window: each branch's calibrated probabilities by role (None where that branch
-    could not be used), the fused answer, and how long each model took."""
+    could not be used), the fused answer held to its evidence (calibrated as an answer only where it is shown,
+    once: `postprocess`), and how long each model took."""
 
     branches: dict[str, list[np.ndarray | None]]
     fused: list[np.ndarray | None]
@@ -261,14 +262,21 @@ class EmotionPipeline:
         face_seen, speech_seen = feats.of("face").seen, feats.of("audio").seen
         face_coverage = float(np.mean(face_seen)) if face_seen else 0.0
         warnings = list(feats.warnings)
+        def shown(p: np.ndarray | None, a: np.ndarray | None, f: np.ndarray | None) -> np.ndarray | None:
+            """A pair's held answer calibrated as an answer, once; a lone branch's reading as it is."""
+            if p is None or a is None or f is None:
+                return p
+            return answer_calibrated(p, a, f, cfg.answer_temperature, cfg.answer_floor)
+
         fused, audio, face = mean_of(fused_p), mean_of(audio_p), mean_of(face_p)
         disagreement = disagree(audio, face, cfg.disagreement_min_p)
         if audio is not None and face is not None:  # the clip's answer, like each window's, held to its evidence
             fused = held_to_evidence(fused, audio, face, cfg.split_pool_weight)
+        fused = shown(fused, audio, face)
         modalities = tuple(m for m, p in (("audio", audio), ("face", face)) if p is not None)
         timeline = []
         for i, (a, b) in enumerate(feats.windows):
-            p = fused_p[i]
+            p = shown(fused_p[i], audio_p[i], face_p[i])
             timeline.append(WindowResult(round(a, 3), round(b, 3), None if p is None else names[int(np.argmax(p))],
                                          0.0 if p is None else round(float(np.max(p)), 4), as_dict(p),
                                          as_dict(audio_p[i]), as_dict(face_p[i]),

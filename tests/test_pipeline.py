@@ -80,12 +80,19 @@ def test_long_clip_has_a_timeline(pipe, tmp_path):
     # the explanation covers every window, not only the first
     e = pred.explanation
     assert e.face_times_s[0] < expected[0][1] and e.face_times_s[-1] > expected[-1][0]
-    # the clip-level answer is the mean of the windows, held to the evidence of the branches' means as each window's is
-    from emotion.fusion import held_to_evidence
+    # the clip-level answer is the mean of the windows' held answers, held to the evidence of the branches' means
+    # as each window's is, then calibrated as an answer once (each window's too)
+    from emotion.fusion import answer_calibrated, held_to_evidence
 
-    mean = lambda kind: np.mean([[getattr(w, kind)[e] for e in EMOTIONS] for w in pred.timeline], axis=0)  # noqa: E731
-    held = held_to_evidence(mean("fused"), mean("audio"), mean("face"), pipe.cfg.split_pool_weight)
-    assert [pred.fused[e] for e in EMOTIONS] == pytest.approx(list(held), abs=2e-3)
+    cfg = pipe.cfg
+    readings = pipe.forward(pipe.preprocess(long_clip))
+    audio, face = np.mean(readings.of("audio"), axis=0), np.mean(readings.of("face"), axis=0)
+    held = held_to_evidence(np.mean(readings.fused, axis=0), audio, face, cfg.split_pool_weight)
+    shown = answer_calibrated(held, audio, face, cfg.answer_temperature, cfg.answer_floor)
+    assert [pred.fused[e] for e in EMOTIONS] == pytest.approx(list(shown), abs=2e-3)
+    for w, p, a, f in zip(pred.timeline, readings.fused, readings.of("audio"), readings.of("face")):
+        window = answer_calibrated(p, a, f, cfg.answer_temperature, cfg.answer_floor)
+        assert [w.fused[e] for e in EMOTIONS] == pytest.approx(list(window), abs=2e-3)
 
 
 def test_long_video_reads_one_face_frame_in_two(pipe, tmp_path, monkeypatch):

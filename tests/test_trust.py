@@ -326,6 +326,48 @@ def test_a_split_pair_pooled_is_never_surer_than_its_surer_branch():
     assert held_to_evidence(once, agree_a, agree_f, 1.0) == pytest.approx(once, abs=1e-6)
 
 
+def test_an_answer_calibrated_stays_within_its_evidence():
+    """emotion.fusion.answer_calibrated: (1, 0) changes nothing; any temperature and floor give a distribution
+    that no emotion gets more of than its bound (`supported` for agreeing pairs, the surer reading for split
+    ones), and sharpening raises an agreeing pair's top answer."""
+    from emotion.fusion import answer_calibrated, bound, held_to_evidence
+
+    rng = np.random.default_rng(1)
+    a = rng.dirichlet(np.ones(7) * 0.6, 300).astype(np.float32)
+    f = rng.dirichlet(np.ones(7) * 0.6, 300).astype(np.float32)
+    f[:150] = (f[:150] + 0.5 * np.eye(7, dtype=np.float32)[a[:150].argmax(1)]) / 1.5  # half of them agree
+    stacked = rng.dirichlet(np.ones(7), 300).astype(np.float32)
+    held = np.stack([held_to_evidence(s, x, z, 0.7) for s, x, z in zip(stacked, a, f)])
+    assert answer_calibrated(held, a, f, 1.0, 0.0) == pytest.approx(held, abs=1e-6)
+    for t, floor in ((0.5, 0.0), (0.65, 0.1), (2.0, 0.3)):
+        p = answer_calibrated(held, a, f, t, floor)
+        assert p.sum(1) == pytest.approx(np.ones(300), abs=1e-5) and np.all(p <= bound(a, f) + 1e-6)
+        assert np.all(p >= 0)
+    agree = a.argmax(1) == f.argmax(1)
+    sharper = answer_calibrated(held, a, f, 0.5, 0.0)
+    assert np.mean(sharper[agree].max(1)) > np.mean(held[agree].max(1)) + 0.02
+    one = answer_calibrated(held[0], a[0], f[0], 0.65, 0.1)  # one row as the pipeline calls it
+    assert one == pytest.approx(answer_calibrated(held, a, f, 0.65, 0.1)[0], abs=1e-6)
+
+
+def test_the_answer_calibration_is_fitted_to_how_often_answers_turn_out_right():
+    """Held answers that are right more often than they say get a temperature below 1; answers that are right
+    as often as they say keep one near 1 with no floor."""
+    from emotion.fusion import answer_calibrated
+    from train.calibration import fit_answer_calibration
+
+    rng = np.random.default_rng(2)
+    truth = rng.dirichlet(np.ones(7) * 0.4, 1500)
+    y = np.array([rng.choice(7, p=p) for p in truth])
+    a = f = np.ones((1500, 7), np.float32)  # bounds of 1: nothing capped
+    said = truth ** 0.5 / (truth ** 0.5).sum(1, keepdims=True)  # softer than the truth
+    t, floor = fit_answer_calibration(said.astype(np.float32), a, f, y)
+    assert t < 0.75, (t, floor)
+    t, floor = fit_answer_calibration(truth.astype(np.float32), a, f, y)
+    assert 0.8 < t < 1.25 and floor <= 0.04, (t, floor)
+    assert answer_calibrated(truth[:3], a[:3], f[:3], 1.0, 0.0) == pytest.approx(truth[:3], abs=1e-5)
+
+
 def test_the_pool_weight_is_fitted_to_what_split_pairs_turn_out_to_be():
     """Pairs where the emotion both branches find plausible is the truth get a pool (weight > 0); pairs where the
     truth is one branch's top at random favour the mean (or a soft pool)."""

@@ -42,6 +42,29 @@ def fit_pool_weight(audio_p: np.ndarray, face_p: np.ndarray, y: np.ndarray) -> f
     return grid[int(np.argmin(scores))]
 
 
+ANSWER_TEMPERATURES = tuple(float(t) for t in np.exp(np.linspace(np.log(0.3), np.log(3.0), 40)))
+ANSWER_FLOORS = tuple(round(float(f), 2) for f in np.linspace(0.0, 0.4, 21))
+
+
+def fit_answer_calibration(held: np.ndarray, audio_p: np.ndarray, face_p: np.ndarray, y: np.ndarray
+                           ) -> tuple[float, float]:
+    """The temperature and floor of emotion.fusion.answer_calibrated with the lowest negative log-likelihood on
+    pairs' held answers (a grid: robust, no tuning); (1, 0), which changes nothing, without pairs."""
+    from emotion.fusion import answer_calibrated
+
+    if len(y) == 0:
+        return 1.0, 0.0
+    rows = np.arange(len(y))
+    best = (np.inf, 1.0, 0.0)
+    for t in ANSWER_TEMPERATURES:
+        for floor in ANSWER_FLOORS:
+            p = answer_calibrated(held, audio_p, face_p, t, floor)
+            nll = float(-np.mean(np.log(p[rows, y] + 1e-12)))
+            if nll < best[0]:
+                best = (nll, round(t, 4), floor)
+    return best[1], best[2]
+
+
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     """Σ over confidence bins of (share of examples) × |accuracy − mean confidence|."""
     conf = probs.max(1)

@@ -231,8 +231,10 @@ def calibration_description(cal: dict) -> str:
             f"T = {c.get('temperature', 1):.2f} fitted out of fold; ECE {_ece(c, 'ece_before')} → {_ece(c, 'ece_after')}"))
     shipped = fused.get("cross_corpus", fused["in_corpus"])
     where = "cross-corpus pairs" if "cross_corpus" in fused else "out-of-fold pairs"
+    recal = (f", then each pair's held answer at T = {shipped['answer_temperature']:.2f} (below 1: sharper) with a floor of "
+             f"{shipped['answer_floor']:.2f} and capped again by its evidence" if "answer_temperature" in shipped else "")
     lines.append(f"- fused: the stacker's T = {shipped['temperature']:.2f} (fitted where voice and face agree) and the pool "
-                 f"weight {shipped['pool_weight']:g} (where they split), chosen on {where}; ECE of the answers "
+                 f"weight {shipped['pool_weight']:g} (where they split){recal}, chosen on {where}; ECE of the answers "
                  + (f"across corpora {_ece(fused['cross_corpus']['answers_both'])}, " if "cross_corpus" in fused else "")
                  + f"in-corpus {_ece(fused['in_corpus_as_shipped']['answers_both'])} (pairs with both branches)")
     inside = fused["in_corpus_as_shipped"]["answers"]

@@ -33,8 +33,8 @@ from emotion.fusion import FusionMLP
 from emotion.labels import EMOTIONS
 
 from . import datasets, features, folds
-from .calibration import (cross_corpus_report, disagreement_report, expected_calibration_error, fit_pool_weight,
-                          fit_temperature, reliability, temperature_report, threshold_report)
+from .calibration import (cross_corpus_report, disagreement_report, expected_calibration_error, fit_answer_calibration,
+                          fit_pool_weight, fit_temperature, reliability, temperature_report, threshold_report)
 from .evaluate import baseline_key, cv_summary
 from .fit_audio import Recipe, add_prosody, cached_cross_fit_audio
 from .face_model import ensemble
@@ -434,17 +434,20 @@ def paired(audio: Rows, face: Rows, n_classes: int, k_folds: int, seed: int) -> 
     return out
 
 
-def answers(examples: list[Example], stacked: np.ndarray, temperature: float, pool_weight: float) -> np.ndarray:
+def answers(examples: list[Example], stacked: np.ndarray, temperature: float, pool_weight: float,
+            answer_temperature: float = 1.0, answer_floor: float = 0.0) -> np.ndarray:
     """What the app answers for each example: a lone branch passes through; a pair gets the stacker's logits at
-    `temperature`, held to the evidence of its two branches (emotion.fusion.held_to_evidence)."""
-    from emotion.fusion import held_to_evidence
+    `temperature`, held to the evidence of its two branches (emotion.fusion.held_to_evidence), then calibrated
+    as an answer (emotion.fusion.answer_calibrated)."""
+    from emotion.fusion import answer_calibrated, held_to_evidence
 
     out = []
     for e, z in zip(examples, stacked):
         if e.audio is None or e.face is None:
             out.append(e.audio if e.face is None else e.face)
         else:
-            out.append(held_to_evidence(calibrate(z[None], temperature)[0], e.audio, e.face, pool_weight))
+            held = held_to_evidence(calibrate(z[None], temperature)[0], e.audio, e.face, pool_weight)
+            out.append(answer_calibrated(held, e.audio, e.face, answer_temperature, answer_floor))
     return np.stack(out).astype(np.float32)
 
 
@@ -462,20 +465,27 @@ def answer_figures(probs: np.ndarray, y: np.ndarray, threshold: float | None = N
 
 def answer_calibration(examples: list[Example], stacked: np.ndarray) -> tuple[dict, np.ndarray]:
     """The stacker's temperature, fitted on pairs whose branches rank the same emotion first (elsewhere its answer
-    is not used), and the pool weight of pairs whose branches split (train.calibration.fit_pool_weight): both
-    fitted on all `examples` (what ships), and measured by an outer loop over their folds. Returns the figures
-    and the outer loop's answers."""
+    is not used), the pool weight of pairs whose branches split (train.calibration.fit_pool_weight), then the
+    temperature and floor of the pairs' held answers (train.calibration.fit_answer_calibration): all fitted on
+    all `examples` (what ships), and measured by an outer loop over their folds. Returns the figures and the
+    outer loop's answers."""
     y = np.array([e.label for e in examples])
     fold = np.array([e.fold for e in examples])
     both = np.array([e.audio is not None and e.face is not None for e in examples])
     top = lambda side: np.array([-1 if getattr(e, side) is None else int(np.argmax(getattr(e, side))) for e in examples])
     agree, split = both & (top("audio") == top("face")), both & (top("audio") != top("face"))
 
-    def fit(m: np.ndarray) -> tuple[float, float]:
+    def fit(m: np.ndarray) -> tuple[float, float, float, float]:
         s = np.flatnonzero(m & split)
-        return (fit_temperature(stacked[m & agree], y[m & agree]),
-                fit_pool_weight(np.stack([examples[i].audio for i in s]) if len(s) else np.zeros((0, 1)),
-                                np.stack([examples[i].face for i in s]) if len(s) else np.zeros((0, 1)), y[s]))
+        temperature = fit_temperature(stacked[m & agree], y[m & agree])
+        pool_weight = fit_pool_weight(np.stack([examples[i].audio for i in s]) if len(s) else np.zeros((0, 1)),
+                                      np.stack([examples[i].face for i in s]) if len(s) else np.zeros((0, 1)), y[s])
+        pairs = np.flatnonzero(m & both)
+        if not len(pairs):
+            return temperature, pool_weight, 1.0, 0.0
+        held = answers([examples[i] for i in pairs], stacked[pairs], temperature, pool_weight)
+        return (temperature, pool_weight, *fit_answer_calibration(
+            held, np.stack([examples[i].audio for i in pairs]), np.stack([examples[i].face for i in pairs]), y[pairs]))
 
     out = np.zeros(stacked.shape, np.float32)
     per_fold = {}
@@ -483,9 +493,10 @@ def answer_calibration(examples: list[Example], stacked: np.ndarray) -> tuple[di
         here = fold == k
         per_fold[int(k)] = fit(~here)
         out[here] = answers([e for e, h in zip(examples, here) if h], stacked[here], *per_fold[int(k)])
-    temperature, pool_weight = fit(np.ones(len(y), bool))
+    temperature, pool_weight, answer_temperature, answer_floor = fit(np.ones(len(y), bool))
     report = {"temperature": round(temperature, 4), "pool_weight": pool_weight,
-              "per_fold": {k: [round(t, 3), w] for k, (t, w) in per_fold.items()},
+              "answer_temperature": answer_temperature, "answer_floor": answer_floor,
+              "per_fold": {k: [round(t, 3), w, at, af] for k, (t, w, at, af) in per_fold.items()},
               "answers": answer_figures(out, y), "answers_both": answer_figures(out[both], y[both]),
               "answers_agree": answer_figures(out[agree], y[agree]), "answers_split": answer_figures(out[split], y[split]),
               "reliability": reliability(out[both], y[both]) if both.any() else {}}
@@ -530,9 +541,11 @@ def fit_fusion(audio: CrossFit, face: CrossFit, cross: CrossCorpus, fold_of: dic
         chosen, chosen_answers = fused_cal["cross_corpus"], cross_answers
         chosen_y, chosen_fold = np.array([e.label for e in pairs]), np.array([e.fold for e in pairs])
     cfg.temperature_fused, cfg.split_pool_weight = chosen["temperature"], chosen["pool_weight"]
+    cfg.answer_temperature, cfg.answer_floor = chosen["answer_temperature"], chosen["answer_floor"]
     threshold = threshold_report(chosen_answers, chosen_y, chosen_fold)
     cfg.not_sure_top_p = threshold["not_sure_top_p"]
-    fused = answers(examples, stacker_oof, cfg.temperature_fused, cfg.split_pool_weight)  # in-corpus, as shipped
+    fused = answers(examples, stacker_oof, cfg.temperature_fused, cfg.split_pool_weight, cfg.answer_temperature,
+                    cfg.answer_floor)  # in-corpus, as shipped
     both = np.array([e.audio is not None and e.face is not None for e in examples])
     fused_cal["in_corpus_as_shipped"] = {"answers": answer_figures(fused, y, cfg.not_sure_top_p),
                                          "answers_both": answer_figures(fused[both], y[both], cfg.not_sure_top_p)}
