@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def main() -> None:
     p.add_argument("--out", default=str(ROOT / "docs"))
     args = p.parse_args()
 
+    sys.path.insert(0, str(ROOT))  # app.py sits at the root, not in the installed package
     import app
     from emotion import EmotionPipeline
     from playwright.sync_api import sync_playwright
