@@ -3,7 +3,8 @@
     python bench/long_video.py [--minutes 1 10] [--height 1080] [--preset ultrafast --crf 28]
 
 The default encode (x264 ultrafast: no B-frames, CAVLC) is the cheapest to decode; `--preset medium --crf 20`
-is closer to a phone recording (B-frames, CABAC, deblocking) and costs more to decode.
+is closer to a phone recording (B-frames, CABAC, deblocking) and costs more to decode. Both are 4:2:0, as phones
+record (the MEAD source is 4:4:4, which costs ~70% more to decode; files made before 2026-12-04 evening were 4:4:4).
 
 Each length runs in a fresh process, so its peak RSS (models included) is its own. Prints figures.
 """
@@ -39,7 +40,7 @@ def make_video(minutes: float, height: int, out: Path, preset: str = "ultrafast"
 
     src = SHARED / "data" / "mead-clips" / "M030_sad_eamm1.mp4"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "-1", "-i", str(src), "-t", str(minutes * 60),
-                    "-vf", f"scale=-2:{height}", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+                    "-vf", f"scale=-2:{height}", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
                     "-c:a", "aac", str(out)], check=True)
 
 

@@ -164,6 +164,10 @@ def test_cache_key_changes_with_parameters(shared_index, tmp_path):
     assert features.cache_path(tmp_path, item, replace(cfg, frames_per_window=30), "audio") == a  # face-only param
     assert features.cache_path(tmp_path, item, replace(cfg, frames_per_window=30), "face") != \
         features.cache_path(tmp_path, item, cfg, "face")
+    # the expression CNN is named in the config, but its contents decide the features
+    face = features.cache_path(tmp_path, item, cfg, "face", "aaaa")
+    assert features.cache_path(tmp_path, item, cfg, "face", "bbbb") != face
+    assert features.cache_path(tmp_path, item, cfg, "face", "aaaa") == face
 
 
 def test_cache_key_changes_with_the_video_reader(shared_index, tmp_path, monkeypatch):

@@ -50,8 +50,10 @@ def config_hash(cfg: PipelineConfig, keys: tuple[str, ...], extra: str = "") -> 
     return hashlib.sha256((json.dumps({k: d[k] for k in keys}, sort_keys=True) + extra).encode()).hexdigest()[:12]
 
 
-def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: str) -> Path:
-    """Where an item's features live; any change to the file or the branch's parameters changes it."""
+def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: str, appearance_digest: str = "") -> Path:
+    """Where an item's features live; any change to the file or the branch's parameters changes it, and for the
+    face a change to the expression CNN's contents (`appearance_digest`: its file_hash; the config holds only its
+    name)."""
     if branch == "audio":
         key, ext = config_hash(cfg, AUDIO_KEYS + ("min_speech_rms",), f"{FEATURE_VERSION}-{AUDIO_FEATURE_VERSION}"), ".npy"
     elif branch == "audio_aug":
@@ -63,7 +65,7 @@ def cache_path(cache_dir: str | Path, item: Item, cfg: PipelineConfig, branch: s
     else:
         reader = "" if item.kind == "photo" else f"-{VIDEO_READER_VERSION}"
         key = config_hash(cfg, FACE_KEYS, f"{item.kind}-{PHOTO_REPEATS}-{EXTRA_FACE_WINDOWS}-{FEATURE_VERSION}{reader}"
-                          f"-{FACE_FEATURE_VERSION}")
+                          f"-{FACE_FEATURE_VERSION}{'-' + appearance_digest if appearance_digest else ''}")
         ext = ".pkl"
     return Path(cache_dir) / branch / f"{file_hash(item.path)}-{key}{ext}"
 
@@ -168,7 +170,8 @@ def extract_all(items: list[Item], cfg: PipelineConfig, cache_dir: str | Path, b
 
     if branch == "face" and cfg.appearance_model and not appearance:
         raise ValueError("the config reads appearance: extract_all needs the expression CNN's file (appearance=)")
-    targets = {it.path: cache_path(cache_dir, it, cfg, branch) for it in items}
+    digest = file_hash(appearance) if branch == "face" and cfg.appearance_model and appearance else ""
+    targets = {it.path: cache_path(cache_dir, it, cfg, branch, digest) for it in items}
     todo = [(it, cfg, branch, targets[it.path], face_model, appearance) for it in items if not targets[it.path].exists()]
     failures = []
     if todo:
