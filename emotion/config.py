@@ -171,8 +171,8 @@ class PipelineConfig:
     # Where voice and face rank different emotions first: 0, the mean of the two readings (weights before
     # 2026-12-04); above 0, their log-linear pool with this weight (emotion.fusion.evidence_bound)
     split_pool_weight: float = 0.0
-    # A pair's held answer as shown (emotion.fusion.answer_calibrated): 1 and 0 (weights before 2026-12-04 b)
-    # change nothing
+    # A pair's held answer as shown (emotion.fusion.answer_calibrated): 1 and 0 change nothing (weights before
+    # the evening of 2026-12-04)
     answer_temperature: float = 1.0
     answer_floor: float = 0.0
     # Voice and face disagree when both top probabilities reach this and name different emotions: the answer

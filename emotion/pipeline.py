@@ -262,6 +262,7 @@ class EmotionPipeline:
         face_seen, speech_seen = feats.of("face").seen, feats.of("audio").seen
         face_coverage = float(np.mean(face_seen)) if face_seen else 0.0
         warnings = list(feats.warnings)
+
         def shown(p: np.ndarray | None, a: np.ndarray | None, f: np.ndarray | None) -> np.ndarray | None:
             """A pair's held answer calibrated as an answer, once; a lone branch's reading as it is."""
             if p is None or a is None or f is None:
