@@ -206,7 +206,7 @@ def test_training_features_are_the_inference_features(shared_index, tmp_path, pi
     cached = features.load_face_cache(done[clip_item.path])["windows"][0]["sequence"]
     live = pipe.preprocess(clip_item.path).inputs["face"].windows[0].sequence
     np.testing.assert_allclose(cached, live, atol=1e-5)
-    # a second run reuses the cache (resumable)
+    # a second run reuses the cache (resumable); the expression CNN's contents are part of its key
     again, _ = features.extract_all([clip_item], cfg, tmp_path, "face", "unused-because-cached", workers=1,
-                                    appearance="unused-because-cached")
+                                    appearance=str(pipe.branches["face"].appearance_path))
     assert again == done
