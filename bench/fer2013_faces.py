@@ -28,11 +28,8 @@ def main() -> None:
     args = p.parse_args()
     import cv2
 
-    from emotion import face
     from emotion.config import PipelineConfig
     from emotion.face import enlarge_small, photo_blendshapes
-
-    small = face.SMALL_PHOTO_PX
 
     cfg = PipelineConfig.from_json(ROOT / "weights" / "config.json")
     model = SHARED / "models" / "face_landmarker.task"
@@ -52,10 +49,7 @@ def main() -> None:
             grey = cv2.imread(str(FER / file), cv2.IMREAD_GRAYSCALE)
             bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
             img = enlarge_small(bgr, side, margin) if side != 48 else bgr
-            # photo_blendshapes enlarges a still this small itself (the others reach it ≥ SMALL_PHOTO_PX already):
-            # "as is" switches that off
-            face.SMALL_PHOTO_PX = 0 if side == 48 else small
-            found.setdefault(emotion, []).append(photo_blendshapes(img, cfg, model) is not None)
+            found.setdefault(emotion, []).append(photo_blendshapes(img, cfg, model, enlarge=side != 48) is not None)
         every = [x for v in found.values() for x in v]
         per = ", ".join(f"{e} {100 * sum(v) / len(v):.0f}%" for e, v in found.items())
         print(f"  {name:22s} found {100 * sum(every) / len(every):5.1f}%  ({per}); "

@@ -238,19 +238,19 @@ def video_blendshapes(source: "str | Path | DecodedMedia", windows: Sequence[tup
 
 
 def photo_blendshapes(bgr: np.ndarray, cfg: PipelineConfig, model_path: str | Path, repeats: int = 4,
-                      appearance_path: str | Path | None = None) -> np.ndarray | None:
+                      appearance_path: str | Path | None = None, enlarge: bool = True) -> np.ndarray | None:
     """A still photo's frame features (blendshapes, then appearance with `appearance_path`), read the way
     clips are read.
 
     The photo is fed as `repeats` identical frames to a fresh VIDEO-mode landmarker and the tracked
     frames (all but the first) are averaged: VIDEO mode reads brows lower than IMAGE mode once it
     tracks, so this keeps photo features in line with clip features. A tiny still is enlarged first
-    (enlarge_small).
+    (enlarge_small) unless `enlarge` is False (bench/fer2013_faces.py's "as is").
     """
     import cv2
 
     found, landmarks = [], None
-    rgb = fit_photo(enlarge_small(bgr), cfg.face_max_side_px)
+    rgb = fit_photo(enlarge_small(bgr) if enlarge else bgr, cfg.face_max_side_px)
     with FaceTracker(model_path, cfg) as tracker:
         for k in range(repeats):
             shapes, _, points = tracker.read(rgb, k / 25)

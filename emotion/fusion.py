@@ -140,12 +140,17 @@ def answer_calibrated(held: np.ndarray, audio_p: np.ndarray, face_p: np.ndarray,
     caps left answers timid in the middle (at ~35%, right 48% of the time) and too sure at the top (at ~95%,
     90%); the two numbers fix both ends and keep the order of the emotions. Applied once to each answer shown
     (not idempotent)."""
-    p = np.asarray(held, np.float64)
-    if temperature != 1.0:
-        p = np.exp(np.log(np.clip(p, 1e-7, 1.0)) / temperature)
-        p = p / p.sum(axis=-1, keepdims=True)
-    p = (1 - floor) * p + floor / p.shape[-1]
-    return within(p, bound(audio_p, face_p))
+    return tempered(np.log(np.clip(np.asarray(held, np.float64), 1e-7, 1.0)), bound(audio_p, face_p), temperature,
+                    floor)
+
+
+def tempered(log_p: np.ndarray, cap: np.ndarray, temperature: float, floor: float) -> np.ndarray:
+    """answer_calibrated's steps on log-probabilities and caps already computed (its fit tries ~800 settings on
+    the same pairs)."""
+    z = log_p / temperature
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    p = p / p.sum(axis=-1, keepdims=True)
+    return within((1 - floor) * p + floor / p.shape[-1], cap)
 
 
 def bounded_fuse(stacker: "FusionMLP", audio_p: list, face_p: list, temperature: float,

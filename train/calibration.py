@@ -50,15 +50,16 @@ def fit_answer_calibration(held: np.ndarray, audio_p: np.ndarray, face_p: np.nda
                            ) -> tuple[float, float]:
     """The temperature and floor of emotion.fusion.answer_calibrated with the lowest negative log-likelihood on
     pairs' held answers (a grid: robust, no tuning); (1, 0), which changes nothing, without pairs."""
-    from emotion.fusion import answer_calibrated
+    from emotion.fusion import bound, tempered
 
     if len(y) == 0:
         return 1.0, 0.0
     rows = np.arange(len(y))
+    log_p, cap = np.log(np.clip(np.asarray(held, np.float64), 1e-7, 1.0)), bound(audio_p, face_p)
     best = (np.inf, 1.0, 0.0)
     for t in ANSWER_TEMPERATURES:
         for floor in ANSWER_FLOORS:
-            p = answer_calibrated(held, audio_p, face_p, t, floor)
+            p = tempered(log_p, cap, t, floor)
             nll = float(-np.mean(np.log(p[rows, y] + 1e-12)))
             if nll < best[0]:
                 best = (nll, round(t, 4), floor)

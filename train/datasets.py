@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from emotion.labels import EMOTIONS
+
 # How each dataset spells the emotions (the adapters below map them onto the config's emotion list).
 # RAVDESS 7-part code, third field. 02 "calm" is read as neutral: actors were asked for a relaxed, unemotional
 # delivery, which is how people just talking sound; 01 neutral alone (4 clips per actor) is also too few.
@@ -29,8 +31,7 @@ RML_CODES = {"ha": "happy", "sa": "sad", "an": "angry", "fe": "fearful", "di": "
 CREMAD_CODES = {"HAP": "happy", "SAD": "sad", "ANG": "angry", "FEA": "fearful", "DIS": "disgust", "NEU": "neutral"}
 
 # MEAD manifest spellings (contempt is dropped).
-OUR_NAMES = ("happy", "sad", "angry", "fearful", "disgust", "surprised", "neutral")  # manifests that use ours
-MEAD_CODES = {e: e for e in OUR_NAMES}
+MEAD_CODES = {e: e for e in EMOTIONS}
 MEAD_DROPPED = {"contempt"}
 
 # Taiwanese facial-expression database, 5th character (a is calm/neutral).
@@ -196,7 +197,7 @@ def fer2013(root: str | Path, malformed: list[str]) -> Iterator[Item]:
     with open(root / "manifest.csv", newline="") as f:
         for row in csv.DictReader(f):
             path = root / row.get("file", "")
-            if row.get("emotion") not in OUR_NAMES or not path.is_file():
+            if row.get("emotion") not in EMOTIONS or not path.is_file():
                 malformed.append(str(path))
                 continue
             group = int(hashlib.sha256(row["file"].encode()).hexdigest()[:8], 16) % FER2013_GROUPS
