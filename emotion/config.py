@@ -130,8 +130,10 @@ class PipelineConfig:
     vad_gate: bool = True  # sound in which the voice-activity detector finds no speech gives no voice answer
     vad_threshold: float = 0.15  # Silero's speech probability; its default 0.5 missed 15 of 952 RAVDESS clips (shouting)
     min_speech_s: float = 0.5  # less speech than this counts as none (shorter bits, like a beep, are not speech)
-    # the voice_encoder branch (emotion.speech_encoder): Whisper-base layers averaged, longest piece heard
+    # the voice_encoder branch (emotion.speech_encoder): which Whisper-base layers, how they are pooled, longest piece heard
     encoder_layers: list[int] = field(default_factory=lambda: [3, 4])
+    encoder_pooling: str = "frames"  # "frames": the layers averaged, frame by frame (a conv head); "stats": each
+    # layer's mean and standard deviation over time (a linear head: it carried best to corpora it never heard)
     encoder_max_s: float = 6.0
     mfcc_mean: list[float] = field(default_factory=list)  # per coefficient, from the training set
     mfcc_std: list[float] = field(default_factory=list)
@@ -276,6 +278,8 @@ class PipelineConfig:
         if not (isinstance(self.encoder_layers, list) and self.encoder_layers and all(
                 isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 6 for v in self.encoder_layers)):
             raise bad("encoder_layers", "must list Whisper-base layers, 1 to 6")
+        if self.encoder_pooling not in ("frames", "stats"):
+            raise bad("encoder_pooling", "must be 'frames' or 'stats'")
         for name in ("voice_vad", "vad_gate"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "must be true or false")

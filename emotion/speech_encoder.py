@@ -34,6 +34,7 @@ MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
 SAMPLE_RATE, N_FFT, HOP, N_MELS = 16000, 400, 160, 80  # Whisper's front end: 10 ms frames, 20 ms after conv2
 MAX_FRAMES = 3000  # 30 s: Whisper has 1500 positions after the stride-2 convolution
 FRAMES_PER_S = 50  # encoder frames per second
+WIDTH = 512  # Whisper-base's model width: each layer's frame
 
 
 def _part_file(package: str) -> Path:
@@ -200,7 +201,16 @@ def speech_piece(wave: np.ndarray, cfg, gate: bool = True) -> np.ndarray | None:
     return wave[start:start + n]
 
 
+def layer_stats(layers: list[np.ndarray]) -> np.ndarray:
+    """(len(layers), 2 * width): each layer's mean and (population) standard deviation over its frames."""
+    return np.stack([np.concatenate([h.mean(0), h.std(0)]) for h in layers]).astype(np.float32)
+
+
 def encoder_frames(piece: np.ndarray, cfg) -> np.ndarray:
-    """(frames, width) float32: the mean of the encoder layers `cfg.encoder_layers` (1-based) over one piece."""
+    """What the voice head reads of one piece, from the encoder layers `cfg.encoder_layers` (1-based):
+    pooling "frames": (frames, width), the layers' mean frame by frame; "stats": (1, layers × 2 × width), each
+    layer's mean and standard deviation over time, one row (training reads the same from its cache)."""
     layers = encode([piece], max(cfg.encoder_layers))[0]
+    if cfg.encoder_pooling == "stats":
+        return layer_stats([layers[i - 1] for i in cfg.encoder_layers]).reshape(1, -1)
     return np.mean([layers[i - 1] for i in cfg.encoder_layers], axis=0)

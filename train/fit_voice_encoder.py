@@ -34,7 +34,7 @@ def _encode_item(job: tuple[str, dict]) -> tuple[str, np.ndarray | None, np.ndar
     if piece is None or piece.size < se.HOP * 4:
         return path, None, None
     layers = se.encode([piece], POOLED_LAYERS)[0]
-    pooled = np.stack([np.concatenate([h.mean(0), h.std(0)]) for h in layers]).astype(np.float32)  # (6, 1024)
+    pooled = se.layer_stats(layers)  # (6, 1024): what the "stats" pooling reads, for every layer
     frames = np.mean([layers[i - 1] for i in cfg.encoder_layers], axis=0).astype(np.float16)
     return path, pooled, frames
 
@@ -87,13 +87,18 @@ class HeadRecipe:
     weight_decay: float = 1e-2
     batch: int = 32
     seed: int = 0
+    c: float = 0.0  # > 0: a logistic regression (inverse L2 strength C, as scikit-learn's), solved exactly, each
+    # corpus weighing the same (the "stats" pooling's head); 0: the head trained by AdamW for `epochs`
 
 
 def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_classes: int,
-             recipe: HeadRecipe = HeadRecipe(), history: History | None = None) -> HeadEnsemble:
+             recipe: HeadRecipe = HeadRecipe(), history: History | None = None,
+             groups: list[str] | None = None) -> HeadEnsemble:
     """Train a head on clips' frames with labels `y`; `present` (clips, classes) is 1 for the classes the clip's
     corpus has: the others are masked out of its softmax, so a corpus never argues against a class it lacks.
     Classes are weighted by their inverse frequency (EmoDB has twice as many angry clips as sad)."""
+    if recipe.c > 0:
+        return fit_logistic(frames, y, present, n_classes, recipe.c, groups)
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     stacked = np.concatenate([f.astype(np.float32) for f in frames])
@@ -124,6 +129,49 @@ def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_cla
     return HeadEnsemble([net], [mean], [std])
 
 
+def fit_logistic(rows: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_classes: int, c: float,
+                 groups: list[str] | None = None) -> HeadEnsemble:
+    """A linear head (EncoderHead with conv=0) fitted as an L2 logistic regression by L-BFGS on standardised
+    one-row inputs (the layers' statistics): deterministic, no epochs to pick. Each group (corpus) weighs the same
+    and, within the weighted whole, each class; the loss is masked to each clip's corpus' classes."""
+    x = np.concatenate([np.asarray(r, np.float32).reshape(1, -1) for r in rows])
+    mean, std = x.mean(0), x.std(0) + 1e-3
+    xt, yt = torch.from_numpy((x - mean) / std), torch.from_numpy(y)
+    w = np.ones(len(y))
+    if groups is not None:
+        g = np.asarray(groups)
+        for name in set(g.tolist()):
+            w[g == name] = 1.0 / np.sum(g == name)
+    per_class = np.bincount(y, weights=w, minlength=n_classes)
+    w = w * (w.sum() / np.maximum(per_class, 1e-12) / np.count_nonzero(per_class))[y]
+    wt = torch.from_numpy((w / w.sum()).astype(np.float32))
+    absent = torch.from_numpy((1 - present).astype(bool))
+    net = EncoderHead(x.shape[1], n_classes, conv=0)
+    weight, bias = net.out.weight, net.out.bias
+    with torch.no_grad():
+        weight.zero_()
+        bias.zero_()
+    strength = 1.0 / (c * len(y))  # scikit-learn's C·Σ loss + ½‖W‖², divided by the number of clips
+    opt = torch.optim.LBFGS([weight, bias], max_iter=500, history_size=20, line_search_fn="strong_wolfe")
+
+    def loss_fn() -> torch.Tensor:
+        opt.zero_grad()
+        logits = (xt @ weight.T + bias).masked_fill(absent, -1e4)
+        loss = (nn.functional.cross_entropy(logits, yt, reduction="none") * wt).sum() + 0.5 * strength * (weight ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(loss_fn)
+    return HeadEnsemble([net], [mean], [std])
+
+
+def mean_frame(row: np.ndarray) -> np.ndarray:
+    """The mean frame of the layers (what the conv head's baseline reads) from one "stats" row."""
+    from emotion.speech_encoder import WIDTH
+
+    return row.reshape(-1, 2, WIDTH)[:, 0].mean(0, keepdims=True)
+
+
 def encoder_examples(items: list[Item], fold_of: dict[str, int], cfg: PipelineConfig, cache: str | Path,
                      workers: int = 2) -> Examples:
     """The voice clips' encoder frames (an object array of (frames, width) arrays), labels, folds and sources."""
@@ -131,7 +179,10 @@ def encoder_examples(items: list[Item], fold_of: dict[str, int], cfg: PipelineCo
     feats = extract(voice, cfg, cache, workers)
     kept = [i for i in voice if i.path in feats]  # silent tracks have no voice to learn from
     x = np.empty(len(kept), dtype=object)
-    x[:] = [feats[i.path]["frames"] for i in kept]
+    if cfg.encoder_pooling == "stats":  # the cache holds every layer's statistics: the layers chosen, as one row
+        x[:] = [feats[i.path]["pooled"][np.array(cfg.encoder_layers) - 1].reshape(1, -1) for i in kept]
+    else:
+        x[:] = [feats[i.path]["frames"] for i in kept]
     return Examples(x, np.array([cfg.emotions.index(i.emotion) for i in kept], dtype=np.int64),
                     np.array([fold_of[i.path] for i in kept], dtype=np.int64), [i.speaker for i in kept],
                     [i.dataset for i in kept], [i.path for i in kept])
@@ -152,15 +203,16 @@ def cross_fit_encoder(data: Examples, n_classes: int, recipe: HeadRecipe = HeadR
     baseline = np.zeros(len(data), np.int64)
     models, trained, histories = [], [], []
     linear = HeadRecipe(conv=0, epochs=40, lr=3e-3, weight_decay=recipe.weight_decay, seed=recipe.seed)
+    plain = [mean_frame(r) for r in data.x] if recipe.c > 0 else list(data.x)  # the baseline's input
+    groups = np.array(data.dataset)
     for k in sorted(set(data.fold.tolist())):
         test, fit = data.fold == k, data.fold != k
-        frames = list(data.x[fit])
         histories.append(History())
-        head = fit_head(frames, data.y[fit], present[fit], n_classes,
-                        HeadRecipe(**{**recipe.__dict__, "seed": recipe.seed + k}), histories[-1])
+        head = fit_head(list(data.x[fit]), data.y[fit], present[fit], n_classes,
+                        HeadRecipe(**{**recipe.__dict__, "seed": recipe.seed + k}), histories[-1], list(groups[fit]))
         logits[test] = head.logits(list(data.x[test]))
-        baseline[test] = fit_head(frames, data.y[fit], present[fit], n_classes, linear).logits(
-            list(data.x[test])).argmax(1)
+        baseline[test] = fit_head([plain[i] for i in np.flatnonzero(fit)], data.y[fit], present[fit], n_classes,
+                                  linear).logits([plain[i] for i in np.flatnonzero(test)]).argmax(1)
         models.append(head)
         trained.append({s for s, used in zip(data.speaker, fit) if used})
         if progress:
@@ -181,6 +233,6 @@ def leave_one_corpus_out(data: Examples, n_classes: int, recipe: HeadRecipe, min
         test, fit = datasets == d, datasets != d
         if test.sum() < min_clips or not fit.any():
             continue
-        head = fit_head(list(data.x[fit]), data.y[fit], present[fit], n_classes, recipe)
+        head = fit_head(list(data.x[fit]), data.y[fit], present[fit], n_classes, recipe, groups=list(datasets[fit]))
         logits[test], covered[test] = head.logits(list(data.x[test])), True
     return logits, covered

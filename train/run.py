@@ -49,11 +49,14 @@ PAIRS_PER_CLASS_AND_FOLD = 120
 AUDIO_S_PER_EXAMPLE_EPOCH = {"mfcc": 0.0069, "logmel": 0.0110}
 FACE_S_PER_EXAMPLE_EPOCH = 0.0008
 ENCODER_S_PER_EXAMPLE_EPOCH = 0.0012
+ENCODER_STATS_S_PER_FIT = 3.0  # the stats head's logistic regression on ~2,900 clips
 LOCO_MIN_CLIPS = 30  # a dataset with fewer voice clips is not left out on its own (its figure would mean little)
 VOICE_BASELINE = {"cnn": "baseline_mfcc_stats_logreg", "encoder": "baseline_linear_mean_frame"}
 VOICE_MODEL = {"cnn": "log-mel CNN (4 conv blocks) per fold, beside a prosody regression",
-               "encoder": "Whisper-base encoder (frozen), layers 3-4 averaged; a 1-D conv head per fold, its loss "
-                          "masked to the classes each corpus has"}  # the encoder's head (the encoder itself is run once per clip, cached)
+               "conv": "Whisper-base encoder (frozen), layers {layers} averaged; a 1-D conv head per fold, its loss "
+                       "masked to the classes each corpus has",
+               "stats": "Whisper-base encoder (frozen), layers {layers} each pooled to mean and sd over time; a logistic "
+                        "regression per fold, corpora weighted equally, its loss masked to the classes each corpus has"}
 
 
 @dataclass
@@ -73,9 +76,12 @@ class TrainConfig:
     folds: int = 5
     split: str = "speaker"  # or "random" (folds by clip, as the original write-up)
     seed: int = 0
-    voice: str = "encoder"  # "encoder": Whisper-base + a 1-D conv head (shipped); "cnn": the seed's log-mel CNN + prosody
+    voice: str = "encoder"  # "encoder": Whisper-base + a head (shipped); "cnn": the seed's log-mel CNN + prosody
     speech_corpora: bool = True  # with --shared: nEMO, EMOVO and EmoDB beside RAVDESS for the voice
-    encoder_epochs: int = 20
+    encoder_head: str = "stats"  # "stats": layers' mean and sd → logistic regression (shipped); "conv": frames → 1-D conv
+    encoder_layers: list[int] = field(default_factory=lambda: [2, 3, 4])  # Whisper-base layers the head reads
+    encoder_c: float = 0.01  # the stats head's inverse L2 strength
+    encoder_epochs: int = 20  # the conv head's
     encoder_conv: int = 64
     audio_epochs: int = 60
     voice_features: str = "logmel"
@@ -128,8 +134,14 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
                         "seed's log-mel CNN beside a prosody regression (the voice shipped until 2026-12)")
     p.add_argument("--speech-corpora", action=argparse.BooleanOptionalAction,
                    help="with --shared, nEMO, EMOVO and EmoDB beside RAVDESS for the voice (default on)")
-    p.add_argument("--encoder-epochs", type=int, help="epochs of the encoder's head (default 20)")
-    p.add_argument("--encoder-conv", type=int, help="channels of the head's convolution (default 64; 0: linear)")
+    p.add_argument("--encoder-head", choices=["stats", "conv"],
+                   help="stats (default, shipped): each layer's mean and standard deviation over time → a logistic "
+                        "regression; conv: the layers' frames averaged → a 1-D convolution (shipped until 2026-12-04)")
+    p.add_argument("--encoder-layers", type=lambda v: [int(x) for x in v.split(",")],
+                   help="Whisper-base layers the head reads, e.g. 2,3,4 (default; the conv head shipped with 3,4)")
+    p.add_argument("--encoder-c", type=float, help="the stats head's inverse L2 strength (default 0.01)")
+    p.add_argument("--encoder-epochs", type=int, help="epochs of the conv head (default 20)")
+    p.add_argument("--encoder-conv", type=int, help="channels of the conv head's convolution (default 64; 0: linear)")
     p.add_argument("--audio-epochs", type=int)
     p.add_argument("--voice-features", choices=["mfcc", "logmel"],
                    help="what the voice CNN reads: MFCCs, or log-mel energies with deltas")
@@ -293,11 +305,14 @@ def voice_recipe(args: TrainConfig) -> Recipe:
 
 
 def encoder_recipe(args: TrainConfig) -> HeadRecipe:
-    return HeadRecipe(conv=args.encoder_conv, epochs=args.encoder_epochs, seed=args.seed)
+    return HeadRecipe(conv=args.encoder_conv, epochs=args.encoder_epochs, seed=args.seed,
+                      c=args.encoder_c if args.encoder_head == "stats" else 0.0)
 
 
 def voice_config(args: TrainConfig) -> dict:
-    return {"voice_features": args.voice_features, "voice_norm": args.voice_norm, "voice_vad": args.vad_trim}
+    return {"voice_features": args.voice_features, "voice_norm": args.voice_norm, "voice_vad": args.vad_trim,
+            "encoder_layers": list(args.encoder_layers),
+            "encoder_pooling": "stats" if args.encoder_head == "stats" else "frames"}
 
 
 # -- 3. folds ------------------------------------------------------------------------------------------------
@@ -313,7 +328,8 @@ def make_folds(items: list[datasets.Item], args: TrainConfig, run_dir: Path) -> 
 def print_estimate(feats: Features, args: TrainConfig) -> None:
     share = (args.folds - 1) / args.folds * (1 - folds.INNER_SHARE)
     audio_s = (len(feats.audio) * share * args.audio_epochs * args.folds * AUDIO_S_PER_EXAMPLE_EPOCH[args.voice_features]
-               if args.voice == "cnn" else len(feats.audio) * args.encoder_epochs * (args.folds + 4) * ENCODER_S_PER_EXAMPLE_EPOCH)
+               if args.voice == "cnn" else (args.folds + 4) * ENCODER_STATS_S_PER_FIT if args.encoder_head == "stats"
+               else len(feats.audio) * args.encoder_epochs * (args.folds + 4) * ENCODER_S_PER_EXAMPLE_EPOCH)
     photos = sum(i.kind == "photo" for i in feats.face_items)
     face_s = photos * (args.per_photo + 0.5) * share * args.face_epochs * args.folds * args.face_members * FACE_S_PER_EXAMPLE_EPOCH
     print(f"Estimated training time on 2 cores: voice ~{audio_s / 60:.0f} min, face ~{face_s / 60:.0f} min "
@@ -597,7 +613,8 @@ def evaluate(items, sources, malformed, fold_of, inner, audio: CrossFit, face: C
             "options": dataclasses.asdict(args),
             "split": args.split, "folds": args.folds, "seed": args.seed, "datasets": sorted(sources),
             "face_appearance": not args.no_appearance,
-            "voice_model": VOICE_MODEL[args.voice],
+            "voice_model": VOICE_MODEL["cnn" if args.voice == "cnn" else args.encoder_head].format(
+                layers=", ".join(map(str, args.encoder_layers))),
             "face_recipe": {"epochs": args.face_epochs, "weight_decay": args.face_weight_decay,
                             "members": args.face_members, "prior": args.face_prior or None,
                             "prior_read": args.face_prior_read if args.face_prior else None,
