@@ -2,7 +2,10 @@
 speaker (5-fold, pooled and per corpus) and by corpus (leave one corpus out: train on three, test on the fourth,
 on the classes it has). Prints one table per head; the figures go to docs/results.md.
 
-    python bench/voice_corpora.py [--shared ../shared] [--cache cache] [--heads linear conv]
+    python bench/voice_corpora.py [--shared ../shared] [--cache cache] [--heads linear conv stats]
+
+linear and conv read layers 3-4 averaged frame by frame (the conv head shipped until 2026-12-04); stats reads
+layers 2-4, each pooled to its mean and sd over time, through a logistic regression (shipped since).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from train.fit_voice_encoder import HeadRecipe, extract, fit_head
 
 CORPORA = ("ravdess", "nemo", "emovo", "emodb")
 HEADS = {"linear": HeadRecipe(conv=0, epochs=40, lr=3e-3, weight_decay=1e-2),
-         "conv": HeadRecipe(conv=64, epochs=20, lr=1e-3, weight_decay=1e-2)}
+         "conv": HeadRecipe(conv=64, epochs=20, lr=1e-3, weight_decay=1e-2),
+         "stats": HeadRecipe(conv=0, c=0.01)}
+STATS_LAYERS = [2, 3, 4]
 
 
 def voice_items(shared: Path) -> list[datasets.Item]:
@@ -56,7 +61,7 @@ def main() -> None:
     ap.add_argument("--heads", nargs="+", default=list(HEADS))
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     o = ap.parse_args()
-    cfg = PipelineConfig()
+    cfg = PipelineConfig(encoder_layers=[3, 4])  # the frames the linear and conv heads read
     items = voice_items(Path(o.shared))
     feats = extract(items, cfg, o.cache)
     items = [i for i in items if i.path in feats]
@@ -67,17 +72,19 @@ def main() -> None:
     fold_of = folds.assign(items, 5, "speaker", 0)
     fold = np.array([fold_of[i.path] for i in items])
     frames = [feats[i.path]["frames"] for i in items]
+    stats = [feats[i.path]["pooled"][np.array(STATS_LAYERS) - 1].reshape(1, -1) for i in items]
     print(f"{len(items)} clips, {len({i.speaker for i in items})} speakers:",
           {c: int((corpus == c).sum()) for c in CORPORA})
     results = {}
     for head in o.heads:
-        recipe = HEADS[head]
+        recipe, x = HEADS[head], stats if head == "stats" else frames
         oof = np.zeros((len(items), len(EMOTIONS)), np.float32)
         fold_acc = []
         for k in range(5):
             tr, te = fold != k, fold == k
-            fitted = fit_head([frames[i] for i in np.flatnonzero(tr)], y[tr], present[tr], len(EMOTIONS), recipe)
-            oof[te] = fitted.logits([frames[i] for i in np.flatnonzero(te)])
+            fitted = fit_head([x[i] for i in np.flatnonzero(tr)], y[tr], present[tr], len(EMOTIONS), recipe,
+                              groups=list(corpus[tr]))
+            oof[te] = fitted.logits([x[i] for i in np.flatnonzero(te)])
             fold_acc.append(float(np.mean(oof[te].argmax(1) == y[te])))
         t = fit_temperature(oof, y)
         cv = report(oof, y, corpus, t)
@@ -85,8 +92,9 @@ def main() -> None:
         loco = {}
         for c in CORPORA:
             tr, te = corpus != c, corpus == c
-            fitted = fit_head([frames[i] for i in np.flatnonzero(tr)], y[tr], present[tr], len(EMOTIONS), recipe)
-            logits = fitted.logits([frames[i] for i in np.flatnonzero(te)])
+            fitted = fit_head([x[i] for i in np.flatnonzero(tr)], y[tr], present[tr], len(EMOTIONS), recipe,
+                              groups=list(corpus[tr]))
+            logits = fitted.logits([x[i] for i in np.flatnonzero(te)])
             loco[c] = report(logits, y[te], corpus[te], t)["per_corpus"][c]
         results[head] = {"speaker_cv": cv, "leave_one_corpus_out": loco, "temperature": t}
         print(f"\n== head: {head} ==")

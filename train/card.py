@@ -27,8 +27,10 @@ def headline_rows(metrics: dict) -> list[tuple[str, str, str, dict, dict | None]
         if m["cnn"].get("n", 0) < MIN_ROW_N:
             continue
         baseline = baseline_key(m)
+        head = ("layers' mean + sd → logistic regression" if metrics["protocol"]["options"].get("encoder_head") == "stats"
+                else "conv head")
         words = ("voice CNN vs MFCC mean+std → logistic regression" if baseline == "baseline_mfcc_stats_logreg" else
-                 "voice encoder + conv head vs a linear layer on its mean frame")
+                 f"voice encoder, {head}, vs a linear layer on its mean frame")
         rows.append(("audio", dataset, words, m["cnn"], m[baseline]))
     frame = "blendshapes + appearance" if metrics["protocol"].get("face_appearance") else "blendshapes"
     for dataset, m in metrics["face"]["by_dataset"].items():
