@@ -3,6 +3,7 @@ speaker (5-fold, pooled and per corpus) and by corpus (leave one corpus out: tra
 on the classes it has). Prints one table per head; the figures go to docs/results.md.
 
     python bench/voice_corpora.py [--shared ../shared] [--cache cache] [--heads linear conv stats]
+                                  [--layers 2,3,4] [--c 0.01] [--unmasked]
 
 linear and conv read layers 3-4 averaged frame by frame (the conv head shipped until 2026-12-04); stats reads
 layers 2-4, each pooled to its mean and sd over time, through a logistic regression (shipped since).
@@ -27,7 +28,6 @@ CORPORA = ("ravdess", "nemo", "emovo", "emodb")
 HEADS = {"linear": HeadRecipe(conv=0, epochs=40, lr=3e-3, weight_decay=1e-2),
          "conv": HeadRecipe(conv=64, epochs=20, lr=1e-3, weight_decay=1e-2),
          "stats": HeadRecipe(conv=0, c=0.01)}
-STATS_LAYERS = [2, 3, 4]
 
 
 def voice_items(shared: Path) -> list[datasets.Item]:
@@ -59,8 +59,13 @@ def main() -> None:
     ap.add_argument("--shared", default="../shared")
     ap.add_argument("--cache", default="cache")
     ap.add_argument("--heads", nargs="+", default=list(HEADS))
+    ap.add_argument("--layers", type=lambda v: [int(x) for x in v.split(",")], default=[2, 3, 4],
+                    help="the layers the stats head reads (each layer's mean and sd over time)")
+    ap.add_argument("--c", type=float, default=0.01, help="the stats head's inverse L2 strength")
+    ap.add_argument("--unmasked", action="store_true", help="no loss masking to each corpus' classes (a lesion)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     o = ap.parse_args()
+    HEADS["stats"] = HeadRecipe(conv=0, c=o.c)
     cfg = PipelineConfig(encoder_layers=[3, 4])  # the frames the linear and conv heads read
     items = voice_items(Path(o.shared))
     feats = extract(items, cfg, o.cache)
@@ -68,11 +73,11 @@ def main() -> None:
     y = np.array([EMOTIONS.index(i.emotion) for i in items])
     corpus = np.array([i.dataset for i in items])
     has = {c: np.isin(np.arange(len(EMOTIONS)), y[corpus == c]).astype(np.float32) for c in CORPORA}
-    present = np.stack([has[c] for c in corpus])
+    present = np.ones((len(items), len(EMOTIONS)), np.float32) if o.unmasked else np.stack([has[c] for c in corpus])
     fold_of = folds.assign(items, 5, "speaker", 0)
     fold = np.array([fold_of[i.path] for i in items])
     frames = [feats[i.path]["frames"] for i in items]
-    stats = [feats[i.path]["pooled"][np.array(STATS_LAYERS) - 1].reshape(1, -1) for i in items]
+    stats = [feats[i.path]["pooled"][np.array(o.layers) - 1].reshape(1, -1) for i in items]
     print(f"{len(items)} clips, {len({i.speaker for i in items})} speakers:",
           {c: int((corpus == c).sum()) for c in CORPORA})
     results = {}

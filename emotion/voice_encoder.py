@@ -1,8 +1,9 @@
 """The voice as a pretrained speech encoder and a small head (the `voice_encoder` branch, emotion.branches).
 
-Each window's speech → Whisper-base encoder (emotion.speech_encoder), layers `cfg.encoder_layers` averaged →
-a 1-D convolution over time, mean and max over time → the emotions. The shipped head is the K fold heads of
-training, averaged (like the voice CNN's ensemble).
+Each window's speech → Whisper-base encoder (emotion.speech_encoder), layers `cfg.encoder_layers` → the head.
+Pooling "stats" (shipped): each layer's mean and sd over time, one row → a linear layer (a logistic regression).
+Pooling "frames": the layers averaged frame by frame → a 1-D convolution, mean and max over time → the emotions.
+The shipped head is the K fold heads of training, averaged (like the voice CNN's ensemble).
 """
 
 from __future__ import annotations

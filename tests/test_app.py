@@ -218,7 +218,8 @@ def test_a_90_s_clips_progress_keeps_moving_to_its_why(page, tmp_path):
     page.wait_for_selector("#voice-why .js-plotly-plot", timeout=30000)  # the "why" is drawn
     log = page.evaluate("window.progressLog")
     moving = [t for t, text in log if text]  # from the first progress text to the last
-    assert len(moving) > 20 and np.diff(moving).max() <= 2000, [x for x in log if x[1]]
+    # at least 10 steps (19-30 on 2-core machines), never 2 s apart
+    assert len(moving) >= 10 and np.diff(moving).max() <= 2000, [x for x in log if x[1]]
     assert any("Explaining" in text for _, text in log) and log[-1][1] == ""  # through the "why", then done
     # (what the "why" costs beside /predict is a figure: python bench/long_why.py)
 

@@ -189,8 +189,11 @@ def test_training_features_are_the_inference_features(shared_index, tmp_path, pi
     audio_item = next(i for i in items if i.path.endswith("03-01-04-02-02-02-19.flac"))
     clip_item = next(i for i in items if i.path.endswith("W011_front_fear_level3_001.mp4"))
     cfg = pipe.cfg
-    # the shipped voice: the encoder's frames as training caches them (float16) and as the app computes them
-    _, _, frames = _encode_item((audio_item.path, encoder_fields(cfg)))
+    # the shipped voice: what the head reads, as training caches it and as the app computes it (the layers'
+    # statistics for the "stats" pooling; frames, stored as float16, for the "frames" pooling)
+    _, pooled, frames = _encode_item((audio_item.path, encoder_fields(cfg)))
+    if cfg.encoder_pooling == "stats":
+        frames = pooled[np.array(cfg.encoder_layers) - 1].reshape(1, -1)
     live = pipe.preprocess(audio_item.path).inputs["audio"].windows[0]
     assert frames.shape == live.shape
     np.testing.assert_allclose(frames.astype(np.float32), live, rtol=2e-3, atol=2e-3)

@@ -98,7 +98,7 @@ def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_cla
     corpus has: the others are masked out of its softmax, so a corpus never argues against a class it lacks.
     Classes are weighted by their inverse frequency (EmoDB has twice as many angry clips as sad)."""
     if recipe.c > 0:
-        return fit_logistic(frames, y, present, n_classes, recipe.c, groups)
+        return fit_logistic(frames, y, present, n_classes, recipe.c, groups, history)
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     stacked = np.concatenate([f.astype(np.float32) for f in frames])
@@ -130,7 +130,7 @@ def fit_head(frames: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_cla
 
 
 def fit_logistic(rows: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_classes: int, c: float,
-                 groups: list[str] | None = None) -> HeadEnsemble:
+                 groups: list[str] | None = None, history: History | None = None) -> HeadEnsemble:
     """A linear head (EncoderHead with conv=0) fitted as an L2 logistic regression by L-BFGS on standardised
     one-row inputs (the layers' statistics): deterministic, no epochs to pick. Each group (corpus) weighs the same
     and, within the weighted whole, each class; the loss is masked to each clip's corpus' classes."""
@@ -161,7 +161,17 @@ def fit_logistic(rows: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_c
         loss.backward()
         return loss
 
+    def record() -> None:  # the history holds the loss and accuracy before and after the fit
+        if history is not None:
+            with torch.no_grad():
+                logits = (xt @ weight.T + bias).masked_fill(absent, -1e4)
+                history.train_loss.append(float((nn.functional.cross_entropy(logits, yt, reduction="none") * wt).sum()))
+                history.train_acc.append(float((logits.argmax(1) == yt).float().mean()))
+                history.best_epoch = len(history.train_loss) - 1
+
+    record()
     opt.step(loss_fn)
+    record()
     return HeadEnsemble([net], [mean], [std])
 
 
