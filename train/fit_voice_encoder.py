@@ -154,20 +154,23 @@ def fit_logistic(rows: list[np.ndarray], y: np.ndarray, present: np.ndarray, n_c
     strength = 1.0 / (c * len(y))  # scikit-learn's C·Σ loss + ½‖W‖², divided by the number of clips
     opt = torch.optim.LBFGS([weight, bias], max_iter=500, history_size=20, line_search_fn="strong_wolfe")
 
+    def scores() -> tuple[torch.Tensor, torch.Tensor]:  # masked logits, and their weighted cross-entropy
+        logits = (xt @ weight.T + bias).masked_fill(absent, -1e4)
+        return logits, (nn.functional.cross_entropy(logits, yt, reduction="none") * wt).sum()
+
     def loss_fn() -> torch.Tensor:
         opt.zero_grad()
-        logits = (xt @ weight.T + bias).masked_fill(absent, -1e4)
-        loss = (nn.functional.cross_entropy(logits, yt, reduction="none") * wt).sum() + 0.5 * strength * (weight ** 2).sum()
+        loss = scores()[1] + 0.5 * strength * (weight ** 2).sum()
         loss.backward()
         return loss
 
     def record() -> None:  # the history holds the loss and accuracy before and after the fit
         if history is not None:
             with torch.no_grad():
-                logits = (xt @ weight.T + bias).masked_fill(absent, -1e4)
-                history.train_loss.append(float((nn.functional.cross_entropy(logits, yt, reduction="none") * wt).sum()))
-                history.train_acc.append(float((logits.argmax(1) == yt).float().mean()))
-                history.best_epoch = len(history.train_loss) - 1
+                logits, loss = scores()
+            history.train_loss.append(float(loss))
+            history.train_acc.append(float((logits.argmax(1) == yt).float().mean()))
+            history.best_epoch = len(history.train_loss) - 1
 
     record()
     opt.step(loss_fn)
