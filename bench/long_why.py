@@ -23,6 +23,20 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
+def browser_cpu_s() -> float:
+    """CPU seconds used so far by every Chromium process on this machine (from /proc)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if "chrom" in name:
+            total += (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=90)
@@ -63,15 +77,19 @@ def main() -> None:
             page.set_input_files("#clip input[type=file]", str(clip))
             page.wait_for_selector("#clip video", timeout=30000)
             page.evaluate(PROGRESS_LOG)
-            t = time.perf_counter()
+            t, cpu, mine = time.perf_counter(), browser_cpu_s(), os.times()
             page.click("#analyze")
             page.wait_for_function(VERDICT_DONE, timeout=300000)
             page.wait_for_selector("#voice-why .js-plotly-plot", timeout=30000)
             shown = time.perf_counter() - t
+            drawn_cpu, now = browser_cpu_s() - cpu, os.times()
+            server_cpu = (now.user + now.system + now.children_user + now.children_system
+                          - mine.user - mine.system - mine.children_user - mine.children_system)
             moving = [m[0] for m in page.evaluate("window.progressLog") if m[1]]
             print(f"{args.seconds:g} s 360p clip: /predict {plain:.1f} s; /analyze through gradio_client {served:.1f} s "
                   f"({served / plain:.2f}x), clicked in Chromium until drawn {shown:.1f} s ({shown / plain:.2f}x); "
-                  f"progress text still at most {np.diff(moving).max() / 1000:.1f} s")
+                  f"progress text still at most {np.diff(moving).max() / 1000:.1f} s; CPU meanwhile: the app {server_cpu:.1f} s, "
+                  f"Chromium {drawn_cpu:.1f} s")
             page.close()
         browser.close()
     demo.close()

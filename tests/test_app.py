@@ -204,6 +204,13 @@ PROGRESS_LOG = """() => { window.progressLog = []; const t0 = performance.now();
   if (!last || last[1] !== text) window.progressLog.push([performance.now() - t0, text]); }, 100); }"""
 
 
+def test_the_plot_library_is_loaded_while_the_visitor_picks_a_clip(page):
+    # fetched after the answer, it held the plots back ~1.5 s (bench/long_why.py); Gradio's own import reuses it
+    page.wait_for_function("() => performance.getEntriesByType('resource').some(e => /PlotlyPlot-/.test(e.name))",
+                           timeout=20000)
+    assert page.locator(".js-plotly-plot").count() == 0  # nothing drawn yet: only the library came ahead
+
+
 def test_a_90_s_clips_progress_keeps_moving_to_its_why(page, tmp_path):
     clip = tmp_path / "ninety.mp4"
     ffmpeg("-stream_loop", "-1", "-i", str(MEAD / "M030_sad_eamm1.mp4"), "-t", "90", "-vf", "scale=-2:360",
