@@ -134,31 +134,49 @@ def _face_part(pipe, feats, face_p, expl: Explanation, verdict: str | None) -> N
     expl.face_label = cfg.emotions[label]
 
 
-def _voice_part(pipe, feats, expl: Explanation, report, hop: int = 320) -> None:
+@dataclass
+class VoiceTrack:
+    """The voice's loudness and pitch over time (what the voice plot draws), and how they move in words."""
+
+    times_s: np.ndarray
+    loudness_db: np.ndarray
+    pitch_hz: np.ndarray  # NaN where unvoiced
+    words: str
+
+
+def voice_track(wave: np.ndarray, sr: int, report=None, hop: int = 320) -> VoiceTrack:
+    """Loudness and pitch of the first PITCH_MAX_S of `wave`. Needs nothing but the sound, so an analysis that will
+    explain works it out while the face is read (emotion.pipeline); `report` hears of each piece of the pitch."""
     import librosa
 
-    cfg = pipe.cfg
-    if feats.wave is None or not feats.of("audio").usable:
-        return
-    wave = feats.wave[: int(PITCH_MAX_S * cfg.sample_rate)]
+    report = report or (lambda fraction, words: None)
+    wave = wave[: int(PITCH_MAX_S * sr)]
     resolution = 0.1  # pYIN's default
-    if wave.size > LONG_VOICE_S * cfg.sample_rate:  # shown in half-second steps: pYIN every 50 ms, not 20 ms
+    if wave.size > LONG_VOICE_S * sr:  # shown in half-second steps: pYIN every 50 ms, not 20 ms
         hop, resolution = LONG_HOP, LONG_RESOLUTION  # (it was most of "Explaining the answer" on long clips)
     rms = librosa.feature.rms(y=wave, frame_length=1024, hop_length=hop)[0]
-    f0, voiced = pitch_track(wave, cfg.sample_rate, hop, report, resolution)
-    times = librosa.times_like(rms, sr=cfg.sample_rate, hop_length=hop)
+    f0, voiced = pitch_track(wave, sr, hop, report, resolution)
+    times = librosa.times_like(rms, sr=sr, hop_length=hop)
     loudness = 20 * np.log10(np.maximum(rms, 1e-5))
     pitch = np.where(voiced, f0, np.nan)[: rms.size]
-    expl.voice_words = voice_words(loudness[: pitch.size], pitch)
+    words = voice_words(loudness[: pitch.size], pitch)
     if times.size and times[-1] > LONG_VOICE_S:  # half-second steps: loudest moment, median pitch
-        step = int(round(0.5 * cfg.sample_rate / hop))
+        step = int(round(0.5 * sr / hop))
         m = rms.size // step * step
         times = times[:m].reshape(-1, step)[:, 0]
         loudness = loudness[:m].reshape(-1, step).max(axis=1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (no voiced frame) stay NaN
             pitch = np.nanmedian(pitch[:m].reshape(-1, step), axis=1)
-    expl.voice_times_s, expl.loudness_db, expl.pitch_hz = times, loudness, pitch
+    return VoiceTrack(times, loudness, pitch, words)
+
+
+def _voice_part(pipe, feats, expl: Explanation, report) -> None:
+    if feats.wave is None or not feats.of("audio").usable:
+        return
+    track = feats.voice_track or voice_track(feats.wave, pipe.cfg.sample_rate, report)
+    expl.voice_words = track.words
+    expl.voice_times_s, expl.loudness_db, expl.pitch_hz = track.times_s, track.loudness_db, track.pitch_hz
 
 
 def pitch_track(wave: np.ndarray, sr: int, hop: int, report, resolution: float = 0.1) -> tuple[np.ndarray, np.ndarray]:

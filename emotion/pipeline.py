@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -88,6 +88,7 @@ class Features:
     wave: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    voice_track: Any = None  # with `wave`: the voice plot's loudness and pitch (emotion.explain.VoiceTrack), done ahead
 
     def of(self, role: str) -> BranchInput:
         """One role's reading (empty when the weights have no such branch)."""
@@ -244,15 +245,23 @@ class EmotionPipeline:
 
         # The branches read side by side: the voice's encoder works while the face waits on the decoder and the
         # landmarker (a 90 s clip: 1.9 s sooner). Each thread gets the caller's context (Gradio's progress lives there).
-        with ThreadPoolExecutor(max(1, len(self.branches))) as pool:
+        # Keeping the sound means the answer will be explained: the voice plot's pitch is tracked meanwhile too.
+        ahead = keep_wave and media.wave is not None and "audio" in self.branches
+        with ThreadPoolExecutor(len(self.branches) + ahead or 1) as pool:
             jobs = {role: pool.submit(contextvars.copy_context().run, read, role, branch)
                     for role, branch in self.branches.items()}
+            if ahead:
+                from .explain import voice_track
+
+                pitch_job = pool.submit(voice_track, media.wave, cfg.sample_rate)
             inputs = {role: job.result() for role, job in jobs.items()}
+            track = pitch_job.result() if ahead else None
         if not windows:
             raise EmotionError(f"{media.name} contains nothing that could be decoded; it may be truncated "
                                "or damaged.", code="corrupt")
         warnings = [note for reading in inputs.values() for note in reading.notes]
-        return Features(media.duration_s, windows, inputs, media.wave if keep_wave else None, warnings, media.timings)
+        return Features(media.duration_s, windows, inputs, media.wave if keep_wave else None, warnings, media.timings,
+                        track)
 
     # -- step 2 ---------------------------------------------------------------------------------
     def forward(self, feats: Features) -> Readings:

@@ -173,6 +173,20 @@ def test_explanation_figures(pipe):
     assert "explanation" not in pred.to_dict()
 
 
+def test_the_voice_plot_worked_out_while_the_face_is_read_is_the_one_worked_out_after(pipe):
+    from emotion.explain import voice_track
+
+    clip = MEAD / "M030_sad_eamm1.mp4"
+    feats = pipe.preprocess(clip, keep_wave=True)
+    assert feats.voice_track is not None and pipe.preprocess(clip).voice_track is None  # only when explaining
+    after = voice_track(feats.wave, pipe.cfg.sample_rate)
+    shown = pipe.predict(clip, explain=True).explanation
+    for got in (feats.voice_track, after):
+        np.testing.assert_array_equal(got.pitch_hz, shown.pitch_hz)
+        np.testing.assert_array_equal(got.loudness_db, shown.loudness_db)
+    assert after.words == shown.voice_words and np.isfinite(shown.pitch_hz).sum() > 20
+
+
 def test_the_shipped_examples_voices_have_a_pitch_to_show():
     """The compressed sound of the CREMA-D examples: librosa's default voicing prior found no voiced frame in three
     of the six, so the "why" said "Too little voiced sound" under a voice that was answering."""
