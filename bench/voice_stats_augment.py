@@ -17,12 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion.config import PipelineConfig
-from emotion.labels import EMOTIONS
-from train import datasets, folds
-from train.fit_voice_encoder import extract, fit_logistic
-
-CORPORA = ("ravdess", "nemo", "emovo", "emodb")
-LAYERS = [2, 3, 4]
+from voice_study import LAYERS, load, report
 
 
 def _degraded_stats(job: tuple[str, int]) -> tuple[str, int, np.ndarray | None]:
@@ -73,44 +68,22 @@ def main() -> None:
     ap.add_argument("--cache", default="cache")
     ap.add_argument("--copies", type=int, default=1)
     o = ap.parse_args()
-    shared = Path(o.shared)
-    sources = {"ravdess": shared / "data" / "ravdess-speech-16k",
-               **{c: shared / "data" / "speech-corpora" / c for c in ("nemo", "emovo", "emodb")}}
-    items = [i for i in datasets.index(sources)[0] if i.kind == "audio"]
-    feats = extract(items, PipelineConfig(encoder_layers=[3, 4]), o.cache)  # every layer's statistics, cached
-    items = [i for i in items if i.path in feats]
-    copies = degraded([i.path for i in items], o.copies, Path(o.cache))
-    x = [feats[i.path]["pooled"][np.array(LAYERS) - 1].reshape(1, -1) for i in items]
-    y = np.array([EMOTIONS.index(i.emotion) for i in items])
-    corpus = np.array([i.dataset for i in items])
-    has = {c: np.isin(np.arange(len(EMOTIONS)), y[corpus == c]).astype(np.float32) for c in CORPORA}
-    present = np.stack([has[c] for c in corpus])
-    fold_of = folds.assign(items, 5, "speaker", 0)
-    fold = np.array([fold_of[i.path] for i in items])
-
-    def fit_and_test(train: np.ndarray, test: np.ndarray, augment: bool) -> np.ndarray:
-        idx = list(np.flatnonzero(train))
-        rows = [x[i] for i in idx]
-        if augment:
-            extra = [(i, copies[(items[i].path, c)]) for i in idx for c in range(o.copies)
-                     if (items[i].path, c) in copies]
-            idx += [i for i, _ in extra]
-            rows += [r for _, r in extra]
-        head = fit_logistic(rows, y[idx], present[idx], len(EMOTIONS), 0.01, list(corpus[idx]))
-        return head.logits([x[i] for i in np.flatnonzero(test)]).argmax(1)
-
-    print(f"{len(items)} clips, {len(copies)} degraded copies")
+    study = load(o.shared, o.cache)
+    paths = [i.path for i in study.items]
+    copies = degraded(paths, o.copies, Path(o.cache))
+    print(f"{len(paths)} clips, {len(copies)} degraded copies")
     for augment in (False, True):
-        pred = np.zeros(len(items), np.int64)
-        for k in range(5):
-            pred[fold == k] = fit_and_test(fold != k, fold == k, augment)
-        loco = {}
-        for c in CORPORA:
-            loco[c] = float(np.mean(fit_and_test(corpus != c, corpus == c, augment) == y[corpus == c]))
-        print(f"{'with' if augment else 'without'} degraded copies: speaker CV {np.mean(pred == y):.1%} "
-              f"(RAVDESS {np.mean(pred[corpus == 'ravdess'] == y[corpus == 'ravdess']):.1%}); left out "
-              + " / ".join(f"{c} {loco[c]:.1%}" for c in CORPORA) + f"; mean {np.mean(list(loco.values())):.1%}",
-              flush=True)
+        def fit_and_test(train: np.ndarray, test: np.ndarray, augment=augment) -> np.ndarray:
+            idx = list(np.flatnonzero(train))
+            rows = [study.x[i] for i in idx]
+            if augment:  # only training clips are copied; every test clip is an original
+                extra = [(i, copies[(paths[i], c)].reshape(-1)) for i in np.flatnonzero(train)
+                         for c in range(o.copies) if (paths[i], c) in copies]
+                idx += [i for i, _ in extra]
+                rows += [r for _, r in extra]
+            return study.fit(np.stack(rows), np.array(idx)).logits([r[None] for r in study.x[test]]).argmax(1)
+
+        report(study, f"{'with' if augment else 'without'} degraded copies", fit_and_test)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from emotion.config import PipelineConfig
-from emotion.labels import EMOTIONS
-from train import datasets, folds
-from train.fit_voice_encoder import extract, fit_logistic
-
-CORPORA = ("ravdess", "nemo", "emovo", "emodb")
-LAYERS = [2, 3, 4]
+from voice_study import load, report
 
 
 def _prosody(path: str) -> tuple[str, np.ndarray | None]:
@@ -58,45 +53,22 @@ def main() -> None:
     ap.add_argument("--cache", default="cache")
     ap.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0])
     o = ap.parse_args()
-    shared = Path(o.shared)
-    sources = {"ravdess": shared / "data" / "ravdess-speech-16k",
-               **{c: shared / "data" / "speech-corpora" / c for c in ("nemo", "emovo", "emodb")}}
-    items = [i for i in datasets.index(sources)[0] if i.kind == "audio"]
-    feats = extract(items, PipelineConfig(encoder_layers=[3, 4]), o.cache)  # every layer's statistics, cached
-    pros = prosody([i.path for i in items if i.path in feats], Path(o.cache))
-    items = [i for i in items if i.path in feats and i.path in pros]
-    x = np.stack([feats[i.path]["pooled"][np.array(LAYERS) - 1].reshape(-1) for i in items])
+    study = load(o.shared, o.cache)
+    pros = prosody([i.path for i in study.items], Path(o.cache))
+    p_all = np.stack([pros[i.path] for i in study.items])  # every clip the encoder read has a prosody vector
     n_mels = PipelineConfig().n_mels
-    p_all = np.stack([pros[i.path] for i in items])
     variants = {"stats alone": None, "+ prosody, all": p_all, "+ prosody, no mel-band levels": p_all[:, 2 * n_mels:]}
-    y = np.array([EMOTIONS.index(i.emotion) for i in items])
-    corpus = np.array([i.dataset for i in items])
-    has = {c: np.isin(np.arange(len(EMOTIONS)), y[corpus == c]).astype(np.float32) for c in CORPORA}
-    present = np.stack([has[c] for c in corpus])
-    fold_of = folds.assign(items, 5, "speaker", 0)
-    fold = np.array([fold_of[i.path] for i in items])
-
-    def fit_and_test(train: np.ndarray, test: np.ndarray, extra: np.ndarray | None, w: float) -> np.ndarray:
-        rows = x
-        if extra is not None:
-            mu, sd = extra[train].mean(0), extra[train].std(0) + 1e-6
-            rows = np.concatenate([x, w * (extra - mu) / sd], axis=1)
-        head = fit_logistic([r[None] for r in rows[train]], y[train], present[train], len(EMOTIONS), 0.01,
-                            list(corpus[train]))
-        return head.logits([r[None] for r in rows[test]]).argmax(1)
-
-    print(f"{len(items)} clips")
+    print(f"{len(study.items)} clips")
     for name, extra in variants.items():
         for w in ([1.0] if extra is None else o.weights):
-            pred = np.zeros(len(items), np.int64)
-            for k in range(5):
-                pred[fold == k] = fit_and_test(fold != k, fold == k, extra, w)
-            loco = {c: float(np.mean(fit_and_test(corpus != c, corpus == c, extra, w) == y[corpus == c]))
-                    for c in CORPORA}
-            print(f"{name}{'' if extra is None else f' (weight {w:g})'}: speaker CV {np.mean(pred == y):.1%} "
-                  f"(RAVDESS {np.mean(pred[corpus == 'ravdess'] == y[corpus == 'ravdess']):.1%}); left out "
-                  + " / ".join(f"{c} {loco[c]:.1%}" for c in CORPORA) + f"; mean {np.mean(list(loco.values())):.1%}",
-                  flush=True)
+            def fit_and_test(train: np.ndarray, test: np.ndarray, extra=extra, w=w) -> np.ndarray:
+                rows = study.x
+                if extra is not None:
+                    mu, sd = extra[train].mean(0), extra[train].std(0) + 1e-6
+                    rows = np.concatenate([study.x, w * (extra - mu) / sd], axis=1)
+                return study.fit(rows[train], train).logits([r[None] for r in rows[test]]).argmax(1)
+
+            report(study, name if extra is None else f"{name} (weight {w:g})", fit_and_test)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,61 @@
+"""What the voice studies over the four corpora share (bench/voice_stats_augment.py, bench/voice_stats_prosody.py):
+the clips with the encoder's layer statistics, their folds by speaker, and the two figures every study prints —
+speaker 5-fold CV and leave-one-corpus-out — for a `fit_and_test(train, test)` that answers the test clips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from emotion.config import PipelineConfig
+from emotion.labels import EMOTIONS
+from train import datasets, folds
+from train.fit_voice_encoder import extract, fit_logistic
+
+CORPORA = ("ravdess", "nemo", "emovo", "emodb")
+LAYERS = [2, 3, 4]  # the shipped head's layers
+
+
+@dataclass
+class Study:
+    items: list  # train.datasets.Item, one per clip the encoder read
+    x: np.ndarray  # (clips, features): layers 2-4, mean and sd over time
+    y: np.ndarray
+    corpus: np.ndarray
+    present: np.ndarray  # (clips, emotions): the classes each clip's corpus has (the loss is masked to them)
+    fold: np.ndarray  # speaker folds, as training makes them
+
+    def fit(self, rows: np.ndarray, idx: np.ndarray):
+        """The shipped recipe (C 0.01, corpora and classes weighted equally, masked loss) on rows[idx]."""
+        return fit_logistic([r[None] for r in rows], self.y[idx], self.present[idx], len(EMOTIONS), 0.01,
+                            list(self.corpus[idx]))
+
+
+def load(shared: str | Path, cache: str | Path) -> Study:
+    shared = Path(shared)
+    sources = {"ravdess": shared / "data" / "ravdess-speech-16k",
+               **{c: shared / "data" / "speech-corpora" / c for c in CORPORA[1:]}}
+    items = [i for i in datasets.index(sources)[0] if i.kind == "audio"]
+    feats = extract(items, PipelineConfig(encoder_layers=[3, 4]), cache)  # every layer's statistics, cached
+    items = [i for i in items if i.path in feats]
+    x = np.stack([feats[i.path]["pooled"][np.array(LAYERS) - 1].reshape(-1) for i in items])
+    y = np.array([EMOTIONS.index(i.emotion) for i in items])
+    corpus = np.array([i.dataset for i in items])
+    has = {c: np.isin(np.arange(len(EMOTIONS)), y[corpus == c]).astype(np.float32) for c in CORPORA}
+    fold_of = folds.assign(items, 5, "speaker", 0)
+    return Study(items, x, y, corpus, np.stack([has[c] for c in corpus]), np.array([fold_of[i.path] for i in items]))
+
+
+def report(study: Study, name: str, fit_and_test: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    """Print speaker CV (pooled, and RAVDESS in it) and each corpus left out, for boolean train/test masks."""
+    y, corpus = study.y, study.corpus
+    pred = np.zeros(len(y), np.int64)
+    for k in range(5):
+        pred[study.fold == k] = fit_and_test(study.fold != k, study.fold == k)
+    loco = {c: float(np.mean(fit_and_test(corpus != c, corpus == c) == y[corpus == c])) for c in CORPORA}
+    print(f"{name}: speaker CV {np.mean(pred == y):.1%} (RAVDESS {np.mean(pred[corpus == 'ravdess'] == y[corpus == 'ravdess']):.1%}); "
+          "left out " + " / ".join(f"{c} {loco[c]:.1%}" for c in CORPORA) + f"; mean {np.mean(list(loco.values())):.1%}",
+          flush=True)
