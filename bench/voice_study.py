@@ -1,9 +1,17 @@
 """What the voice studies over the four corpora share (bench/voice_stats_augment.py, bench/voice_stats_prosody.py):
 the clips with the encoder's layer statistics, their folds by speaker, and the two figures every study prints —
-speaker 5-fold CV and leave-one-corpus-out — for a `fit_and_test(train, test)` that answers the test clips."""
+speaker 5-fold CV and leave-one-corpus-out — for a `fit_and_test(train, test)` that answers the test clips.
+
+Run alone, it studies what each clip's statistics could be turned into before the head (per clip, so a single
+upload can have it too): the means or the spreads alone, each layer's mean vector centred and scaled within the
+clip (what is left of the speaker's and the microphone's offset), and the whole vector at unit length.
+
+    python bench/voice_study.py [--shared ../shared] [--cache cache]
+"""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -59,3 +67,40 @@ def report(study: Study, name: str, fit_and_test: Callable[[np.ndarray, np.ndarr
     print(f"{name}: speaker CV {np.mean(pred == y):.1%} (RAVDESS {np.mean(pred[corpus == 'ravdess'] == y[corpus == 'ravdess']):.1%}); "
           "left out " + " / ".join(f"{c} {loco[c]:.1%}" for c in CORPORA) + f"; mean {np.mean(list(loco.values())):.1%}",
           flush=True)
+
+
+def per_clip(x: np.ndarray, how: str) -> np.ndarray:
+    """The (clips, layers x (mean, sd) x 512) rows turned per clip; `how` names the variant."""
+    v = x.reshape(len(x), len(LAYERS), 2, -1)
+    if how == "means only":
+        return v[:, :, 0].reshape(len(x), -1)
+    if how == "spreads only":
+        return v[:, :, 1].reshape(len(x), -1)
+    if how == "each layer's mean centred and scaled within the clip":
+        m = v[:, :, :1]
+        m = (m - m.mean(-1, keepdims=True)) / (m.std(-1, keepdims=True) + 1e-6)
+        return np.concatenate([m, v[:, :, 1:]], axis=2).reshape(len(x), -1)
+    if how == "unit length":
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default="../shared")
+    ap.add_argument("--cache", default="cache")
+    o = ap.parse_args()
+    study = load(o.shared, o.cache)
+    print(f"{len(study.items)} clips")
+    for how in ("as shipped", "means only", "spreads only", "each layer's mean centred and scaled within the clip",
+                "unit length"):
+        rows = per_clip(study.x, how)
+
+        def fit_and_test(train: np.ndarray, test: np.ndarray, rows=rows) -> np.ndarray:
+            return study.fit(rows[train], train).logits([r[None] for r in rows[test]]).argmax(1)
+
+        report(study, how, fit_and_test)
+
+
+if __name__ == "__main__":
+    main()
