@@ -32,6 +32,19 @@ def test_speech_video_uses_both_modalities(pipe):
     json.dumps(pred.to_dict())  # JSON-ready
 
 
+def test_progress_only_moves_forward_while_voice_and_face_read_side_by_side(pipe, tmp_path):
+    clip = tmp_path / "twelve.mp4"  # three windows: the voice reports window by window while the face reads
+    ffmpeg("-stream_loop", "-1", "-i", str(SPEECH_VIDEO), "-t", "12", "-c:v", "libx264", "-preset", "veryfast",
+           "-c:a", "aac", str(clip))
+    heard = []
+    pred = pipe.predict(clip, explain=True, progress=lambda fraction, words: heard.append((fraction, words)))
+    fractions = [f for f, _ in heard]
+    assert fractions == sorted(fractions) and len(fractions) >= 5
+    stages = {w.split(":")[0] for _, w in heard}
+    assert {"Listening to the voice", "Following the face", "Weighing voice and face"} <= stages
+    assert pred.modalities == ["audio", "face"] and len(pred.timeline) == 3
+
+
 def test_silent_sound_track_gives_face_only(pipe):
     # The X_*_eamm clips carry an AAC track of pure digital silence (-91 dB): no voice to judge.
     pred = pipe.predict(MEAD / "X_sad_eamm.mp4")
