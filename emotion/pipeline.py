@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from .labels import NEUTRAL
 from .media import load_audio, probe, readable_copy
 from .names import display_name
 from .result import Prediction, WindowResult
+
+if TYPE_CHECKING:
+    from .explain import VoiceTrack
 
 MODALITY_WORDS = {("audio", "face"): "voice and face", ("audio",): "the voice only", ("face",): "the face only"}
 
@@ -88,7 +91,7 @@ class Features:
     wave: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
-    voice_track: Any = None  # with `wave`: the voice plot's loudness and pitch (emotion.explain.VoiceTrack), done ahead
+    voice_track: VoiceTrack | None = None  # with `wave`: the voice plot's loudness and pitch, worked out ahead
 
     def of(self, role: str) -> BranchInput:
         """One role's reading (empty when the weights have no such branch)."""
@@ -247,15 +250,14 @@ class EmotionPipeline:
         # landmarker (a 90 s clip: 1.9 s sooner). Each thread gets the caller's context (Gradio's progress lives there).
         # Keeping the sound means the answer will be explained: the voice plot's pitch is tracked meanwhile too.
         ahead = keep_wave and media.wave is not None and "audio" in self.branches
-        with ThreadPoolExecutor(len(self.branches) + ahead or 1) as pool:
+        if ahead:
+            from .explain import voice_track  # (with plotly: imported only by analyses that explain)
+        with ThreadPoolExecutor(len(self.branches) + 1) as pool:
             jobs = {role: pool.submit(contextvars.copy_context().run, read, role, branch)
                     for role, branch in self.branches.items()}
-            if ahead:
-                from .explain import voice_track
-
-                pitch_job = pool.submit(voice_track, media.wave, cfg.sample_rate)
+            pitch_job = pool.submit(voice_track, media.wave, cfg.sample_rate) if ahead else None
             inputs = {role: job.result() for role, job in jobs.items()}
-            track = pitch_job.result() if ahead else None
+            track = pitch_job.result() if pitch_job else None
         if not windows:
             raise EmotionError(f"{media.name} contains nothing that could be decoded; it may be truncated "
                                "or damaged.", code="corrupt")
