@@ -37,6 +37,12 @@ def browser_cpu_s() -> float:
     return total
 
 
+def own_cpu_s() -> float:
+    """CPU seconds used so far by this process (the app) and the ffmpeg processes it has waited for."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=90)
@@ -77,14 +83,12 @@ def main() -> None:
             page.set_input_files("#clip input[type=file]", str(clip))
             page.wait_for_selector("#clip video", timeout=30000)
             page.evaluate(PROGRESS_LOG)
-            t, cpu, mine = time.perf_counter(), browser_cpu_s(), os.times()
+            t, cpu, mine = time.perf_counter(), browser_cpu_s(), own_cpu_s()
             page.click("#analyze")
             page.wait_for_function(VERDICT_DONE, timeout=300000)
             page.wait_for_selector("#voice-why .js-plotly-plot", timeout=30000)
             shown = time.perf_counter() - t
-            drawn_cpu, now = browser_cpu_s() - cpu, os.times()
-            server_cpu = (now.user + now.system + now.children_user + now.children_system
-                          - mine.user - mine.system - mine.children_user - mine.children_system)
+            drawn_cpu, server_cpu = browser_cpu_s() - cpu, own_cpu_s() - mine
             moving = [m[0] for m in page.evaluate("window.progressLog") if m[1]]
             print(f"{args.seconds:g} s 360p clip: /predict {plain:.1f} s; /analyze through gradio_client {served:.1f} s "
                   f"({served / plain:.2f}x), clicked in Chromium until drawn {shown:.1f} s ({shown / plain:.2f}x); "

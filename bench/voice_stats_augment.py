@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-from pathlib import Path
 
 import numpy as np
 
 from emotion.config import PipelineConfig
-from voice_study import LAYERS, load, report
+from voice_study import LAYERS, cached_rows, load, report
 
 
-def _degraded_stats(job: tuple[str, int]) -> tuple[str, int, np.ndarray | None]:
+def _degraded_stats(job: tuple[str, int]) -> tuple[tuple[str, int], np.ndarray | None]:
     import torch
 
     from emotion import speech_encoder as se
@@ -32,34 +31,11 @@ def _degraded_stats(job: tuple[str, int]) -> tuple[str, int, np.ndarray | None]:
     wave = load_audio(path, se.SAMPLE_RATE)
     piece = None if wave is None else se.speech_piece(wave, PipelineConfig(), gate=False)
     if piece is None or piece.size < se.HOP * 4:
-        return path, copy, None
+        return job, None
     seed = int(hashlib.sha256(f"{path}:{copy}".encode()).hexdigest()[:8], 16)
     degraded = random_degradation(piece, se.SAMPLE_RATE, np.random.default_rng(seed))
     stats = se.layer_stats(se.encode([degraded], max(LAYERS))[0])
-    return path, copy, stats[np.array(LAYERS) - 1].reshape(1, -1)
-
-
-def degraded(paths: list[str], copies: int, cache: Path) -> dict[tuple[str, int], np.ndarray]:
-    key = hashlib.sha256(repr((sorted(paths), copies, LAYERS)).encode()).hexdigest()[:16]
-    file = cache / "encoder_degraded" / f"{key}.npz"
-    if file.is_file():
-        with np.load(file) as z:
-            return {(p, int(c)): r for p, c, r in zip(z["paths"], z["copies"], z["rows"])}
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-
-    jobs = [(p, c) for p in paths for c in range(copies)]
-    out = {}
-    with get_context("spawn").Pool(2) as pool:
-        for path, copy, row in tqdm(pool.imap(_degraded_stats, jobs, chunksize=8), total=len(jobs), desc="degraded"):
-            if row is not None:
-                out[(path, copy)] = row
-    file.parent.mkdir(parents=True, exist_ok=True)
-    keys = list(out)
-    np.savez(file, paths=np.array([k[0] for k in keys]), copies=np.array([k[1] for k in keys]),
-             rows=np.stack([out[k] for k in keys]))
-    return out
+    return job, stats[np.array(LAYERS) - 1].reshape(-1)
 
 
 def main() -> None:
@@ -70,14 +46,15 @@ def main() -> None:
     o = ap.parse_args()
     study = load(o.shared, o.cache)
     paths = [i.path for i in study.items]
-    copies = degraded(paths, o.copies, Path(o.cache))
+    copies = cached_rows("encoder_degraded", [(p, c) for p in paths for c in range(o.copies)], _degraded_stats,
+                         o.cache, LAYERS)
     print(f"{len(paths)} clips, {len(copies)} degraded copies")
     for augment in (False, True):
         def fit_and_test(train: np.ndarray, test: np.ndarray, augment=augment) -> np.ndarray:
             idx = list(np.flatnonzero(train))
             rows = [study.x[i] for i in idx]
             if augment:  # only training clips are copied; every test clip is an original
-                extra = [(i, copies[(paths[i], c)].reshape(-1)) for i in np.flatnonzero(train)
+                extra = [(i, copies[(paths[i], c)]) for i in np.flatnonzero(train)
                          for c in range(o.copies) if (paths[i], c) in copies]
                 idx += [i for i, _ in extra]
                 rows += [r for _, r in extra]

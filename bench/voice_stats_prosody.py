@@ -11,13 +11,11 @@ Prints figures; ~2 min for the prosody (cached), ~1 min per variant.
 from __future__ import annotations
 
 import argparse
-import hashlib
-from pathlib import Path
 
 import numpy as np
 
 from emotion.config import PipelineConfig
-from voice_study import load, report
+from voice_study import cached_rows, load, report
 
 
 def _prosody(path: str) -> tuple[str, np.ndarray | None]:
@@ -29,24 +27,6 @@ def _prosody(path: str) -> tuple[str, np.ndarray | None]:
     return path, None if wave is None else prosody_features(wave, cfg)
 
 
-def prosody(paths: list[str], cache: Path) -> dict[str, np.ndarray]:
-    key = hashlib.sha256(repr(sorted(paths)).encode()).hexdigest()[:16]
-    file = cache / "prosody" / f"{key}.npz"
-    if file.is_file():
-        with np.load(file) as z:
-            return dict(zip(z["paths"], z["rows"]))
-    from multiprocessing import get_context
-
-    from tqdm import tqdm
-
-    with get_context("spawn").Pool(2) as pool:
-        out = {p: r for p, r in tqdm(pool.imap(_prosody, paths, chunksize=16), total=len(paths), desc="prosody")
-               if r is not None}
-    file.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(file, paths=np.array(list(out)), rows=np.stack(list(out.values())))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default="../shared")
@@ -54,7 +34,7 @@ def main() -> None:
     ap.add_argument("--weights", type=float, nargs="+", default=[0.5, 1.0])
     o = ap.parse_args()
     study = load(o.shared, o.cache)
-    pros = prosody([i.path for i in study.items], Path(o.cache))
+    pros = cached_rows("prosody", [i.path for i in study.items], _prosody, o.cache)
     p_all = np.stack([pros[i.path] for i in study.items])  # every clip the encoder read has a prosody vector
     n_mels = PipelineConfig().n_mels
     variants = {"stats alone": None, "+ prosody, all": p_all, "+ prosody, no mel-band levels": p_all[:, 2 * n_mels:]}

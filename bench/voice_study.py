@@ -12,6 +12,7 @@ clip (what is left of the speaker's and the microphone's offset), and the whole 
 from __future__ import annotations
 
 import argparse
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -55,6 +56,26 @@ def load(shared: str | Path, cache: str | Path) -> Study:
     has = {c: np.isin(np.arange(len(EMOTIONS)), y[corpus == c]).astype(np.float32) for c in CORPORA}
     fold_of = folds.assign(items, 5, "speaker", 0)
     return Study(items, x, y, corpus, np.stack([has[c] for c in corpus]), np.array([fold_of[i.path] for i in items]))
+
+
+def cached_rows(name: str, jobs: list, worker: Callable, cache: str | Path, tag: object = None) -> dict:
+    """{job: row} for each job whose `worker(job)` (a top-level function: it runs in 2 spawned processes) returned
+    (job, row) with a row, worked out once and kept in cache/<name>/<hash of the jobs and `tag`>.npz."""
+    key = hashlib.sha256(repr((sorted(jobs), tag)).encode()).hexdigest()[:16]
+    file = Path(cache) / name / f"{key}.npz"
+    if file.is_file():
+        with np.load(file) as z:
+            done = dict(zip(z["keys"], z["rows"]))
+        return {j: done[repr(j)] for j in jobs if repr(j) in done}
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+
+    with get_context("spawn").Pool(2) as pool:
+        out = {j: r for j, r in tqdm(pool.imap(worker, jobs, chunksize=8), total=len(jobs), desc=name) if r is not None}
+    file.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(file, keys=np.array([repr(j) for j in out]), rows=np.stack(list(out.values())))
+    return out
 
 
 def report(study: Study, name: str, fit_and_test: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
