@@ -43,6 +43,11 @@ def own_cpu_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def renderer_metrics(cdp) -> dict[str, float]:
+    """The page's own counters (Chrome DevTools Protocol): main-thread task seconds, layouts."""
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=90)
@@ -79,15 +84,18 @@ def main() -> None:
             client.predict(video=handle_file(str(clip)), api_name="/analyze")  # the same outputs, no browser drawing
             served = time.perf_counter() - t
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
             page.goto(url)
             page.set_input_files("#clip input[type=file]", str(clip))
             page.wait_for_selector("#clip video", timeout=30000)
             page.evaluate(PROGRESS_LOG)
-            t, cpu, mine = time.perf_counter(), browser_cpu_s(), own_cpu_s()
+            t, cpu, mine, before = time.perf_counter(), browser_cpu_s(), own_cpu_s(), renderer_metrics(cdp)
             page.click("#analyze")
             # polled every 100 ms, not every frame (Playwright's default): a visitor's page does not poll
             page.wait_for_function(VERDICT_DONE, timeout=300000, polling=100)
             verdict, verdict_cpu = time.perf_counter() - t, browser_cpu_s() - cpu
+            waiting = {k: v - before[k] for k, v in renderer_metrics(cdp).items() if k in before}
             page.wait_for_selector("#voice-why .js-plotly-plot", timeout=30000)
             shown = time.perf_counter() - t
             drawn_cpu, server_cpu = browser_cpu_s() - cpu, own_cpu_s() - mine
@@ -95,7 +103,8 @@ def main() -> None:
             print(f"{args.seconds:g} s 360p clip: /predict {plain:.1f} s; /analyze through gradio_client {served:.1f} s "
                   f"({served / plain:.2f}x), clicked in Chromium until drawn {shown:.1f} s ({shown / plain:.2f}x); "
                   f"progress text still at most {np.diff(moving).max() / 1000:.1f} s; CPU meanwhile: the app {server_cpu:.1f} s, "
-                  f"Chromium {drawn_cpu:.1f} s ({verdict_cpu:.1f} s of it until the verdict, shown at {verdict:.1f} s)")
+                  f"Chromium {drawn_cpu:.1f} s ({verdict_cpu:.1f} s of it until the verdict, shown at {verdict:.1f} s: "
+                  f"the page's main thread {waiting['TaskDuration']:.1f} s, {waiting['LayoutCount']:.0f} layouts)")
             page.close()
         browser.close()
     demo.close()
