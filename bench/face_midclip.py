@@ -70,11 +70,12 @@ def main() -> None:
     pipe = EmotionPipeline.from_pretrained(args.weights, face_model=FACE_MODEL)
     clips = [i for i in mead(SHARED / "data" / "mead-clips", []) if i.emotion in pipe.cfg.emotions]
     fold_of, models = fold_models(pipe, args.cache, args.members) if args.out_of_fold else ({}, [])
+    fold_face = [FaceModel(m, pipe.cfg) for m in models]  # one per fold (folds 0..k-1), its graph traced once
     tmp = Path(tempfile.mkdtemp())
     answers: dict[str, list[str | None]] = {name: [] for name in VARIANTS}
     for item in clips:
-        if models:  # the clip's own fold: a model that never saw this subject
-            pipe.branches["face"].model = FaceModel(models[fold_of[item.path]], pipe.cfg)
+        if fold_face:  # the clip's own fold: a model that never saw this subject
+            pipe.branches["face"].model = fold_face[fold_of[item.path]]
         for name, extra in VARIANTS.items():
             try:
                 face = pipe.predict(variant(Path(item.path), extra, tmp / "v.mp4")).face
@@ -83,7 +84,7 @@ def main() -> None:
             answers[name].append(None if face is None else max(face, key=face.get))
     truth = [i.emotion for i in clips]
     start = answers["from the start"]
-    who = "each clip's out-of-fold model" if models else f"weights {args.weights}"
+    who = "each clip's out-of-fold model" if fold_face else f"weights {args.weights}"
     print(f"Face alone on {len(clips)} MEAD clips ({dict(Counter(truth))}), {who}:")
     for name, got in answers.items():
         right = sum(g == t for g, t in zip(got, truth))

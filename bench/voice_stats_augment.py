@@ -58,7 +58,7 @@ def main() -> None:
                          for c in range(o.copies) if (paths[i], c) in copies]
                 idx += [i for i, _ in extra]
                 rows += [r for _, r in extra]
-            return study.fit(np.stack(rows), np.array(idx)).logits([r[None] for r in study.x[test]]).argmax(1)
+            return study.answers(np.stack(rows), np.array(idx), study.x[test])
 
         report(study, f"{'with' if augment else 'without'} degraded copies", fit_and_test)
 

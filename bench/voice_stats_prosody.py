@@ -46,7 +46,7 @@ def main() -> None:
                 if extra is not None:
                     mu, sd = extra[train].mean(0), extra[train].std(0) + 1e-6
                     rows = np.concatenate([study.x, w * (extra - mu) / sd], axis=1)
-                return study.fit(rows[train], train).logits([r[None] for r in rows[test]]).argmax(1)
+                return study.answers(rows[train], train, rows[test])
 
             report(study, name if extra is None else f"{name} (weight {w:g})", fit_and_test)
 

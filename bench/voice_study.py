@@ -42,6 +42,10 @@ class Study:
         return fit_logistic([r[None] for r in rows], self.y[idx], self.present[idx], len(EMOTIONS), 0.01,
                             list(self.corpus[idx]))
 
+    def answers(self, rows: np.ndarray, idx: np.ndarray, test_rows: np.ndarray) -> np.ndarray:
+        """The classes the head fitted on rows[idx] gives `test_rows`."""
+        return self.fit(rows, idx).logits([r[None] for r in test_rows]).argmax(1)
+
 
 def load(shared: str | Path, cache: str | Path) -> Study:
     shared = Path(shared)
@@ -118,7 +122,7 @@ def main() -> None:
         rows = per_clip(study.x, how)
 
         def fit_and_test(train: np.ndarray, test: np.ndarray, rows=rows) -> np.ndarray:
-            return study.fit(rows[train], train).logits([r[None] for r in rows[test]]).argmax(1)
+            return study.answers(rows[train], train, rows[test])
 
         report(study, how, fit_and_test)
 
