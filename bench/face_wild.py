@@ -27,7 +27,8 @@ FACE_MODEL = str(SHARED / "models" / "face_landmarker.task")
 
 def peak_only_accuracy(face, items, data, fold_of, cfg) -> tuple[float, float]:
     """The photo subjects' out-of-fold accuracy (mean and sd over folds) on test sequences that all go from a
-    neutral photo to the expressive one, read by each fold's models."""
+    neutral photo to the expressive one, read by each fold's models (`data`: the features, or a function of the
+    fold that gives that fold's)."""
     from emotion.face import FaceModel
     from train import face_sequences
     from train.fit_face import face_examples
@@ -38,7 +39,7 @@ def peak_only_accuracy(face, items, data, fold_of, cfg) -> tuple[float, float]:
         accs = []
         for k, model in enumerate(face.models):
             test = [i for i in items if fold_of[i.path] == k and i.dataset in ("taiwanese", "jaffe")]
-            ex = face_examples(test, data, cfg, np.random.default_rng(100 + k), fold_of, False)
+            ex = face_examples(test, data(k) if callable(data) else data, cfg, np.random.default_rng(100 + k), fold_of, False)
             accs.append(float((FaceModel(model, cfg).logits(ex.x).argmax(1) == ex.y).mean()))
     finally:
         face_sequences.SHAPES.update(saved)

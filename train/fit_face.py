@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from emotion.config import PipelineConfig
@@ -76,7 +78,7 @@ def fold_sequences(items: list[Item], face_data: dict[str, dict], fold_of: dict[
     return tr, va, test
 
 
-def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[str, int],
+def cross_fit_face(items: list[Item], face_data: "dict[str, dict] | Callable[[int], dict[str, dict]]", fold_of: dict[str, int],
                    inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 15, per_photo: int = 3,
                    seed: int = 0, batch_size: int = 64, progress=None, standardise: bool = False,
                    weight_decay: float = 0.0, prior: str = "", real_motion: bool = False, members: int = 1,
@@ -86,11 +88,13 @@ def cross_fit_face(items: list[Item], face_data: dict[str, dict], fold_of: dict[
     The last-frame logistic regression is trained on the same sequences, beside it. The photo sequences talk
     with the movement of the training subjects' real clips (`real_motion`; else hand-set movement). `members` > 1:
     each fold's model is that many LSTMs (other seeds, same data) averaged — less variance from one small net's
-    luck; its History is the first member's."""
+    luck; its History is the first member's. `face_data` may differ per fold (a function of the fold): features read
+    by an appearance CNN of that fold's own (bench/face_cnn_per_fold.py)."""
     n_shapes = len(cfg.face_feature_names)
     parts, logits, baseline_lp, models, hists, trained = [], [], [], [], [], []
     for k in sorted(set(fold_of[i.path] for i in items)):
-        tr, va, test = fold_sequences(items, face_data, fold_of, inner, cfg, k, seed, per_photo, real_motion)
+        data = face_data(k) if callable(face_data) else face_data
+        tr, va, test = fold_sequences(items, data, fold_of, inner, cfg, k, seed, per_photo, real_motion)
         fitted = [fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k + 1000 * m, batch_size, standardise,
                           weight_decay, prior, groups=tr.speaker, lr=lr, prior_read=prior_read) for m in range(members)]
         model, hist = ensemble([f[0] for f in fitted]), fitted[0][1]
@@ -184,7 +188,7 @@ def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, se
     return exported, hist
 
 
-def leave_one_set_out(items: list[Item], face_data: dict[str, dict], cfg: PipelineConfig, seed: int = 0,
+def leave_one_set_out(items: list[Item], face_data: "dict[str, dict] | Callable[[int], dict[str, dict]]", cfg: PipelineConfig, seed: int = 0,
                       **recipe) -> CrossFit | None:
     """Per face set (Taiwanese, JAFFE, MEAD ...): the face model trained on all the other sets, asked about this
     one — faces, cameras and posing it never saw; each example's `fold` is its set's index in sorted order. The
