@@ -139,7 +139,6 @@ def fine_tune(x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int):
     from emotion.appearance import lifted
 
     rng = np.random.default_rng(seed)
-    keras.utils.set_random_seed(seed)
     model = keras.models.load_model(HDF5, compile=False)
     model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy")
     weight = {c: len(y) / (7 * max(1, (y == c).sum())) for c in range(7)}
@@ -175,15 +174,15 @@ def main() -> None:
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN's kernels crashed training the CNN on an AMD EPYC
     import sys
 
     sys.path.insert(0, str(ROOT / "bench"))
     from appearance_wild import crops as fer_crops
     from emotion.appearance import FER_ORDER
     from emotion.config import PipelineConfig
-    from face_wild import peak_only_accuracy
+    from face_wild import report_left_out, report_out_of_fold
     from train import datasets, folds, run
-    from train.evaluate import cv_summary
     from train.fit_face import cross_fit_face, leave_one_set_out
 
     t0 = time.time()
@@ -219,29 +218,12 @@ def main() -> None:
         return memo[tag]
 
     oof = lambda k: per_fold([i for i in items if fold_of[i.path] != k], f"fold {k}")  # noqa: E731
-    face = cross_fit_face(items, oof, fold_of, inner, cfg, **recipe)
-    ex, pred = face.examples, face.logits.argmax(1)
-    recall = lambda s: " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in s["per_class"].items())  # noqa: E731
-    for d in sorted(set(ex.dataset)) + ["photo subjects (taiwanese + jaffe)"]:
-        m = np.array([x == d or (d.startswith("photo") and x in ("taiwanese", "jaffe")) for x in ex.dataset])
-        a = cv_summary(ex.y[m], pred[m], ex.fold[m], cfg.emotions)
-        print(f"  out-of-fold {d}: n={a['n']} {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})", flush=True)
-    peak, peak_sd = peak_only_accuracy(face, items, oof, fold_of, cfg)
-    print(f"  out-of-fold photo subjects, neutral → peak only (as #28 measured): {peak:.1%} ± {peak_sd:.1%}", flush=True)
+    report_out_of_fold(cross_fit_face(items, oof, fold_of, inner, cfg, **recipe), items, oof, fold_of, cfg)
     if not o.no_loso:
         sets = sorted({i.dataset for i in items})
         left_out = lambda k: per_fold([i for i in items if i.dataset != sets[k]], f"without {sets[k]}",  # noqa: E731
-                                        sets[k] != "fer2013")
-        loso = leave_one_set_out(items, left_out, cfg, **recipe)
-        accs = {}
-        for k, s in enumerate(sets):
-            m = loso.examples.fold == k
-            a = cv_summary(loso.examples.y[m], loso.logits[m].argmax(1), loso.examples.fold[m], cfg.emotions)
-            accs[s] = a["accuracy"]
-            print(f"  leave one set out, {s}: n={a['n']} {a['accuracy']:.1%} ({recall(a)})", flush=True)
-        others = [v for s, v in accs.items() if s != "fer2013"]
-        print(f"  leave one set out mean: {np.mean(list(accs.values())):.1%} over {len(accs)} sets; "
-              f"{np.mean(others):.1%} without FER2013", flush=True)
+                                      sets[k] != "fer2013")
+        report_left_out(leave_one_set_out(items, left_out, cfg, **recipe), items, cfg)
     print(f"({time.time() - t0:.0f} s)")
 
 

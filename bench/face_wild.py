@@ -46,6 +46,41 @@ def peak_only_accuracy(face, items, data, fold_of, cfg) -> tuple[float, float]:
     return float(np.mean(accs)), float(np.std(accs))
 
 
+def recall(summary: dict) -> str:
+    return " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in summary["per_class"].items())
+
+
+def report_out_of_fold(face, items, data, fold_of, cfg) -> None:
+    """Prints the cross-fit's accuracy per face set, over the photo subjects, and on neutral → peak only."""
+    from train.evaluate import cv_summary
+
+    ex, pred = face.examples, face.logits.argmax(1)
+    for d in sorted(set(ex.dataset)) + ["photo subjects (taiwanese + jaffe)"]:
+        m = np.array([x == d or (d.startswith("photo") and x in ("taiwanese", "jaffe")) for x in ex.dataset])
+        a = cv_summary(ex.y[m], pred[m], ex.fold[m], cfg.emotions)
+        print(f"  out-of-fold {d}: n={a['n']} {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})",
+              flush=True)
+    peak, peak_sd = peak_only_accuracy(face, items, data, fold_of, cfg)
+    print(f"  out-of-fold photo subjects, neutral → peak sequences only (as #28 measured): {peak:.1%} ± "
+          f"{peak_sd:.1%}", flush=True)
+
+
+def report_left_out(loso, items, cfg) -> None:
+    """Prints the accuracy on each face set left out, and their mean (with and without FER2013)."""
+    from train.evaluate import cv_summary
+
+    sets = sorted({i.dataset for i in items})
+    accs = {}
+    for k, s in enumerate(sets):
+        m = loso.examples.fold == k
+        a = cv_summary(loso.examples.y[m], loso.logits[m].argmax(1), loso.examples.fold[m], cfg.emotions)
+        accs[s] = a["accuracy"]
+        print(f"  leave one set out, {s}: n={a['n']} {a['accuracy']:.1%} ({recall(a)})", flush=True)
+    others = [v for s, v in accs.items() if s != "fer2013"]
+    print(f"  leave one set out mean: {np.mean(list(accs.values())):.1%} over {len(accs)} sets; "
+          f"{np.mean(others):.1%} over {', '.join(s for s in accs if s != 'fer2013')}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--fer2013", type=int, nargs="+", default=[0, 150], help="FER2013 faces per emotion, one run each")
@@ -54,18 +89,19 @@ def main() -> None:
     p.add_argument("--per-photo", type=int, default=3)
     p.add_argument("--prior-read", default="change", choices=["last", "change", "change1"])
     p.add_argument("--no-loso", action="store_true", help="skip leave one face set out")
+    p.add_argument("--no-oof", action="store_true", help="skip out of fold by subject")
+    p.add_argument("--seed", type=int, default=0, help="the models' seed (the folds stay seed 0's)")
     p.add_argument("--cache", default=str(ROOT / "cache"))
     o = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # the same arithmetic as bench/face_cnn_per_fold.py
     from emotion.config import PipelineConfig
     from train import features, folds, run
-    from train.evaluate import cv_summary
     from train.fit_face import cross_fit_face, leave_one_set_out
 
     cfg = PipelineConfig(appearance_model=run.APPEARANCE_FILE, appearance_origin=run.APPEARANCE_ORIGIN)
-    recipe = {"epochs": o.epochs, "per_photo": o.per_photo, "members": o.members, "prior": "frozen",
+    recipe = {"seed": o.seed, "epochs": o.epochs, "per_photo": o.per_photo, "members": o.members, "prior": "frozen",
               "prior_read": o.prior_read}
-    recall = lambda s: " ".join(f"{e[:4]} {r['recall']:.0%}" for e, r in s["per_class"].items())  # noqa: E731
     for n in o.fer2013:
         t = time.time()
         args = run.TrainConfig(shared=str(SHARED), cache=o.cache, fer2013=n, speech_corpora=False)
@@ -78,28 +114,10 @@ def main() -> None:
         fold_of = folds.assign(items, 5, "speaker", 0)
         inner = {k: folds.inner_validation(items, fold_of, k, "speaker", 0) for k in range(5)}
         print(f"\n== FER2013 {n} per emotion: {len(items)} face items; recipe {recipe}", flush=True)
-        face = cross_fit_face(items, data, fold_of, inner, cfg, **recipe)
-        ex, pred = face.examples, face.logits.argmax(1)
-        for d in sorted(set(ex.dataset)) + ["photo subjects (taiwanese + jaffe)"]:
-            m = np.array([x == d or (d.startswith("photo") and x in ("taiwanese", "jaffe")) for x in ex.dataset])
-            a = cv_summary(ex.y[m], pred[m], ex.fold[m], cfg.emotions)
-            print(f"  out-of-fold {d}: n={a['n']} {a['accuracy_mean']:.1%} ± {a['accuracy_sd']:.1%} ({recall(a)})",
-                  flush=True)
-        peak, peak_sd = peak_only_accuracy(face, items, data, fold_of, cfg)
-        print(f"  out-of-fold photo subjects, neutral → peak sequences only (as #28 measured): {peak:.1%} ± "
-              f"{peak_sd:.1%}", flush=True)
+        if not o.no_oof:
+            report_out_of_fold(cross_fit_face(items, data, fold_of, inner, cfg, **recipe), items, data, fold_of, cfg)
         if not o.no_loso:
-            loso = leave_one_set_out(items, data, cfg, **recipe)
-            sets = sorted({i.dataset for i in items})
-            accs = {}
-            for k, s in enumerate(sets):
-                m = loso.examples.fold == k
-                a = cv_summary(loso.examples.y[m], loso.logits[m].argmax(1), loso.examples.fold[m], cfg.emotions)
-                accs[s] = a["accuracy"]
-                print(f"  leave one set out, {s}: n={a['n']} {a['accuracy']:.1%} ({recall(a)})", flush=True)
-            others = [v for s, v in accs.items() if s != "fer2013"]
-            print(f"  leave one set out mean: {np.mean(list(accs.values())):.1%} over {len(accs)} sets; "
-                  f"{np.mean(others):.1%} over {', '.join(s for s in accs if s != 'fer2013')}", flush=True)
+            report_left_out(leave_one_set_out(items, data, cfg, **recipe), items, cfg)
         print(f"  ({time.time() - t:.0f} s)", flush=True)
 
 
