@@ -192,7 +192,7 @@ def main() -> None:
     items, _, _ = run.load_datasets(args)
     items = [i for i in items if i.kind in ("photo", "video", "video_only")]
     rec = recorded(items, cfg, Path(o.cache) / f"face_crops_fer{o.fer2013}.pkl")
-    items = [i for i in items if i.path in rec and (rec[i.path]["kind"] == "clip" or rec[i.path]["crops"] is not None)]
+    items = [i for i in items if i.path in rec]  # as bench/face_wild.py keeps them: the same folds
     used = {i.path for i in items}
     # the FER2013 faces the face LSTM never uses: CNN training data in every fold
     sources = {"fer2013": SHARED / "data" / "faces-fer2013"}

@@ -229,6 +229,28 @@ def test_the_stacked_prior_reads_each_subject_with_a_regression_that_never_saw_t
     assert not np.allclose(oof[first], ex.x[first, -1] @ coef_all.T + intercept_all, atol=1e-2)  # in-sample differs
 
 
+def test_each_fold_can_read_features_of_its_own(tiny):
+    """Per-fold features (bench/face_cnn_per_fold.py: each fold's appearance CNN): a fold's model trains on and is
+    asked about the features its fold gave, not another fold's."""
+    from emotion.config import PipelineConfig
+    from train.fit_face import cross_fit_face
+    from train.run import APPEARANCE_FILE
+
+    cfg = PipelineConfig(emotions=list(tiny.metrics["protocol"]["options"]["emotions"]), appearance_model=APPEARANCE_FILE)
+    data, fold_of, items = tiny.feats.face_data, tiny.fold_of, tiny.feats.face_items
+    blank = {p: ({**d, "blendshapes": np.zeros_like(d["blendshapes"])} if d["kind"] == "photo" and
+                 d["blendshapes"] is not None else d) for p, d in data.items()}
+    asked = []
+    fit = cross_fit_face(items, lambda k: (asked.append(k), blank if k == 1 else data)[1], fold_of, tiny.inner,
+                         cfg, epochs=1, per_photo=1)
+    assert asked == [0, 1]
+    photos = np.array([d in ("taiwanese", "jaffe", "fer2013") for d in fit.examples.dataset])
+    assert photos.any() and set(fit.examples.fold[photos]) == {0, 1}
+    look = fit.examples.x[..., len(cfg.blendshape_names):]  # the appearance: no movement or blinks are added there
+    assert look[photos & (fit.examples.fold == 1)].max() < 0.2  # fold 1's blank photos: noise only
+    assert look[photos & (fit.examples.fold == 0)].max() > 0.5
+
+
 # -- made-up audio-video corpora: --data with true pairs, and --split random ------------------------------
 
 FACES = {"happy": "W009_front_happy_level3_001.mp4", "sad": "W011_front_sad_level3_001.mp4",
