@@ -116,19 +116,18 @@ def reread(rec: dict[str, dict], read, cfg) -> dict[str, dict]:
     return out
 
 
-def training_crops(rec, items, fer_extra) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(crops, labels in the CNN's order, item dataset) of every photo item with a crop."""
+def training_crops(rec, items, fer_extra) -> tuple[np.ndarray, np.ndarray]:
+    """(crops, labels in the CNN's order) of every photo item with a crop, and of `fer_extra`."""
     from emotion.appearance import FER_ORDER
 
-    xs, ys, sets = [], [], []
+    xs, ys = [], []
     for i in items:
         c = rec[i.path]["crops"] if i.path in rec and rec[i.path]["kind"] == "photo" else None
         if c is not None and i.dataset in PHOTO_SETS:
             xs.append(c[0])
             ys.append(FER_ORDER.index(i.emotion))
-            sets.append(i.dataset)
     x, y = fer_extra
-    return np.concatenate([np.stack(xs), x]), np.concatenate([np.array(ys), y]), sets + ["fer2013"] * len(y)
+    return np.concatenate([np.stack(xs), x]), np.concatenate([np.array(ys), y])
 
 
 def fine_tune(x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int):
@@ -212,7 +211,7 @@ def main() -> None:
     def per_fold(train_items, tag: str, with_extra: bool = True):
         if tag not in memo:
             t = time.time()
-            x, y, _ = training_crops(rec, train_items, fer_extra if with_extra else (fer_extra[0][:0], fer_extra[1][:0]))
+            x, y = training_crops(rec, train_items, fer_extra if with_extra else (fer_extra[0][:0], fer_extra[1][:0]))
             memo[tag] = reread(rec, reader(fine_tune(x, y, o.epochs, o.lr, 0)), cfg)
             print(f"  CNN {tag}: fine-tuned on {len(y)} crops and every face re-read ({time.time() - t:.0f} s)", flush=True)
         return memo[tag]
