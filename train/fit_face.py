@@ -16,6 +16,7 @@ from .face_sequences import build_photo_set, clip_sequence, motion_bank
 from .fit_audio import History
 from .folds import CrossFit, Examples
 
+FaceData = dict[str, dict] | Callable[[int], dict[str, dict]]  # the features, or a function of the fold giving its own
 NEUTRAL = -1  # a neutral face where neutral is not one of the config's emotions (training only): trained towards
 # the uniform distribution, "no evidence"
 CLIP_REPEATS = 3  # each real clip window is seen this many times per epoch (with noise and mirroring)
@@ -78,7 +79,12 @@ def fold_sequences(items: list[Item], face_data: dict[str, dict], fold_of: dict[
     return tr, va, test
 
 
-def cross_fit_face(items: list[Item], face_data: "dict[str, dict] | Callable[[int], dict[str, dict]]", fold_of: dict[str, int],
+def data_of_fold(face_data: FaceData, k: int) -> dict[str, dict]:
+    """Fold `k`'s features: the same for every fold, or those a function of the fold gives."""
+    return face_data(k) if callable(face_data) else face_data
+
+
+def cross_fit_face(items: list[Item], face_data: FaceData, fold_of: dict[str, int],
                    inner: dict[int, set[str]], cfg: PipelineConfig, epochs: int = 15, per_photo: int = 3,
                    seed: int = 0, batch_size: int = 64, progress=None, standardise: bool = False,
                    weight_decay: float = 0.0, prior: str = "", real_motion: bool = False, members: int = 1,
@@ -93,8 +99,7 @@ def cross_fit_face(items: list[Item], face_data: "dict[str, dict] | Callable[[in
     n_shapes = len(cfg.face_feature_names)
     parts, logits, baseline_lp, models, hists, trained = [], [], [], [], [], []
     for k in sorted(set(fold_of[i.path] for i in items)):
-        data = face_data(k) if callable(face_data) else face_data
-        tr, va, test = fold_sequences(items, data, fold_of, inner, cfg, k, seed, per_photo, real_motion)
+        tr, va, test = fold_sequences(items, data_of_fold(face_data, k), fold_of, inner, cfg, k, seed, per_photo, real_motion)
         fitted = [fit_one(tr.x, tr.y, va.x, va.y, cfg, epochs, seed + k + 1000 * m, batch_size, standardise,
                           weight_decay, prior, groups=tr.speaker, lr=lr, prior_read=prior_read) for m in range(members)]
         model, hist = ensemble([f[0] for f in fitted]), fitted[0][1]
@@ -188,7 +193,7 @@ def fit_one(x_train, y_train, x_val, y_val, cfg: PipelineConfig, epochs: int, se
     return exported, hist
 
 
-def leave_one_set_out(items: list[Item], face_data: "dict[str, dict] | Callable[[int], dict[str, dict]]", cfg: PipelineConfig, seed: int = 0,
+def leave_one_set_out(items: list[Item], face_data: FaceData, cfg: PipelineConfig, seed: int = 0,
                       **recipe) -> CrossFit | None:
     """Per face set (Taiwanese, JAFFE, MEAD ...): the face model trained on all the other sets, asked about this
     one — faces, cameras and posing it never saw; each example's `fold` is its set's index in sorted order. The
